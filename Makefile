@@ -1,0 +1,47 @@
+# neumat — the README's commands live here.
+#   make setup   .venv with neumat (+ native extension), test extras, torch (CPU pin), lavapipe
+#   make test    setup + full pytest suite (GPU tests skip with a reason on CPU machines)
+#   make demo    setup + the demo (see README)
+#   make bench   setup + INT8 MLP throughput benchmark (JSON in out/)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU set-ups pin torch: an unpinned torch pulls a multi-GB CUDA build (see ENVIRONMENT.md).
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.hpp cuda/*.cu cuda/*.cuh cuda/*.h) CMakeLists.txt pyproject.toml
+
+.PHONY: setup vulkan test demo bench lint clean
+
+setup: $(VENV)/.neumat-installed vulkan
+
+vulkan:
+	@bash scripts/ensure_vulkan.sh
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.deps-installed: $(VENV)/bin/python
+	$(BIN)/pip install -q "$(TORCH_SPEC)" "scikit-build-core>=0.10" "pybind11>=2.12" ninja
+	@touch $@
+
+$(VENV)/.neumat-installed: $(VENV)/.deps-installed $(NATIVE_SOURCES)
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,train]"
+	@touch $@
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	@mkdir -p out
+	$(BIN)/neumat doctor
+	$(BIN)/neumat bench mlp --json out/bench_mlp.json
+
+bench: setup
+	@mkdir -p out
+	$(BIN)/neumat bench mlp --json out/bench_mlp.json
+
+clean:
+	rm -rf build out .pytest_cache

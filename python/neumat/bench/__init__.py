@@ -1,0 +1,1 @@
+"""Benchmarks whose figures are measured side by side in one run and written as JSON."""

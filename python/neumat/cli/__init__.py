@@ -1,0 +1,23 @@
+"""The ``neumat`` command: one entry point, one module per sub-command."""
+
+from __future__ import annotations
+
+import typer
+
+from . import bench_cmd, doctor_cmd, inspect_cmd
+
+app = typer.Typer(
+    name="neumat",
+    help="Real-time neural materials: train, export, inspect, render and benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("doctor")(doctor_cmd.doctor)
+app.command("inspect")(inspect_cmd.inspect)
+app.add_typer(bench_cmd.app, name="bench")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

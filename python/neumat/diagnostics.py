@@ -1,0 +1,58 @@
+"""Install diagnostics behind ``neumat doctor``: versions, devices, INT8 backends, self-check."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .backends import available_backends, backend_class
+from .bench.environment import machine_info
+from .quant.testvectors import check_cases, count_mismatches
+
+
+def render_device_info() -> dict:
+    """The slangpy render device neumat would use, or the error explaining why there is none."""
+    try:
+        from .render.device import default_device, describe
+
+        return {"ok": True, **describe(default_device())}
+    except Exception as e:  # noqa: BLE001 — report any failure of device creation to the user
+        return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+
+
+def int8_self_check(n_random: int, seed: int = 0) -> dict[str, dict]:
+    """Bit-exactness of every available INT8 backend against the numpy reference.
+
+    Runs :func:`neumat.quant.testvectors.check_cases` (random vectors per shape plus edge
+    cases). Returns ``{backend: {"mismatches": {case: count}, "total": n, "seconds": s}}``
+    for usable backends and ``{backend: {"unavailable": reason}}`` for the others.
+    """
+    out: dict[str, dict] = {}
+    cases = check_cases(np.random.default_rng(seed), n_random)
+    for name, reason in available_backends().items():
+        if reason is not None:
+            out[name] = {"unavailable": reason}
+            continue
+        cls = backend_class(name)
+        t0 = time.perf_counter()
+        counts = count_mismatches(lambda mlp, x: cls(mlp)(x), cases)
+        out[name] = {
+            "mismatches": counts,
+            "total": sum(counts.values()),
+            "vectors": int(sum(x.shape[0] for _, _, x in cases)),
+            "seconds": time.perf_counter() - t0,
+        }
+    return out
+
+
+def collect_report(n_random: int = 2000, seed: int = 0) -> dict:
+    """Everything ``neumat doctor`` shows, as a JSON-ready dict; ``ok`` is False on any mismatch."""
+    check = int8_self_check(n_random, seed)
+    ok = all(v.get("total", 0) == 0 for v in check.values())
+    return {
+        "machine": machine_info(),
+        "render_device": render_device_info(),
+        "int8_backends": check,
+        "ok": ok,
+    }
