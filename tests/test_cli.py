@@ -56,3 +56,34 @@ def test04_bench_mlp_bad_input_is_a_clear_error(args):
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test05_inspect_good_and_broken_bundles(tmp_path):
+    import numpy as np
+
+    from neumat.bundle import make_random_bundle
+
+    path = make_random_bundle(np.random.default_rng(0)).save(tmp_path / "m.nmat")
+    result = runner.invoke(app, ["inspect", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["valid"] and report["checksum"]["status"] == "OK"
+    assert report["manifest"]["kind"] == "triple_plane"
+    names = {t["name"] for t in report["tensors"]}
+    assert {"plane.U", "plane.H", "plane.D"} <= names
+    assert report["file_size"] == path.stat().st_size
+
+    result = runner.invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 0 and "checksum: OK" in result.output
+
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # flip a byte in the last tensor's data
+    broken = tmp_path / "broken.nmat"
+    broken.write_bytes(bytes(data))
+    result = runner.invoke(app, ["inspect", str(broken), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["checksum"]["status"] == "MISMATCH" and "checksum" in report["error"]
+
+    result = runner.invoke(app, ["inspect", str(tmp_path / "missing.nmat")])
+    assert result.exit_code == 1 and "Traceback" not in result.output

@@ -1,0 +1,41 @@
+"""The ``.nmat`` bundle: the one artifact training hands to every renderer.
+
+A bundle is one safetensors file (no pickle, no code) holding float16/float32 feature planes,
+packed INT8 MLP weights, float32 scales, an optional height map, and a JSON manifest (format +
+version, kind, tensor table, input ordering, angle parameterization, colour space, height
+range, provenance, content checksum). :func:`load_bundle` validates all of it and raises
+:class:`BundleError` — and nothing else — for anything inconsistent; :meth:`Bundle.save` writes
+atomically. :func:`export_inm` / :func:`import_inm` convert to and from the
+InstantNeuralMaterial (Falcor) directory layout.
+
+Imports neither torch nor a GPU device: numpy, safetensors and the standard library only.
+"""
+
+from .checksum import content_checksum
+from .errors import BundleError
+from .inm import export_inm, import_inm, inm_file_names
+from .manifest import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, SUPPORTED_VERSIONS
+from .model import KINDS, NEUMIP, TRIPLE_PLANE, Bundle
+from .nmat import bundle_bytes, inspect_bundle, load_bundle, save_bundle
+from .synthetic import make_random_bundle
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "KINDS",
+    "METADATA_KEY",
+    "NEUMIP",
+    "SUPPORTED_VERSIONS",
+    "TRIPLE_PLANE",
+    "Bundle",
+    "BundleError",
+    "bundle_bytes",
+    "content_checksum",
+    "export_inm",
+    "import_inm",
+    "inm_file_names",
+    "inspect_bundle",
+    "load_bundle",
+    "make_random_bundle",
+    "save_bundle",
+]

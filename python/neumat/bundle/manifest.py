@@ -1,0 +1,287 @@
+"""The JSON manifest of a ``.nmat`` file: what it holds, checked against what it holds.
+
+Stored as a JSON string under the safetensors metadata key ``"neumat"``. Version 1::
+
+    {
+      "format": "neumat.nmat", "version": 1,
+      "kind": "triple_plane" | "neumip",
+      "plane_axes": ["v", "u", "channel"],          # every plane is [row=v, col=u, channel]
+      "tensors": {"<name>": {"dtype": "float16|float32|uint32", "shape": [...]}, ...},
+      "networks": {"<net>": {"widths": [n0, ..., nL],
+                             "inputs": [["U", 8], ["H", 8], ["D", 8]],   # MLP input order
+                             "weight_layout": "int8x4-packed-uint32-le",
+                             "activation": "relu", "output": "clamp01"}},
+      "angle_param": "rusinkiewicz-v1", "colour_space": "linear-rec709",
+      "height": null | {"range": [h_min, h_max], "units": "uv" | "world"},
+      "provenance": {...free-form...},
+      "checksum": "sha256:<hex>"       # over the tensors only, see neumat.bundle.checksum
+    }
+
+Tensor names are fixed by :mod:`.model`: ``plane.<p>`` (float16/float32 ``[rows, cols, C]``),
+``mlp.<net>.weight.<l>`` (uint32 ``[n_{l+1}, ceil4(n_l)/4]``, the packed words of
+:class:`neumat.quant.Int8MLP`: 4 int8 per word, first in the low byte, rows padded with zero
+bytes), ``mlp.<net>.scales`` (float32 ``[2L]`` = ``[sa_0, sw_0, sa_1, sw_1, ...]``) and
+``height`` (float32 ``[rows, cols]`` in [0, 1]). Unknown keys are errors, not ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from ..quant import MAX_LAYERS, Int8MLP, QuantSpecError
+from .container import TensorEntry
+from .errors import BundleError
+from .model import (
+    HEIGHT_TENSOR,
+    KIND_NETWORKS,
+    KIND_PLANES,
+    KINDS,
+    Bundle,
+    is_finite_number,
+    plane_tensor,
+    scales_tensor,
+    weight_tensor,
+)
+
+FORMAT_NAME = "neumat.nmat"
+"""Value of the manifest's ``"format"`` key."""
+FORMAT_VERSION = 1
+"""Version this neumat writes."""
+SUPPORTED_VERSIONS = (1,)
+"""Versions this neumat reads."""
+METADATA_KEY = "neumat"
+"""safetensors metadata key holding the manifest JSON."""
+PLANE_AXES = ["v", "u", "channel"]
+NETWORK_CONSTANTS = {"weight_layout": "int8x4-packed-uint32-le", "activation": "relu", "output": "clamp01"}
+"""Fixed per-network fields of version 1 (the INT8 contract of neumat.quant.spec)."""
+TOP_KEYS = (
+    "format",
+    "version",
+    "kind",
+    "plane_axes",
+    "tensors",
+    "networks",
+    "angle_param",
+    "colour_space",
+    "height",
+    "provenance",
+    "checksum",
+)
+
+
+def build_manifest(bundle: Bundle, tensors: dict[str, np.ndarray], checksum: str) -> dict[str, Any]:
+    """The manifest of a validated ``bundle`` whose file tensors are ``tensors``."""
+    height = None
+    if bundle.height is not None:
+        assert bundle.height_range is not None  # validate() guarantees it
+        height = {"range": [float(x) for x in bundle.height_range], "units": bundle.height_units}
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "kind": bundle.kind,
+        "plane_axes": list(PLANE_AXES),
+        "tensors": {
+            n: {"dtype": a.dtype.name, "shape": [int(s) for s in a.shape]} for n, a in sorted(tensors.items())
+        },
+        "networks": {
+            net: {
+                "widths": list(mlp.widths),
+                "inputs": [[s, int(w)] for s, w in bundle.inputs[net]],
+                **NETWORK_CONSTANTS,
+            }
+            for net, mlp in sorted(bundle.mlps.items())
+        },
+        "angle_param": bundle.angle_param,
+        "colour_space": bundle.colour_space,
+        "height": height,
+        "provenance": bundle.provenance,
+        "checksum": checksum,
+    }
+
+
+def encode_manifest(manifest: dict[str, Any]) -> str:
+    """Strict JSON text of ``manifest``; provenance with NaN/inf or non-JSON values is an error."""
+    try:
+        return json.dumps(manifest, allow_nan=False, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise BundleError(
+            f"manifest is not strict JSON ({e}); provenance must hold only str/int/float/bool/None, "
+            "lists and str-keyed dicts, with finite numbers"
+        ) from e
+
+
+def decode_manifest(metadata: dict[str, str]) -> dict[str, Any]:
+    """Parse the manifest from safetensors metadata; check format, version and top-level keys."""
+    if METADATA_KEY not in metadata:
+        raise BundleError(
+            f"no '{METADATA_KEY}' manifest in the safetensors metadata: this is not a neumat bundle; "
+            "write bundles with neumat.bundle.Bundle.save or `neumat export`"
+        )
+    try:
+        m = json.loads(metadata[METADATA_KEY])
+    except (ValueError, RecursionError) as e:
+        raise BundleError(f"manifest is not valid JSON ({e}); the file is corrupt, re-export it") from e
+    if not isinstance(m, dict):
+        raise BundleError(f"manifest must be a JSON object, got {type(m).__name__}")
+    if m.get("format") != FORMAT_NAME:
+        raise BundleError(
+            f"manifest format is {m.get('format')!r}, expected {FORMAT_NAME!r}: not a neumat bundle"
+        )
+    version = m.get("version")
+    if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+        raise BundleError(
+            f"{FORMAT_NAME} version {version!r} is not supported; this neumat reads versions "
+            f"{list(SUPPORTED_VERSIONS)}: upgrade neumat or re-export the bundle"
+        )
+    missing = [k for k in TOP_KEYS if k not in m]
+    extra = sorted(set(m) - set(TOP_KEYS))
+    if missing or extra:
+        raise BundleError(
+            f"manifest keys wrong: missing {missing}, unexpected {extra}; expected exactly {list(TOP_KEYS)}"
+        )
+    if m["kind"] not in KINDS:
+        raise BundleError(f"unknown model kind {m['kind']!r}; this neumat supports {list(KINDS)}")
+    if m["plane_axes"] != PLANE_AXES:
+        raise BundleError(
+            f"plane_axes {m['plane_axes']!r} is not {PLANE_AXES}; version {version} fixes the plane layout"
+        )
+    if not isinstance(m["checksum"], str):
+        raise BundleError("manifest checksum must be a string 'sha256:<hex>'")
+    return m
+
+
+def check_tensor_table(manifest: dict[str, Any], entries: dict[str, TensorEntry]) -> None:
+    """The manifest's ``tensors`` table must list exactly the file's tensors, dtypes and shapes."""
+    table = manifest["tensors"]
+    if not isinstance(table, dict):
+        raise BundleError("manifest 'tensors' must be an object: name -> {dtype, shape}")
+    missing = sorted(set(table) - set(entries))
+    extra = sorted(set(entries) - set(table))
+    if missing:
+        raise BundleError(
+            f"manifest lists tensors missing from the file: {missing}; the file is incomplete, re-export it"
+        )
+    if extra:
+        raise BundleError(
+            f"file holds tensors the manifest does not list: {extra}; the file was edited, re-export it"
+        )
+    for name, e in entries.items():
+        rec = table[name]
+        if (
+            not isinstance(rec, dict)
+            or rec.get("dtype") != e.dtype
+            or rec.get("shape") != list(e.shape)
+            or len(rec) != 2
+        ):
+            raise BundleError(
+                f"tensor {name!r}: manifest says {rec!r}, the file holds {e.dtype} {list(e.shape)}"
+            )
+
+
+def bundle_from_manifest(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Bundle:
+    """Assemble and validate the :class:`Bundle` a checked manifest describes from its arrays."""
+    kind = manifest["kind"]
+    networks = manifest["networks"]
+    if not isinstance(networks, dict) or sorted(networks) != sorted(KIND_NETWORKS[kind]):
+        names = sorted(networks) if isinstance(networks, dict) else networks
+        raise BundleError(
+            f"a {kind!r} bundle holds the networks {list(KIND_NETWORKS[kind])}, the manifest lists {names!r}"
+        )
+    widths = {net: _network_widths(net, rec) for net, rec in networks.items()}
+    height = _height_record(manifest["height"])
+    expected = {plane_tensor(p) for p in KIND_PLANES[kind]}
+    for net, w in widths.items():
+        expected |= {weight_tensor(net, layer) for layer in range(len(w) - 1)} | {scales_tensor(net)}
+    if height is not None:
+        expected.add(HEIGHT_TENSOR)
+    missing, unexpected = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
+    if missing or unexpected:
+        parts = ([f"missing {missing}"] if missing else []) + (
+            [f"unexpected {unexpected}"] if unexpected else []
+        )
+        raise BundleError(
+            f"tensors do not match the {kind!r} model the manifest describes: {', '.join(parts)}; "
+            "the file was edited or written by a broken exporter, re-export it"
+        )
+    mlps = {}
+    for net, w in widths.items():
+        packed = [arrays[weight_tensor(net, layer)] for layer in range(len(w) - 1)]
+        scales = arrays[scales_tensor(net)]
+        if any(p.dtype != np.uint32 for p in packed) or scales.dtype != np.float32:
+            raise BundleError(f"network {net!r}: weights must be uint32 (packed int8x4) and scales float32")
+        try:
+            with np.errstate(all="ignore"):
+                mlps[net] = Int8MLP(tuple(w), tuple(packed), scales)
+        except QuantSpecError as e:
+            raise BundleError(f"network {net!r} breaks the INT8 MLP contract (neumat.quant.spec): {e}") from e
+    inputs = {net: _inputs(net, rec.get("inputs")) for net, rec in networks.items()}
+    if not isinstance(manifest["provenance"], dict):
+        raise BundleError("manifest 'provenance' must be a JSON object")
+    bundle = Bundle(
+        kind=kind,
+        planes={p: arrays[plane_tensor(p)] for p in KIND_PLANES[kind]},
+        mlps=mlps,
+        inputs=inputs,
+        height=arrays.get(HEIGHT_TENSOR) if height is not None else None,
+        height_range=height[0] if height is not None else None,
+        height_units=height[1] if height is not None else "uv",
+        angle_param=manifest["angle_param"],
+        colour_space=manifest["colour_space"],
+        provenance=manifest["provenance"],
+    )
+    bundle.validate()
+    return bundle
+
+
+def _network_widths(net: str, rec: Any) -> list[int]:
+    keys = sorted(["widths", "inputs", *NETWORK_CONSTANTS])
+    if not isinstance(rec, dict) or sorted(rec) != keys:
+        raise BundleError(f"network {net!r}: record must have exactly the keys {keys}")
+    for key, value in NETWORK_CONSTANTS.items():
+        if rec[key] != value:
+            raise BundleError(
+                f"network {net!r}: {key} {rec[key]!r} is not supported (version 1 uses {value!r})"
+            )
+    w = rec["widths"]
+    if (
+        not isinstance(w, list)
+        or not 2 <= len(w) <= MAX_LAYERS + 1
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in w)
+    ):
+        raise BundleError(
+            f"network {net!r}: widths must be a list of 2..{MAX_LAYERS + 1} integers, got {w!r}"
+        )
+    return w
+
+
+def _inputs(net: str, segments: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(segments, list) or not all(
+        isinstance(s, list)
+        and len(s) == 2
+        and isinstance(s[0], str)
+        and isinstance(s[1], int)
+        and not isinstance(s[1], bool)
+        for s in segments
+    ):
+        raise BundleError(
+            f"network {net!r}: inputs must be a list of [source, width] pairs, got {segments!r}"
+        )
+    return tuple((s[0], s[1]) for s in segments)
+
+
+def _height_record(rec: Any) -> tuple[tuple[float, float], str] | None:
+    if rec is None:
+        return None
+    if not isinstance(rec, dict) or sorted(rec) != ["range", "units"]:
+        raise BundleError(
+            'manifest \'height\' must be null or {"range": [h_min, h_max], "units": "uv"|"world"}'
+        )
+    r = rec["range"]
+    if not isinstance(r, list) or len(r) != 2 or not all(is_finite_number(x) for x in r):
+        raise BundleError(f"height range must be two finite numbers [h_min, h_max], got {r!r}")
+    if not isinstance(rec["units"], str):
+        raise BundleError(f"height units must be a string, got {rec['units']!r}")
+    return (float(r[0]), float(r[1])), rec["units"]
