@@ -35,7 +35,11 @@ def mlp(
     no_torch: Annotated[bool, typer.Option("--no-torch", help="Skip the torch FP32 baseline.")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results here as JSON.")] = None,
 ) -> None:
-    """INT8 MLP throughput (samples/s) of every backend and of a torch FP32 MLP, same inputs."""
+    """INT8 MLP throughput of every backend and of a torch FP32 MLP.
+
+    All candidates run the same network on the same inputs in one run; samples/s is from the
+    median of the timed calls.
+    """
     from ..bench.mlp import MlpBenchConfig, run_mlp_bench
 
     unknown = [b for b in backend or [] if b not in BACKEND_NAMES]

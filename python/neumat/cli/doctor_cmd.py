@@ -15,8 +15,11 @@ def doctor(
     vectors: Annotated[int, typer.Option(help="Random vectors per layer shape in the self-check.")] = 2000,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report here.")] = None,
 ) -> None:
-    """Show versions, the render device, which INT8 backends work here, and a bit-exactness
-    self-check of each against the numpy reference (exit code 1 on any mismatch)."""
+    """Check this install: versions, render device, INT8 backends, bit-exactness.
+
+    Every usable INT8 backend is run on random and adversarial vectors and compared bit for
+    bit with the numpy reference; the exit code is 1 on any mismatch.
+    """
     from ..diagnostics import collect_report
 
     console = Console()

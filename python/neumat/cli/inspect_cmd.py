@@ -15,9 +15,11 @@ def inspect(
     path: Annotated[Path, typer.Argument(help="A .nmat bundle file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
 ) -> None:
-    """Describe a bundle: model kind, manifest, every tensor with shape/dtype/bytes, checksum
-    status, and whether it loads. Broken files are described as far as they can be read;
-    the exit code is 1 when the bundle does not load."""
+    """Describe a .nmat bundle: manifest, tensors, sizes, checksum, validity.
+
+    Broken files are described as far as they can be read; the exit code is 1 when the
+    bundle does not load.
+    """
     from ..bundle import inspect_bundle
 
     report = inspect_bundle(path)
