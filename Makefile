@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # CPU set-ups pin torch: an unpinned torch pulls a multi-GB CUDA build (see ENVIRONMENT.md).
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
-NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.hpp cuda/*.cu cuda/*.cuh cuda/*.h) CMakeLists.txt pyproject.toml
+NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.in cuda/*.cu cuda/*.cuh cuda/*.h cuda/*.cpp) CMakeLists.txt pyproject.toml
 
 .PHONY: setup vulkan test demo bench lint clean
 
