@@ -11,7 +11,7 @@ Stored as a JSON string under the safetensors metadata key ``"neumat"``. Version
                              "inputs": [["U", 8], ["H", 8], ["D", 8]],   # MLP input order
                              "weight_layout": "int8x4-packed-uint32-le",
                              "activation": "relu", "output": "clamp01"}},
-      "angle_param": "rusinkiewicz-v1", "colour_space": "linear-rec709",
+      "angle_param": "rusinkiewicz-concentric-v1", "colour_space": "linear-rec709",
       "height": null | {"range": [h_min, h_max], "units": "uv" | "world"},
       "provenance": {...free-form...},
       "checksum": "sha256:<hex>"       # over the tensors only, see neumat.bundle.checksum

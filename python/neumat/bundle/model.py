@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from ..angles import PLANE_PARAMETERIZATION
+
 from ..quant import MAX_WIDTH, Int8MLP
 from .checksum import content_checksum
 from .errors import BundleError
@@ -71,7 +73,7 @@ COLOUR_SPACES = ("linear-rec709",)
 """Colour spaces a bundle may declare (linear Rec.709 primaries, no transfer curve)."""
 HEIGHT_UNITS = ("uv", "world")
 """Units of ``height_range``: UV repeats or scene units."""
-DEFAULT_ANGLE_PARAM = "rusinkiewicz-v1"
+DEFAULT_ANGLE_PARAM = PLANE_PARAMETERIZATION
 """Angle parameterization id carried by default (defined in :mod:`neumat.angles`)."""
 MAX_PLANE_RES = 16384
 """Largest rows/cols of a plane or height map (a GPU texture limit)."""

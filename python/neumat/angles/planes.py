@@ -1,0 +1,85 @@
+"""Coordinates of the H and D feature planes: hemisphere directions -> the unit square.
+
+The triple-plane model reads its H plane at the half vector ``h`` and its D plane at the
+difference vector ``d`` (:mod:`.rusinkiewicz`). Both lie in the upper hemisphere for
+``wi``, ``wo`` above the surface (``theta_d <= pi/2`` always, since ``h`` bisects them).
+A direction ``(theta, phi)`` maps to plane coordinates ``(s, t)`` in [0, 1]^2 in two steps:
+
+1. azimuthal equidistant projection to the unit disk: radius ``r = theta / (pi/2)``, angle
+   ``phi`` (so ``theta`` is sampled uniformly, like the 15-degree rings of UBO2014);
+2. Shirley-Chiu concentric map disk -> square ``[-1, 1]^2`` (rings -> concentric squares),
+   then ``(s, t) = ((a + 1) / 2, (b + 1) / 2)``; ``s`` runs along +x (texture columns),
+   ``t`` along +y (texture rows).
+
+Why not the polar layout ``(theta / (pi/2), phi / (2 pi))``: there the pole ``theta = 0`` —
+the mirror configuration, where specular highlights live, and ``wi = wo`` for D — is a whole
+texel row whose texels all describe one direction, and ``phi`` needs wrap-around addressing
+with a seam. Here the pole is the single centre point (0.5, 0.5), the map is continuous over
+the whole hemisphere (no seam; plain bilinear filtering with clamp addressing), and an
+undefined ``phi`` at the pole does not matter. This is also the layout the public
+InstantNeuralMaterial Falcor code samples its H/D planes with (a hemisphere->disk->square map).
+Reciprocity (``phi_d -> phi_d + pi``) is not folded into D: folding would put a crease
+through the plane's centre; the network learns the symmetry from reciprocal data instead.
+Directions below the horizon (``theta > pi/2``) map outside [0, 1]^2 (samplers clamp).
+
+``shaders/rusinkiewicz.slang`` implements the same maps (tested in ``tests/test_angles.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .rusinkiewicz import rusinkiewicz
+from .spherical import as_float, azimuth, wrap_azimuth
+
+PLANE_PARAMETERIZATION = "rusinkiewicz-concentric-v1"
+"""Name of this H/D plane parameterization (for bundle manifests)."""
+
+_QUARTER = np.pi / 4
+
+
+def hemisphere_to_square(theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Direction angles (radians, broadcast together) -> plane coordinates ``[..., 2]``.
+
+    ``theta`` in [0, pi/2] maps into [0, 1]^2; ``theta = 0`` maps to (0.5, 0.5) for any phi.
+    """
+    theta, phi = as_float(theta, phi)
+    theta, phi = np.broadcast_arrays(theta, phi)
+    r = theta / theta.dtype.type(np.pi / 2)
+    p = wrap_azimuth(phi)
+    p = np.where(p >= 7 * _QUARTER, p - 2 * np.pi, p).astype(r.dtype)  # [-pi/4, 7pi/4)
+    sector = np.floor((p + _QUARTER) / (2 * _QUARTER)).astype(np.int64).clip(0, 3)
+    # Sector 0: a = r, 1: b = r, 2: a = -r, 3: b = -r; the other coordinate is linear in phi.
+    lin = [p / _QUARTER, -(p - 2 * _QUARTER) / _QUARTER,
+           -(p - 4 * _QUARTER) / _QUARTER, (p - 6 * _QUARTER) / _QUARTER]
+    a = np.select([sector == 0, sector == 1, sector == 2], [r, r * lin[1], -r], r * lin[3])
+    b = np.select([sector == 0, sector == 1, sector == 2], [r * lin[0], r, r * lin[2]], -r)
+    half = r.dtype.type(0.5)
+    return np.stack([(a + 1) * half, (b + 1) * half], axis=-1).astype(r.dtype)
+
+
+def square_to_hemisphere(st: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`hemisphere_to_square`: coordinates ``[..., 2]`` -> ``(theta, phi)``.
+
+    The centre (0.5, 0.5) gives ``theta = 0, phi = 0``.
+    """
+    (st,) = as_float(st)
+    a = 2 * st[..., 0] - 1
+    b = 2 * st[..., 1] - 1
+    a_major = np.abs(a) > np.abs(b)
+    r = np.where(a_major, a, b)
+    safe_a = np.where(a == 0, 1, a)
+    safe_b = np.where(b == 0, 1, b)
+    ang = np.where(a_major, _QUARTER * (b / safe_a), 2 * _QUARTER - _QUARTER * (a / safe_b))
+    x, y = r * np.cos(ang), r * np.sin(ang)
+    theta = np.hypot(x, y) * st.dtype.type(np.pi / 2)
+    return theta.astype(st.dtype), azimuth(x, y).astype(st.dtype)
+
+
+def plane_coords(wi: np.ndarray, wo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """H- and D-plane coordinates ``([..., 2], [..., 2])`` of direction pairs ``[..., 3]``.
+
+    ``wi``, ``wo``: unit vectors pointing away from the surface, local frame (+z = normal).
+    """
+    theta_h, phi_h, theta_d, phi_d = rusinkiewicz(wi, wo)
+    return hemisphere_to_square(theta_h, phi_h), hemisphere_to_square(theta_d, phi_d)
