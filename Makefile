@@ -28,7 +28,7 @@ $(VENV)/.deps-installed: $(VENV)/bin/python
 	@touch $@
 
 $(VENV)/.neumat-installed: $(VENV)/.deps-installed $(NATIVE_SOURCES)
-	$(BIN)/pip install -q --no-build-isolation -e ".[test,train]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,train,data]"
 	@touch $@
 
 test: setup
