@@ -1,0 +1,24 @@
+"""Render passes (reflect / execute, named slots as module constants): see :mod:`.base` for the
+interface and the shared g-buffer slots.
+
+Visibility: :class:`~.shell.ShellPass` (shell segment or plain base-mesh hit) then, for
+height-field materials, :class:`~.hf_trace.HfTracePass`::
+
+    ctx = RenderContext(device, camera.width, camera.height)
+    gbuf = ShellPass(device, scene).execute(ctx, {})
+    if scene.height is not None:
+        gbuf = HfTracePass(device, scene).execute(ctx, gbuf)
+    uv = gbuf[UV].numpy()          # [H, W, 4] (u, v, h01, lod)
+"""
+
+from .base import GBUFFER, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, \
+    Resource, SlotSpec
+from .hf_trace import HfTracePass
+from .shell import MAX_SEGMENTS, SEGMENT_PRISMS, SEGMENTS, ShellPass
+from .synthesis import SynthesisPass
+
+__all__ = [
+    "GBUFFER", "MASK", "MAX_SEGMENTS", "NORMAL", "POSITION", "SEGMENTS", "SEGMENT_PRISMS",
+    "TANGENT", "UV", "HfTracePass", "RenderContext", "RenderPass", "Resource", "ShellPass",
+    "SlotSpec", "SynthesisPass",
+]

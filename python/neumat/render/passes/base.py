@@ -1,0 +1,150 @@
+"""The render-pass interface (after Falcor's RenderPass: ``reflect`` declares, ``execute`` binds
+and dispatches).
+
+A pass is a small class:
+
+* its input and output slot names are **module-level constants** (``UV = "uv"``, ...) listed in
+  the class attributes ``INPUTS`` / ``OUTPUTS`` (tuples of names);
+* :meth:`RenderPass.reflect` returns ``{slot: SlotSpec}`` for every input and output: element
+  dtype and channels per pixel (every slot is one value per pixel of the frame, row-major,
+  row 0 at the top of the image);
+* :meth:`RenderPass.execute` takes a :class:`RenderContext` (device + frame size) and
+  ``{input slot: Resource}``, dispatches its Slang kernel(s) and returns ``{output slot:
+  Resource}``; it does no host-side per-pixel work. Heavy set-up (BVHs, mip chains, kernels)
+  happens once in ``__init__`` / on changes, never per frame.
+
+A :class:`Resource` wraps a device buffer of ``height × width × channels`` elements; the next
+pass binds ``resource.buffer`` directly (no copy), the host reads it with
+:meth:`Resource.numpy` (float32/int32 ``[height, width, channels]``).
+
+Shared geometry-buffer slots (written by the last visibility pass — ``shell`` alone for plain
+meshes, ``hf_trace`` after it for height-field materials — and read by synthesis / infer /
+compose):
+
+=============  ========  ==========================================================
+slot           channels  meaning
+=============  ========  ==========================================================
+``uv``         4 f32     (u, v, h01, lod): texture coords of the shading point, its height
+                         in [0, 1] of the material's range, texture LoD (log2 texels/pixel)
+``normal``     4 f32     (n.xyz, 0): unit shading normal, world space
+``tangent``    4 f32     (t.xyz, w): unit tangent ⟂ n, handedness w; b = w·cross(n, t)
+``position``   4 f32     (p.xyz, t): world hit point and ray distance (depth along the ray)
+``mask``       1 f32     1 = the pixel sees the material, 0 = background
+=============  ========  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import slangpy as spy
+
+UV = "uv"
+NORMAL = "normal"
+TANGENT = "tangent"
+POSITION = "position"
+MASK = "mask"
+GBUFFER = (UV, NORMAL, TANGENT, POSITION, MASK)
+"""The geometry-buffer slots every visibility pass writes (module docstring)."""
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """What one slot holds per pixel."""
+
+    dtype: str
+    """Element type: ``"float32"`` or ``"int32"``."""
+    channels: int
+    """Values per pixel (1 or 4)."""
+
+
+GBUFFER_SPECS = {UV: SlotSpec("float32", 4), NORMAL: SlotSpec("float32", 4),
+                 TANGENT: SlotSpec("float32", 4), POSITION: SlotSpec("float32", 4),
+                 MASK: SlotSpec("float32", 1)}
+
+
+@dataclass
+class RenderContext:
+    """Per-frame execution context."""
+
+    device: spy.Device
+    """The slangpy device every pass of the graph runs on."""
+    width: int
+    """Frame width, pixels."""
+    height: int
+    """Frame height, pixels."""
+
+
+@dataclass
+class Resource:
+    """A per-pixel device buffer of one slot."""
+
+    buffer: spy.Buffer
+    """Device buffer of ``height · width · channels`` elements of ``spec.dtype``."""
+    spec: SlotSpec
+    """Element type and channels."""
+    width: int
+    height: int
+
+    @classmethod
+    def allocate(cls, ctx: RenderContext, spec: SlotSpec, label: str = "") -> Resource:
+        """An uninitialized unordered-access buffer for one slot of ``ctx``'s frame."""
+        import slangpy as spy
+
+        size = 4 * spec.channels * ctx.width * ctx.height
+        usage = spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource
+        return cls(ctx.device.create_buffer(size=size, usage=usage, label=label), spec,
+                   ctx.width, ctx.height)
+
+    def numpy(self) -> np.ndarray:
+        """A host copy, ``[height, width, channels]`` float32 or int32."""
+        raw = self.buffer.to_numpy().view(np.dtype(self.spec.dtype))
+        n = self.width * self.height * self.spec.channels
+        return raw[:n].reshape(self.height, self.width, self.spec.channels).copy()
+
+
+class RenderPass:
+    """Base class of neumat's passes (module docstring)."""
+
+    INPUTS: ClassVar[tuple[str, ...]] = ()
+    """Input slot names."""
+    OUTPUTS: ClassVar[tuple[str, ...]] = ()
+    """Output slot names."""
+
+    def reflect(self) -> dict[str, SlotSpec]:
+        """``{slot: SlotSpec}`` for every input and output slot."""
+        raise NotImplementedError
+
+    def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
+        """Run the pass on ``inputs`` (every slot of ``INPUTS``); returns every slot of
+        ``OUTPUTS``."""
+        raise NotImplementedError
+
+    def check_inputs(self, inputs: dict[str, Resource]) -> None:
+        """Raise ValueError naming any missing input slot."""
+        missing = [s for s in self.INPUTS if s not in inputs]
+        if missing:
+            raise ValueError(f"{type(self).__name__} is missing inputs {missing} (needs {list(self.INPUTS)})")
+
+    def allocate_outputs(self, ctx: RenderContext) -> dict[str, Resource]:
+        """Fresh device buffers for every output slot, as :meth:`reflect` declares them."""
+        specs = self.reflect()
+        return {s: Resource.allocate(ctx, specs[s], f"{type(self).__name__}.{s}") for s in self.OUTPUTS}
+
+
+_kernels: dict[tuple, object] = {}
+
+
+def compute_kernel(device: spy.Device, shader: str, entry: str) -> spy.ComputeKernel:
+    """The compute kernel ``entry`` of ``shader`` (a file in the device's include path),
+    compiled once per device."""
+    key = (device, shader, entry)
+    if key not in _kernels:
+        module = device.load_module(shader)
+        program = device.link_program([module], [module.entry_point(entry)])
+        _kernels[key] = device.create_compute_kernel(program)
+    return _kernels[key]

@@ -1,0 +1,142 @@
+"""``shell`` pass: primary visibility of the extruded shell (or of the plain base mesh), in a
+compute shader (``shaders/shell.slang``) — no ray queries, no raster pipeline.
+
+With a :class:`~neumat.render.scene.HeightSpec` the pass intersects camera rays with the prism
+boundaries of :func:`~neumat.render.scene.shell_soup` through a BVH built here in numpy and
+writes, per pixel, up to :data:`MAX_SEGMENTS` segments — the ray's intervals inside successive
+prisms, ordered along the ray — each with ``(t, u, v, h01)`` at both ends and its prism (base
+face) id. Crossings are collected up to the nearest bottom-cap crossing (the relief is met by
+then), at most 2·MAX_SEGMENTS of them; a longer path (grazing rays, fans of thin prisms around
+a high-valence vertex) is marked and continued by :meth:`ShellPass.resume`, which
+:class:`~neumat.render.passes.hf_trace.HfTracePass` drives. Without a height spec it is a plain
+base-mesh ray caster: one segment with exit = entry.
+
+The g-buffer slots (:data:`~neumat.render.passes.base.GBUFFER`) hold the first crossing (for a
+base mesh, the hit): ``uv = (u, v, h01, 0)``, interpolated ``normal`` / ``tangent``,
+``position = (p, t)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..scene import Scene, build_bvh, reorder, shell_soup
+from .base import GBUFFER, GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, \
+    RenderPass, Resource, SlotSpec, compute_kernel
+
+MAX_SEGMENTS = 8
+"""Segments per pixel (``kMaxSegments`` in shell.slang)."""
+SEGMENTS = "shell_segments"
+"""float32, 8 per segment: (t, u, v, h01) where the ray enters the prism, then where it leaves;
+zeros for unused segments."""
+SEGMENT_PRISMS = "segment_prisms"
+"""int32, 1 per segment: the base-mesh face whose prism holds the segment; -1 = unused; -2 in
+the last slot: the 2·MAX_SEGMENTS crossings kept were all used (the path may go on; see the
+continuation rounds of :class:`~neumat.render.passes.hf_trace.HfTracePass`)."""
+SEGMENT_SPECS = {SEGMENTS: SlotSpec("float32", 8 * MAX_SEGMENTS),
+                 SEGMENT_PRISMS: SlotSpec("int32", MAX_SEGMENTS)}
+"""Slot specs of the segment outputs (inputs of ``hf_trace``)."""
+
+SHADER = "shell.slang"
+ENTRY = "shell_trace"
+
+
+def _float4_rows(a: np.ndarray) -> np.ndarray:
+    """[..., k] float32 padded to [..., 4] and flattened to [N, 4] rows."""
+    a = np.asarray(a, np.float32)
+    pad = np.zeros(a.shape[:-1] + (4,), np.float32)
+    pad[..., : a.shape[-1]] = a
+    return pad.reshape(-1, 4)
+
+
+def _tri_rows(pos: np.ndarray, soup) -> np.ndarray:
+    """[3T, 4] rows (v0, is_bottom_cap), (e1, 0), (e2, 0) of the soup's triangles."""
+    rows = _float4_rows(pos).reshape(-1, 3, 4)
+    rows[:, 0, 3] = is_bottom_cap(soup)
+    return rows.reshape(-1, 4)
+
+
+def is_bottom_cap(soup) -> np.ndarray:
+    """[T] bool: the triangle is a bottom cap (all corners at h01 = 0); in base-mesh mode every
+    triangle is."""
+    return np.all(soup.uvh[:, :, 2] == 0.0, axis=1)
+
+
+class ShellPass(RenderPass):
+    """Shell (or base-mesh) visibility for ``scene`` on ``device``.
+
+    Args:
+        device: slangpy device (include path = neumat's shaders).
+        scene: mesh + camera; ``scene.height`` None = base-mesh mode.
+    """
+
+    INPUTS = ()
+    OUTPUTS = (SEGMENTS, SEGMENT_PRISMS) + GBUFFER
+
+    def __init__(self, device, scene: Scene) -> None:
+        import slangpy as spy
+
+        self.device = device
+        self.scene = scene
+        self.base_only = scene.height is None
+        lo = None if self.base_only else scene.height.d_lo
+        hi = None if self.base_only else scene.height.d_hi
+        soup = shell_soup(scene.mesh, lo, hi)
+        self.bvh = build_bvh(soup.positions)
+        self.soup = reorder(soup, self.bvh.order)
+        p = self.soup.positions
+        pos = np.stack([p[:, 0], p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]], 1)
+        nodes = np.zeros((self.bvh.bounds.shape[0], 2, 4), np.float32)
+        nodes[:, 0, :3], nodes[:, 1, :3] = self.bvh.bounds[:, :3], self.bvh.bounds[:, 3:]
+        nodes[:, 0, 3] = self.bvh.link[:, 0].view(np.float32)
+        nodes[:, 1, 3] = self.bvh.link[:, 1].view(np.float32)
+        usage = spy.BufferUsage.shader_resource
+
+        def upload(a, name):
+            return device.create_buffer(usage=usage, data=np.ascontiguousarray(a), label=f"shell.{name}")
+
+        self._params = {
+            "nodes": upload(nodes.reshape(-1, 4), "nodes"),
+            "tri_pos": upload(_tri_rows(pos, self.soup), "tri_pos"),
+            "tri_uvh": upload(_float4_rows(self.soup.uvh), "tri_uvh"),
+            "tri_n": upload(_float4_rows(self.soup.normals), "tri_n"),
+            "tri_t": upload(_float4_rows(self.soup.tangents), "tri_t"),
+            "tri_prism": upload(self.soup.prism, "tri_prism"),
+            "base_only": int(self.base_only),
+        }
+        self._no_resume = device.create_buffer(usage=usage, data=np.zeros(1, np.float32), label="shell.no_resume")
+        self.kernel = compute_kernel(device, SHADER, ENTRY)
+        self.finish = compute_kernel(device, SHADER, "shell_gbuffer")
+
+    def reflect(self) -> dict[str, SlotSpec]:
+        return {**SEGMENT_SPECS, **GBUFFER_SPECS}
+
+    def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
+        self.check_inputs(inputs)
+        cam = self.scene.camera
+        if (cam.width, cam.height) != (ctx.width, ctx.height):
+            raise ValueError(f"camera is {cam.width}x{cam.height} but the frame is {ctx.width}x{ctx.height}")
+        out = self.allocate_outputs(ctx)
+        threads = [ctx.width, ctx.height, 1]
+        self._trace(ctx, out, None)
+        self.finish.dispatch(
+            thread_count=threads, camera=cam.shader_params(), segments=out[SEGMENTS].buffer,
+            segment_prisms=out[SEGMENT_PRISMS].buffer, uv=out[UV].buffer, position=out[POSITION].buffer,
+            mask=out[MASK].buffer,
+        )
+        return out
+
+    def resume(self, ctx: RenderContext, out: dict[str, Resource], resume_t) -> None:
+        """Continuation round: re-trace the pixels whose ``resume_t`` (device float buffer, one
+        per pixel) is >= 0, keeping crossings beyond it, and rewrite their segments in ``out``
+        (the ``SEGMENTS`` / ``SEGMENT_PRISMS`` resources of :meth:`execute`)."""
+        self._trace(ctx, out, resume_t)
+
+    def _trace(self, ctx: RenderContext, out: dict[str, Resource], resume_t) -> None:
+        self.kernel.dispatch(
+            thread_count=[ctx.width, ctx.height, 1], camera=self.scene.camera.shader_params(),
+            **self._params, resuming=int(resume_t is not None),
+            resume_t=self._no_resume if resume_t is None else resume_t,
+            segments=out[SEGMENTS].buffer, segment_prisms=out[SEGMENT_PRISMS].buffer,
+            normal=out[NORMAL].buffer, tangent=out[TANGENT].buffer,
+        )
