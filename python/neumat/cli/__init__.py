@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import bench_cmd, doctor_cmd, inspect_cmd
+from . import bench_cmd, doctor_cmd, eval_cmd, export_cmd, inspect_cmd, render_cmd, train_cmd
 
 app = typer.Typer(
     name="neumat",
@@ -15,6 +15,10 @@ app = typer.Typer(
 )
 app.command("doctor")(doctor_cmd.doctor)
 app.command("inspect")(inspect_cmd.inspect)
+app.command("train")(train_cmd.train)
+app.command("export")(export_cmd.export)
+app.command("eval")(eval_cmd.evaluate)
+app.command("render")(render_cmd.render)
 app.add_typer(bench_cmd.app, name="bench")
 
 

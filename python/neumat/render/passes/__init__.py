@@ -22,3 +22,14 @@ __all__ = [
     "TANGENT", "UV", "HfTracePass", "RenderContext", "RenderPass", "Resource", "ShellPass",
     "SlotSpec", "SynthesisPass",
 ]
+
+# Shading (appended): infer (triple-plane features -> INT8/FP32 MLP -> BTF value) and compose
+# (radiance, background, exposure, tone map, sRGB); driven by neumat.render.renderer.Renderer.
+from .compose import DISPLAY, RADIANCE, TONEMAPS, ComposePass, ComposeSettings  # noqa: E402
+from .infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, InferPass  # noqa: E402
+from .synthesis import SYNTH_HEIGHT, TILE_SHIFTS, U_FEATURES  # noqa: E402
+
+__all__ += [
+    "BTF", "DIRECTIONS", "DISPLAY", "FEATURES", "IRRADIANCE", "RADIANCE", "SYNTH_HEIGHT", "TILE_SHIFTS",
+    "TONEMAPS", "U_FEATURES", "ComposePass", "ComposeSettings", "InferPass",
+]

@@ -1,0 +1,47 @@
+"""``neumat export CKPT --out X.nmat [--layout inm DIR]``: checkpoint -> INT8 bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+LAYOUTS = ("inm",)
+"""Extra directory layouts ``--layout`` writes beside the .nmat."""
+
+
+def export(
+    ckpt: Annotated[Path, typer.Argument(help="A training checkpoint (ckpt_*.pt) or a run directory (newest checkpoint).")],
+    out: Annotated[Path, typer.Option("--out", help="The .nmat bundle to write (atomically).")],
+    layout: Annotated[Optional[tuple[str, Path]], typer.Option(
+        help="Also write another layout: 'inm DIR' = InstantNeuralMaterial/Falcor files in DIR.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Material name in INM file names (default: the --out stem).")] = None,
+) -> None:
+    """Export a trained checkpoint as an INT8 .nmat bundle (optionally also the INM layout).
+
+    The decoder is quantized with the checkpoint's frozen observer scales; planes are stored
+    float32; provenance records value_scale, data source, config and last validation.
+    """
+    from ..bundle import BundleError
+    from ..train.checkpoint import CheckpointError, resolve_checkpoint
+    from ..train.export import export_checkpoint
+
+    if layout is not None and layout[0] not in LAYOUTS:
+        raise typer.BadParameter(f"unknown layout {layout[0]!r}; valid: {list(LAYOUTS)}", param_hint="--layout")
+    try:
+        path = resolve_checkpoint(ckpt)
+    except CheckpointError as e:
+        raise typer.BadParameter(str(e), param_hint="CKPT") from None
+    console = Console()
+    try:
+        bundle = export_checkpoint(path, out, layout[1] if layout else None, name or out.stem)
+    except (CheckpointError, BundleError, ValueError) as e:
+        console.print(f"[red]export failed:[/] {e}")
+        raise typer.Exit(1) from None
+    widths = "x".join(map(str, bundle.mlps["rgb"].widths))
+    console.print(f"wrote {out} (step {bundle.provenance['step']}, MLP {widths}, "
+                  f"value_scale {bundle.provenance['value_scale']:.4g})")
+    if layout:
+        console.print(f"wrote INM layout to {layout[1]}")

@@ -1,0 +1,131 @@
+"""``neumat render MATERIAL.nmat``: render a bundle on a mesh to a PNG and print frame times.
+
+Times are the median over ``--frames`` frames after ``--warmup`` frames (device timestamps per
+pass, host wall time for the total). Exit code 0 on success, 1 for a bad argument, bundle or
+mesh (the message says which).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+AOV_CHOICES = ("uv", "depth", "mask", "height")
+
+
+def _floats(text: str, name: str, counts: tuple[int, ...]) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in counts or not all(math.isfinite(v) for v in values):
+        raise typer.BadParameter(f"{name} must be {' or '.join(str(c) for c in counts)} comma-separated numbers, got {text!r}")
+    return values
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise typer.BadParameter(f"--size must look like 512x512, got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _direction(azimuth: float, elevation: float) -> tuple[float, float, float]:
+    a, e = math.radians(azimuth), math.radians(elevation)
+    return (math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e))
+
+
+def aov_image(name: str, value: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3] visualization of an AOV: uv -> (frac u, frac v, 0); depth normalized over
+    the mask (near = bright); mask, height as grey."""
+    if name == "uv":
+        rgb = np.concatenate([value - np.floor(value), np.zeros_like(value[..., :1])], axis=-1) * mask
+    elif name == "depth":
+        d = value[..., 0]
+        on = mask[..., 0] > 0.5
+        lo, hi = (float(d[on].min()), float(d[on].max())) if on.any() else (0.0, 1.0)
+        grey = np.where(on, 1.0 - (d - lo) / max(hi - lo, 1e-12), 0.0)
+        rgb = np.repeat(grey[..., None], 3, axis=-1)
+    else:
+        rgb = np.repeat(value[..., :1], 3, axis=-1)
+    return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def render(
+    material: Annotated[Path, typer.Argument(help="A triple-plane .nmat bundle.")],
+    out: Annotated[Path, typer.Option("--out", help="Output PNG (sRGB, tone-mapped).")] = Path("render.png"),
+    mesh: Annotated[Path | None, typer.Option("--mesh", help="Mesh file (OBJ/PLY/..., loaded with trimesh).")] = None,
+    shape: Annotated[str, typer.Option("--shape", help="Built-in shape when no --mesh: plane, sphere, cube, cloth.")] = "sphere",
+    size: Annotated[str, typer.Option("--size", help="Image size WxH, pixels.")] = "512x512",
+    camera: Annotated[str | None, typer.Option("--camera", help="az,el,dist: orbit camera around the mesh centre (degrees, scene units).")] = None,
+    light: Annotated[str, typer.Option("--light", help="az,el[,intensity]: directional light (degrees; irradiance, linear).")] = "30,50,3",
+    no_hf: Annotated[bool, typer.Option("--no-hf", help="Do not trace the height field (plain base mesh).")] = False,
+    no_synthesis: Annotated[bool, typer.Option("--no-synthesis", help="Tile the U plane instead of ACF-guided synthesis.")] = False,
+    fp32: Annotated[bool, typer.Option("--fp32", help="FP32 MLP on dequantized weights instead of INT8.")] = False,
+    aov: Annotated[list[str] | None, typer.Option("--aov", help="Also write OUT_<aov>.png: uv, depth, mask or height (repeatable).")] = None,
+    exposure: Annotated[float, typer.Option("--exposure", help="Exposure, stops.")] = 0.0,
+    tonemap: Annotated[str, typer.Option("--tonemap", help="aces, reinhard or clamp.")] = "aces",
+    frames: Annotated[int, typer.Option("--frames", min=1, help="Timed frames (median reported).")] = 5,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed frames first (kernel compilation).")] = 1,
+) -> None:
+    """Render MATERIAL on a mesh with the slangpy pass graph and print per-pass frame times."""
+    from ..bundle import BundleError, load_bundle
+    from ..render.camera import Camera
+    from ..render.device import DeviceError
+    from ..render.lights import DirectionalLight
+    from ..render.renderer import SHAPES, Renderer, resolve_mesh
+
+    width, height = _size(size)
+    lv = _floats(light, "--light", (2, 3))
+    aovs = tuple(aov or ())
+    bad = [a for a in aovs if a not in AOV_CHOICES]
+    if bad:
+        raise typer.BadParameter(f"--aov must be one of {AOV_CHOICES}, got {bad}")
+    if mesh is None and shape not in SHAPES:
+        raise typer.BadParameter(f"--shape must be one of {sorted(SHAPES)}, got {shape!r}")
+    try:
+        bundle = load_bundle(material)
+    except (BundleError, OSError) as e:
+        typer.echo(f"error: cannot load bundle {str(material)!r}: {e}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        base = resolve_mesh(str(mesh) if mesh is not None else shape)
+    except (OSError, ValueError) as e:
+        typer.echo(f"error: cannot load mesh: {e}", err=True)
+        raise typer.Exit(1) from None
+    lo, hi = base.positions.min(0), base.positions.max(0)
+    centre = tuple(float(x) for x in (lo + hi) / 2)
+    radius = float(np.linalg.norm(hi - lo) / 2)
+    if camera is None:
+        az, el, dist = -60.0, 35.0, 1.05 * radius / math.sin(math.radians(20.0))  # fov 40°
+    else:
+        az, el, dist = _floats(camera, "--camera", (3,))
+    cam = Camera.orbit(centre, az, el, dist, width=width, height=height)
+    intensity = lv[2] if len(lv) == 3 else 3.0
+    lights = [DirectionalLight(_direction(lv[0], lv[1]), (intensity,) * 3)]
+    try:
+        renderer = Renderer(bundle, base, (width, height))
+        kwargs = dict(hf=not no_hf, synthesis=not no_synthesis, fp32=fp32, exposure=exposure, tonemap=tonemap)
+        for _ in range(warmup):
+            renderer.render(cam, lights, **kwargs)
+        runs = [renderer.render(cam, lights, aovs=aovs + (("mask",) if aovs else ()), **kwargs) for _ in range(frames)]
+    except (DeviceError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    import imageio.v3 as iio
+
+    result = runs[-1]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(out, result.srgb)
+    for name in aovs:
+        iio.imwrite(out.with_name(f"{out.stem}_{name}.png"), aov_image(name, result.aovs[name], result.aovs["mask"]))
+    typer.echo(f"wrote {out} ({width}x{height}, {'FP32' if fp32 else 'INT8'}, hf {'off' if no_hf else 'on'}, "
+               f"synthesis {'off' if no_synthesis else 'on'})")
+    typer.echo(f"frame times, median of {frames} after {warmup} warm-up (ms):")
+    for key in result.timings_ms:
+        typer.echo(f"  {key:<10} {statistics.median(r.timings_ms[key] for r in runs):9.2f}")

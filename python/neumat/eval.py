@@ -1,0 +1,191 @@
+"""Evaluate a triple-plane bundle exactly as a renderer computes it (numpy, no torch).
+
+The reference "infer" of a ``.nmat`` triple-plane material: float32 bilinear plane lookups
+(:func:`bilinear_lookup_np`, the twin of :func:`neumat.models.triple_plane.bilinear_lookup`),
+H/D coordinates from :func:`neumat.angles.plane_coords`, features concatenated in the bundle's
+input order, the INT8 MLP through the numpy reference :func:`neumat.quant.forward`, and the
+result multiplied by the material's ``value_scale`` (:data:`VALUE_SCALE_KEY` in the bundle's
+provenance). Only the MLP is INT8; features are float32.
+
+Metrics are in BTF value units (linear Rec.709, see :mod:`neumat.data.source`):
+``l1 = mean |pred - target|`` over pixels and channels, ``rel_l1 = sum |pred - target| /
+sum |target|``, ``psnr = 10 log10(1 / mse)`` dB with a fixed peak of 1.0 (independent of
+``value_scale``, so runs of a material compare; it flatters dark materials — read ``rel_l1``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .angles import PLANE_PARAMETERIZATION, plane_coords
+from .bundle import TRIPLE_PLANE, Bundle, BundleError
+from .quant import forward
+
+VALUE_SCALE_KEY = "value_scale"
+"""Provenance key: the factor the MLP output (in [0, 1]) is multiplied by to give BTF values."""
+SOURCE_KEY = "source"
+"""Provenance key: the data source spec (see :mod:`neumat.train.sources`) to rebuild held-out data."""
+WRAP_PLANES = ("U",)
+"""Triple-plane planes addressed with wrap; the others (H, D) clamp to edge."""
+
+
+class EvalError(ValueError):
+    """A bundle cannot be evaluated (wrong kind, angle parameterization or value scale)."""
+
+
+def bilinear_lookup_np(plane: np.ndarray, st: np.ndarray, wrap: bool) -> np.ndarray:
+    """Bilinear plane lookup, float32 arithmetic in the order of the model's docstring.
+
+    Args:
+        plane: ``[rows, cols, C]`` float16/float32 (computed in float32).
+        st: float32 ``[B, 2]`` coordinates, texel centres at ``(i + 0.5) / res``.
+        wrap: True: indices repeat (U plane); False: clamp to edge (H, D planes).
+
+    Returns:
+        float32 ``[B, C]``.
+    """
+    p = np.asarray(plane, dtype=np.float32)
+    rows, cols, channels = p.shape
+    st = np.asarray(st, dtype=np.float32)
+    x = st[:, 0] * np.float32(cols) - np.float32(0.5)
+    y = st[:, 1] * np.float32(rows) - np.float32(0.5)
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    c0, r0 = x0.astype(np.int64), y0.astype(np.int64)
+    c1, r1 = c0 + 1, r0 + 1
+    if wrap:
+        c0, c1, r0, r1 = c0 % cols, c1 % cols, r0 % rows, r1 % rows
+    else:
+        c0, c1 = np.clip(c0, 0, cols - 1), np.clip(c1, 0, cols - 1)
+        r0, r1 = np.clip(r0, 0, rows - 1), np.clip(r1, 0, rows - 1)
+    flat = p.reshape(rows * cols, channels)
+    gx = np.float32(1.0) - fx
+    top = flat[r0 * cols + c0] * gx + flat[r0 * cols + c1] * fx
+    bottom = flat[r1 * cols + c0] * gx + flat[r1 * cols + c1] * fx
+    return (top * (np.float32(1.0) - fy) + bottom * fy).astype(np.float32)
+
+
+def bundle_value_scale(bundle: Bundle) -> float:
+    """The bundle's ``value_scale`` (1.0 when the provenance does not record one)."""
+    scale = bundle.provenance.get(VALUE_SCALE_KEY, 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise EvalError(f"provenance {VALUE_SCALE_KEY!r} must be a finite number > 0, got {scale!r}")
+    return float(scale)
+
+
+def check_triple_plane(bundle: Bundle) -> None:
+    """Raise :class:`EvalError` unless ``bundle`` is a triple-plane material this module evaluates."""
+    if bundle.kind != TRIPLE_PLANE:
+        raise EvalError(f"expected a {TRIPLE_PLANE!r} bundle, got {bundle.kind!r}")
+    if bundle.angle_param != PLANE_PARAMETERIZATION:
+        raise EvalError(
+            f"bundle H/D planes use angle parameterization {bundle.angle_param!r}; this neumat "
+            f"evaluates {PLANE_PARAMETERIZATION!r} (neumat.angles): re-export the material"
+        )
+    bundle_value_scale(bundle)
+
+
+def bundle_features(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray) -> np.ndarray:
+    """Decoder input features ``[B, n_0]`` float32 of a triple-plane bundle.
+
+    Args:
+        uv: float32 ``[B, 2]`` texture coordinates.
+        wi, wo: float32 ``[B, 3]`` unit directions, local shading frame (+z = normal), pointing
+            away from the surface.
+    """
+    h, d = plane_coords(np.asarray(wi, dtype=np.float32), np.asarray(wo, dtype=np.float32))
+    coords = {"U": np.asarray(uv, dtype=np.float32), "H": h, "D": d}
+    parts = [bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES) for p in bundle.feature_order("rgb")]
+    return np.concatenate(parts, axis=1)
+
+
+def render_int8(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """BTF values float32 ``[B, 3]`` (linear Rec.709) of a triple-plane bundle, INT8 MLP.
+
+    Evaluated in chunks of ``chunk`` samples to bound memory.
+    """
+    check_triple_plane(bundle)
+    scale = np.float32(bundle_value_scale(bundle))
+    mlp = bundle.mlps["rgb"]
+    out = np.empty((len(uv), 3), dtype=np.float32)
+    for a in range(0, len(uv), chunk):
+        b = a + chunk
+        out[a:b] = forward(mlp, bundle_features(bundle, uv[a:b], wi[a:b], wo[a:b])) * scale
+    return out
+
+
+def error_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """``{"l1", "rel_l1", "mse", "psnr", "valid"}`` of ``pred`` vs ``target`` (``[..., 3]``, BTF units).
+
+    ``rel_l1 = sum |pred - target| / sum |target|`` (scale-free: PSNR with peak 1 flatters dark
+    materials); ``psnr`` has peak 1.
+    Target pixels holding NaN (points masked from the view in ``"surface"``-space sources)
+    are left out; ``valid`` counts the pixels used.
+    """
+    p = np.asarray(pred, dtype=np.float64).reshape(-1, 3)
+    t = np.asarray(target, dtype=np.float64).reshape(-1, 3)
+    keep = np.all(np.isfinite(t), axis=1)
+    if not keep.any():
+        raise EvalError("no valid (non-NaN) target pixels to compare with")
+    diff = p[keep] - t[keep]
+    mse = float(np.mean(diff * diff))
+    rel = float(np.sum(np.abs(diff)) / max(float(np.sum(np.abs(t[keep]))), 1e-30))
+    return {"l1": float(np.mean(np.abs(diff))), "rel_l1": rel, "mse": mse, "psnr": psnr(mse), "valid": int(keep.sum())}
+
+
+def psnr(mse: float) -> float:
+    """``10 log10(1 / mse)`` in dB (peak 1.0 in BTF units); capped at 200 dB for mse = 0."""
+    return 200.0 if mse <= 1e-20 else float(-10.0 * math.log10(mse))
+
+
+def image_uv(rows: int, cols: int) -> np.ndarray:
+    """float32 ``[rows * cols, 2]`` pixel-centre uv of an image, row-major (row = v, col = u)."""
+    v, u = np.meshgrid((np.arange(rows) + 0.5) / rows, (np.arange(cols) + 0.5) / cols, indexing="ij")
+    return np.stack([u.ravel(), v.ravel()], axis=1).astype(np.float32)
+
+
+def render_heldout(
+    bundle: Bundle, images: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> list[np.ndarray]:
+    """INT8 renders ``[H, W, 3]`` of each held-out ``(wi, wo, image)`` (see ``BtfSource.heldout_images``)."""
+    renders = []
+    for wi, wo, image in images:
+        rows, cols = image.shape[:2]
+        uv = image_uv(rows, cols)
+        w_i = np.broadcast_to(np.asarray(wi, np.float32), (len(uv), 3))
+        w_o = np.broadcast_to(np.asarray(wo, np.float32), (len(uv), 3))
+        renders.append(render_int8(bundle, uv, w_i, w_o).reshape(rows, cols, 3))
+    return renders
+
+
+def evaluate_heldout(bundle: Bundle, images: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """Held-out error of a bundle: overall ``l1``/``mse``/``psnr`` over all valid pixels of all
+    images (``valid``; NaN target pixels are masked points, left out), ``pixels`` (all), and
+    ``per_direction`` (one metrics dict each, with ``wi``/``wo``)."""
+    if not images:
+        raise EvalError("no held-out images to evaluate")
+    renders = render_heldout(bundle, images)
+    preds = np.concatenate([r.reshape(-1, 3) for r in renders])
+    targets = np.concatenate([np.asarray(img, np.float32).reshape(-1, 3) for _, _, img in images])
+    report: dict[str, Any] = error_metrics(preds, targets)
+    report["pixels"] = int(len(preds))
+    report["per_direction"] = [
+        {"wi": np.asarray(wi).tolist(), "wo": np.asarray(wo).tolist(), **error_metrics(r, img)}
+        for (wi, wo, img), r in zip(images, renders)
+        if np.isfinite(img).all(axis=-1).any()
+    ]
+    return report
+
+
+def require_source_spec(bundle: Bundle) -> dict[str, Any]:
+    """The data source spec recorded in the bundle's provenance; :class:`BundleError` if absent."""
+    spec = bundle.provenance.get(SOURCE_KEY)
+    if not isinstance(spec, dict):
+        raise BundleError(
+            f"bundle provenance has no {SOURCE_KEY!r} record of its training data; "
+            "pass --material/--maps/--btf to say which material to evaluate against"
+        )
+    return spec

@@ -1,0 +1,217 @@
+"""``Renderer``: a bundle on a mesh, rendered by the pass graph
+shell → [hf_trace] → [synthesis] → infer → compose.
+
+Frames and units: world space right-handed, scene units; images row 0 at the top; ``image`` is
+linear Rec.709 radiance (BTF value × light irradiance; background where the material is not
+seen), ``srgb`` the tone-mapped, sRGB-encoded 8-bit display image (see
+:mod:`neumat.render.passes.compose`). Only the first light shades (see
+:mod:`neumat.render.passes.infer`).
+
+Example::
+
+    r = Renderer("cloth.nmat", "sphere", (512, 512))
+    res = r.render(Camera.orbit(azimuth=30, elevation=35, distance=4), [DirectionalLight()])
+    res.srgb            # uint8 [512, 512, 3]
+    res.timings_ms      # {"shell": .., "hf_trace": .., "synthesis": .., "infer": .., "compose": .., "total": ..}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import Bundle, load_bundle
+from .camera import Camera
+from .graph import RenderGraph
+from .lights import DirectionalLight, PointLight
+from .passes.base import MASK, POSITION, UV, RenderContext
+from .passes.compose import DISPLAY, RADIANCE, ComposePass, ComposeSettings, unpack_display
+from .passes.hf_trace import HfTracePass
+from .passes.infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, InferPass
+from .passes.shell import ShellPass
+from .passes.synthesis import U_FEATURES, SynthesisPass
+from .scene import HeightSpec, Scene
+from .shapes import Mesh, draped_sheet, load_mesh, plane, rounded_cube, uv_sphere
+
+SHAPES = {
+    "plane": lambda: plane(2.0, segments=8),
+    "sphere": lambda: uv_sphere(1.0),
+    "cube": lambda: rounded_cube(0.8),
+    "cloth": lambda: draped_sheet(),
+}
+"""Built-in shapes by name (``--shape``)."""
+AOVS = ("uv", "depth", "mask", "height", "normal", "btf")
+"""Auxiliary outputs :meth:`Renderer.render` can return."""
+
+
+@dataclass
+class RenderResult:
+    """One rendered frame."""
+
+    image: np.ndarray
+    """float32 [H, W, 3] linear Rec.709 radiance (before exposure / tone mapping)."""
+    srgb: np.ndarray
+    """uint8 [H, W, 3] display image (exposure, tone map, sRGB)."""
+    aovs: dict[str, np.ndarray] = field(default_factory=dict)
+    """Requested AOVs, float32 [H, W, C]: uv (u, v), depth (ray distance, 0 off the mask),
+    mask, height (h01 in [0, 1]), normal (world), btf (BTF value rgb); and with ``debug``:
+    features [H, W, n_0], directions [H, W, 8] and the raw g-buffer slots ``gbuffer.<slot>``."""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    """Device time per pass (ms, timestamp queries) and ``total`` (host wall time of the frame)."""
+
+
+def resolve_mesh(scene_or_mesh) -> Mesh:
+    """A :class:`Mesh` from a Mesh, a Scene, a shape name (:data:`SHAPES`) or a mesh file path."""
+    if isinstance(scene_or_mesh, Scene):
+        return scene_or_mesh.mesh
+    if isinstance(scene_or_mesh, Mesh):
+        return scene_or_mesh
+    if isinstance(scene_or_mesh, str) and scene_or_mesh in SHAPES:
+        return SHAPES[scene_or_mesh]()
+    path = Path(scene_or_mesh)
+    if not path.is_file():
+        raise FileNotFoundError(f"mesh {str(scene_or_mesh)!r} is neither a file nor a shape ({sorted(SHAPES)})")
+    return load_mesh(path)
+
+
+class Renderer:
+    """Renders one triple-plane bundle on one mesh.
+
+    Args:
+        bundle_or_path: a :class:`Bundle` or a ``.nmat`` path (loaded with :func:`load_bundle`,
+            which raises :class:`~neumat.bundle.BundleError` for a bad file).
+        scene_or_mesh: :class:`Scene`, :class:`Mesh`, shape name or mesh file (see :func:`resolve_mesh`).
+        size: ``(width, height)`` pixels.
+        device: slangpy device (default :func:`neumat.render.device.default_device`).
+        height_scale: scene units per height unit (default: see :class:`HeightSpec`).
+    """
+
+    def __init__(self, bundle_or_path: Bundle | str | Path, scene_or_mesh, size=(512, 512), device=None,
+                 height_scale: float | None = None) -> None:
+        from .device import default_device
+
+        self.bundle = bundle_or_path if isinstance(bundle_or_path, Bundle) else load_bundle(bundle_or_path)
+        self.mesh = resolve_mesh(scene_or_mesh)
+        self.scene = scene_or_mesh if isinstance(scene_or_mesh, Scene) else None
+        """The Scene given (its camera and lights are the defaults of :meth:`render`), else None."""
+        self.width, self.height = (int(size[0]), int(size[1]))
+        if self.width < 1 or self.height < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.device = device if device is not None else default_device()
+        self.height_spec = (HeightSpec.from_bundle(self.bundle, self.mesh, height_scale)
+                            if self.bundle.height is not None else None)
+        self._shells: dict[bool, tuple[Scene, ShellPass, HfTracePass | None]] = {}
+        self._synthesis: SynthesisPass | None = None
+        self._infer: dict[bool, InferPass] = {}
+        self.compose = ComposePass(self.device)
+
+    def _visibility(self, hf: bool):
+        if hf not in self._shells:
+            scene = Scene(self.mesh, Camera(width=self.width, height=self.height),
+                          height=self.height_spec if hf else None)
+            shell = ShellPass(self.device, scene)
+            trace = HfTracePass(self.device, scene, shell=shell) if hf else None
+            self._shells[hf] = (scene, shell, trace)
+        return self._shells[hf]
+
+    def infer_pass(self, debug: bool = False) -> InferPass:
+        """The infer pass (built once per ``debug`` flag)."""
+        if debug not in self._infer:
+            self._infer[debug] = InferPass(self.device, self.bundle, debug=debug)
+        return self._infer[debug]
+
+    def synthesis_pass(self) -> SynthesisPass:
+        """The synthesis pass (its tables are built on first use)."""
+        if self._synthesis is None:
+            self._synthesis = SynthesisPass.from_bundle(self.device, self.bundle)
+        return self._synthesis
+
+    def default_camera(self) -> Camera:
+        """An orbit camera framing the unit-sized built-in shapes."""
+        return Camera.orbit(azimuth=-60.0, elevation=35.0, distance=4.0, width=self.width, height=self.height)
+
+    def build_graph(self, camera: Camera, light, hf: bool, synthesis: bool, fp32: bool, debug: bool,
+                    compose: ComposeSettings) -> RenderGraph:
+        """The frame's graph (passes are cached; only the wiring is rebuilt)."""
+        hf = hf and self.height_spec is not None
+        scene, shell, trace = self._visibility(hf)
+        scene.camera = camera
+        g = RenderGraph().add("shell", shell)
+        vis = "shell"
+        if trace is not None:
+            # all of the shell's outputs: continuation rounds rewrite them (ShellPass.resume)
+            g.add("hf_trace", trace, {s: f"shell.{s}" for s in shell.OUTPUTS})
+            vis = "hf_trace"
+        infer = self.infer_pass(debug)
+        infer.camera, infer.light, infer.fp32 = camera, light, bool(fp32)
+        edges = {s: f"{vis}.{s}" for s in infer.INPUTS}
+        if synthesis:
+            g.add("synthesis", self.synthesis_pass(), {UV: f"{vis}.{UV}"})
+            edges[U_FEATURES] = f"synthesis.{U_FEATURES}"
+        g.add("infer", infer, edges)
+        self.compose.settings = compose
+        g.add("compose", self.compose, {BTF: f"infer.{BTF}", IRRADIANCE: f"infer.{IRRADIANCE}", MASK: f"{vis}.{MASK}"})
+        return g
+
+    def render(self, camera: Camera | None = None, lights=None, hf: bool = True, synthesis: bool = True,
+               fp32: bool = False, exposure: float = 0.0, tonemap: str = "aces",
+               background=(0.02, 0.02, 0.025), aovs=(), debug: bool = False) -> RenderResult:
+        """Render one frame.
+
+        Args:
+            camera: the view (resized to the renderer's size); default: the Scene's camera, else
+                :meth:`default_camera`.
+            lights: list of DirectionalLight / PointLight; the first one shades (default: the
+                Scene's lights, else one :class:`DirectionalLight`).
+            hf: trace the bundle's height field (ignored when it has none).
+            synthesis: ACF-guided synthesis of the U features (else the plane tiles).
+            fp32: FP32 MLP on dequantized weights instead of the INT8 one.
+            exposure, tonemap, background: see :class:`ComposeSettings`.
+            aovs: names from :data:`AOVS`.
+            debug: also return the infer pass's ``features`` / ``directions`` AOVs.
+        """
+        bad = [a for a in aovs if a not in AOVS]
+        if bad:
+            raise ValueError(f"unknown AOVs {bad}; valid: {list(AOVS)}")
+        if camera is None:
+            camera = self.scene.camera if self.scene is not None else self.default_camera()
+        if not lights and self.scene is not None:
+            lights = self.scene.lights
+        if (camera.width, camera.height) != (self.width, self.height):
+            camera = dataclasses.replace(camera, width=self.width, height=self.height)
+        lights = [DirectionalLight()] if not lights else list(lights)
+        if len(lights) > 1:
+            warnings.warn(f"{len(lights)} lights given; only the first one shades (one MLP evaluation per pixel)",
+                          stacklevel=2)
+        if not isinstance(lights[0], (DirectionalLight, PointLight)):
+            raise TypeError(f"unsupported light {type(lights[0]).__name__}")
+        settings = ComposeSettings(tuple(background), float(exposure), tonemap)
+        graph = self.build_graph(camera, lights[0], hf, synthesis, fp32, debug, settings)
+        ctx = RenderContext(self.device, self.width, self.height)
+        start = time.perf_counter()
+        res, timings = graph.execute(ctx)
+        timings["total"] = 1e3 * (time.perf_counter() - start)
+        vis = "hf_trace" if "hf_trace.uv" in res else "shell"
+        radiance = res[f"compose.{RADIANCE}"].numpy()[..., :3]
+        srgb = unpack_display(res[f"compose.{DISPLAY}"].numpy())
+        out: dict[str, np.ndarray] = {}
+        if aovs or debug:
+            mask = res[f"{vis}.{MASK}"].numpy()
+            uv = res[f"{vis}.{UV}"].numpy()
+            views = {"uv": lambda: uv[..., :2] * mask, "mask": lambda: mask,
+                     "depth": lambda: res[f"{vis}.{POSITION}"].numpy()[..., 3:4] * mask,
+                     "height": lambda: uv[..., 2:3] * mask,
+                     "normal": lambda: res[f"{vis}.normal"].numpy()[..., :3] * mask,
+                     "btf": lambda: res[f"infer.{BTF}"].numpy()[..., :3]}
+            out = {a: views[a]() for a in aovs}
+            if debug:
+                out["features"] = res[f"infer.{FEATURES}"].numpy()
+                out["directions"] = res[f"infer.{DIRECTIONS}"].numpy()
+                out.update({f"gbuffer.{s}": res[f"{vis}.{s}"].numpy()
+                            for s in ("uv", "normal", "tangent", "position", "mask")})
+        return RenderResult(radiance, srgb, out, timings)

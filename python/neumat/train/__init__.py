@@ -1,0 +1,27 @@
+"""Training of triple-plane neural materials (torch): config, loop, checkpoints, export.
+
+``neumat train`` drives :func:`train`; see :mod:`.loop` for what a run does and guarantees.
+Names are imported on first use, so torch-free submodules (:mod:`.sources`, :mod:`.config`)
+load without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ConfigError": "config", "DataConfig": "config", "ModelConfig": "config", "OptimConfig": "config",
+    "QatConfig": "config", "SourceConfig": "config", "TrainConfig": "config", "apply_overrides": "config",
+    "config_from_dict": "config", "config_to_dict": "config", "load_config": "config", "save_config": "config",
+    "export_checkpoint": "export", "to_bundle": "export",
+    "Trainer": "loop", "TrainResult": "loop", "train": "loop",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

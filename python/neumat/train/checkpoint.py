@@ -1,0 +1,138 @@
+"""Atomic training checkpoints and the random-number state they carry.
+
+A checkpoint ``<out>/ckpt_<step:08d>.pt`` is one ``torch.save`` dict (loaded back with
+``weights_only=True``: tensors, numbers, strings, lists and dicts only — no pickled code):
+
+=================  ==============================================================
+``format``         :data:`CHECKPOINT_FORMAT`
+``step``           optimizer steps completed
+``config``         the resolved :class:`~neumat.train.config.TrainConfig` as a dict
+``model``          ``TriplePlaneField.state_dict()`` (planes, decoder weights,
+                   observer ranges)
+``optimizer``      ``AdamW.state_dict()``
+``scaler``         AMP gradient scaler state (empty dict when AMP is off)
+``value_scale``    float, BTF value of decoder output 1.0
+``source``         data source spec (:mod:`neumat.train.sources`)
+``rng``            Python, numpy-global, torch CPU and CUDA generator states
+``history``        loss / validation records so far
+=================  ==============================================================
+
+The training batches come from seeded per-step streams (:mod:`.sampling`), so the data
+sampler has no state of its own; the global generators are saved anyway so that anything
+drawing from them (now or later) resumes identically. Files are written to a temporary file
+and renamed (:func:`neumat.bundle.atomic.atomic_write_bytes`): a kill leaves the previous
+checkpoint intact and never a partial one. ``config.json`` beside them holds the same config.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..bundle.atomic import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "neumat.train.checkpoint/1"
+"""Value of a checkpoint's ``format`` key."""
+_NAME = re.compile(r"ckpt_(\d{8})\.pt")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or not a neumat training checkpoint."""
+
+
+def checkpoint_path(out: str | Path, step: int) -> Path:
+    """``<out>/ckpt_<step:08d>.pt``."""
+    return Path(out) / f"ckpt_{step:08d}.pt"
+
+
+def list_checkpoints(out: str | Path) -> list[Path]:
+    """Checkpoints in ``out`` ordered by step (oldest first)."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    return sorted((p for p in out.iterdir() if _NAME.fullmatch(p.name)), key=lambda p: p.name)
+
+
+def latest_checkpoint(out: str | Path) -> Path | None:
+    """The newest checkpoint in ``out``, or None."""
+    found = list_checkpoints(out)
+    return found[-1] if found else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``path`` itself, or for a run directory its newest checkpoint.
+
+    Raises:
+        CheckpointError: a directory without checkpoints, or a path that does not exist.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise CheckpointError(f"no ckpt_*.pt checkpoint in {path}")
+        return found
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    return path
+
+
+def rng_state() -> dict[str, Any]:
+    """Current states of Python's, numpy's global and torch's (CPU + every CUDA device) generators."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": list(random.getstate()[1]) + [random.getstate()[0]],
+        "python_gauss": random.getstate()[2],
+        "numpy": {"kind": kind, "keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss),
+                  "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the generators saved by :func:`rng_state`."""
+    py = state["python"]
+    random.setstate((py[-1], tuple(py[:-1]), state["python_gauss"]))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], np.asarray(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (see the module docstring) atomically to ``path``."""
+    buf = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, **state}, buf)
+    out = atomic_write_bytes(path, buf.getvalue())
+    log.debug("checkpoint %s (%d bytes)", out, buf.tell())
+    return out
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (safe ``weights_only`` loading)."""
+    try:
+        state = torch.load(Path(path), map_location=map_location, weights_only=True)
+    except FileNotFoundError as e:
+        raise CheckpointError(f"no checkpoint at {path}") from e
+    except Exception as e:  # torch raises many types for corrupt/foreign files
+        raise CheckpointError(f"{path}: not a readable neumat checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a neumat training checkpoint (format {CHECKPOINT_FORMAT!r} expected)")
+    return state
+
+
+def prune_checkpoints(out: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest checkpoints in ``out``."""
+    for old in list_checkpoints(out)[:-keep]:
+        old.unlink(missing_ok=True)

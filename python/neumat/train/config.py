@@ -1,0 +1,318 @@
+"""Training configuration: dataclasses with one docstring per field, strict load/save.
+
+A run is fully described by a :class:`TrainConfig`; the resolved config is written as
+``config.json`` beside the checkpoints and embedded in each checkpoint. Files may be JSON or
+TOML (by suffix) holding any subset of the fields, nested by section (``[optim]`` /
+``"optim": {...}``); unknown keys are a :class:`ConfigError` listing the valid ones.
+:func:`apply_overrides` applies ``section.field=value`` strings (the CLI's ``--set``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration file, key or value is invalid; the message says which and what is allowed."""
+
+
+@dataclass
+class ModelConfig:
+    """Triple-plane field and decoder sizes (seed 003, table a)."""
+
+    u_res: int = 400
+    """U (spatial) plane side in texels; one texel spans 1/u_res of the material tile."""
+    hd_res: int = 50
+    """H and D (angular) plane side in texels."""
+    channels: int = 8
+    """Feature channels per plane; the decoder reads 3 * channels values (U, H, D)."""
+    hidden: int = 32
+    """Decoder hidden width (3 hidden layers). 32 is the measured knee of quality vs INT8 cost."""
+    plane_init_std: float = 0.1
+    """Standard deviation of the planes' normal initialization (features, unitless)."""
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with two parameter groups and a cosine schedule with warm restarts (SGDR)."""
+
+    lr_planes: float = 1e-2
+    """Peak learning rate of the feature planes (group 1)."""
+    lr_mlp: float = 3e-3
+    """Peak learning rate of the decoder MLP (group 2)."""
+    weight_decay_planes: float = 0.0
+    """AdamW decoupled weight decay of the planes (0: texels seen rarely are not shrunk)."""
+    weight_decay_mlp: float = 1e-4
+    """AdamW decoupled weight decay of the decoder (keeps weights small for INT8)."""
+    betas: tuple[float, float] = (0.9, 0.99)
+    """Adam moment decay rates (beta1, beta2)."""
+    eps: float = 1e-8
+    """Adam denominator epsilon."""
+    warmup_steps: int = 100
+    """Linear learning-rate warm-up, in optimizer steps (then the cosine schedule starts)."""
+    restart_period: int = 4000
+    """Length of the first cosine cycle T_0, in optimizer steps."""
+    restart_mult: int = 2
+    """Each cycle is restart_mult times longer than the previous one (T_mult >= 1)."""
+    min_lr_ratio: float = 0.02
+    """Learning rate at the end of a cycle, as a fraction of the peak."""
+    grad_clip: float = 0.0
+    """Clip the global gradient norm to this value (0: no clipping)."""
+    angular_smoothness: float = 1.0
+    """Weight of the H/D-plane smoothness penalty (TriplePlaneField.angular_roughness) added to
+    the L1 loss; 0: none. Measured held-out INT8 PSNR for 0 / 0.01 / 0.1 / 1 / 10: leather
+    40.4 / 43.5 / 44.5 / 45.8 / 45.7 dB, fabric 33.6 / - / 35.1 / 37.6 / 37.3 dB."""
+
+
+@dataclass
+class QatConfig:
+    """INT8 quantization-aware training phases (seed 003, section 4.1.3)."""
+
+    enabled: bool = True
+    """Fake-quantize the decoder after the observe phase; False: observe only (post-training INT8)."""
+    quantize_start: float = 0.3
+    """Fraction of the steps spent in the observe phase (FP32 forward, ranges recorded); > 0."""
+    finetune_start: float = 0.85
+    """Fraction of the steps after which observers freeze and the learning rate is scaled down."""
+    finetune_lr_scale: float = 0.1
+    """Learning-rate multiplier of the frozen-observer quantized fine-tune phase."""
+    observer_momentum: float = 0.01
+    """EMA weight of each optimizer step's global max|activation| in the activation ranges."""
+
+
+@dataclass
+class DataConfig:
+    """Sampling of the training and validation batches."""
+
+    batch_size: int = 65536
+    """Samples per optimizer step, over all processes and accumulation steps (global batch)."""
+    accum_steps: int = 1
+    """Micro-batches per optimizer step and process (gradient accumulation)."""
+    chunks: int = 8
+    """Independently seeded pieces of each global batch; a multiple of world_size * accum_steps.
+    The global batch does not depend on the process count, so 1 and N processes train alike.
+    Each piece is one ``BtfSource.sample`` call (frame-cached sources fetch frames per call)."""
+    val_samples: int = 65536
+    """Fixed held-out (uv, direction) samples for the periodic validation."""
+    value_scale: float = 0.0
+    """BTF values are divided by this so targets fit the decoder's [0, 1] output; 0: automatic
+    (the value_quantile quantile of calibration_samples training values)."""
+    value_quantile: float = 0.999
+    """Quantile of all training RGB values used as the automatic value_scale."""
+    calibration_samples: int = 65536
+    """Training samples drawn (with a fixed seed) to calibrate the automatic value_scale."""
+
+
+@dataclass
+class SourceConfig:
+    """The material's BTF data source (see :mod:`neumat.train.sources`)."""
+
+    kind: str = ""
+    """"material" (synthetic, by registry name), "maps" (PBR map folder) or "btf" (UBO2014 file)."""
+    name: str = ""
+    """Material registry name (kind "material")."""
+    path: str = ""
+    """PBR map folder (kind "maps") or BTF file (kind "btf")."""
+    resolution: int = 256
+    """Texture resolution of synthetic materials, in texels per tile side."""
+    seed: int = 0
+    """Seed of a synthetic material's procedural content / direction set (not of the training)."""
+    uv_space: str = "surface"
+    """Synthetic sources: "surface" (parallax removed: the triple-plane renderer traces the height
+    field itself) or "reference" (parallax baked into the data, as in measured BTFs)."""
+    slice_resolution: int = 64
+    """Synthetic sources: side in pixels of each rendered (wi, wo) slice."""
+    n_views: int = 12
+    """Synthetic sources: view directions wo (UBO2014 measures 151)."""
+    n_lights: int = 12
+    """Synthetic sources: light directions wi per view (UBO2014 measures 151)."""
+
+
+@dataclass
+class TrainConfig:
+    """One training run of a triple-plane material."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Field and decoder sizes."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimizer and learning-rate schedule."""
+    qat: QatConfig = field(default_factory=QatConfig)
+    """Quantization-aware training phases."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Batch sampling and value scaling."""
+    source: SourceConfig = field(default_factory=SourceConfig)
+    """Which material to train."""
+    steps: int = 20000
+    """Optimizer steps of the whole run (schedule and QAT phases are fractions of it)."""
+    seed: int = 0
+    """Seed of initialization and sampling; same seed + config + process count = same weights."""
+    max_minutes: float = 0.0
+    """Stop (checkpoint, validate, export) after this much wall time of this invocation; 0: none."""
+    val_every: int = 500
+    """Optimizer steps between quantized validations (and --export writes)."""
+    ckpt_every: int = 500
+    """Optimizer steps between checkpoints."""
+    keep_checkpoints: int = 3
+    """Most recent checkpoints kept on disk (older ones are deleted)."""
+    log_every: int = 50
+    """Optimizer steps between loss records (history, progress bar)."""
+    out: str = "runs/material"
+    """Run directory: config.json, ckpt_*.pt, history.json, loss.png."""
+    export: str = ""
+    """Write the INT8 bundle (.nmat) here at every validation, atomically; "" disables."""
+    device: str = "auto"
+    """"auto" (CUDA if available), "cpu", "cuda" or "cuda:N"; torchrun sets one GPU per process."""
+    amp: bool = True
+    """float16 autocast + gradient scaling on CUDA during the float/observe phase (never on CPU,
+    never while fake-quantizing: INT8 rounding needs float32)."""
+    progress: bool = True
+    """Show a rich progress bar (main process, terminals only)."""
+
+
+SECTIONS = ("model", "optim", "qat", "data", "source")
+"""Nested sections of :class:`TrainConfig`."""
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-serializable dict of a config dataclass (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_from_dict(data: dict[str, Any], cls: type = TrainConfig, where: str = "") -> Any:
+    """Build ``cls`` from a (partial) dict; missing keys keep their defaults.
+
+    Raises:
+        ConfigError: unknown key (listing the valid ones) or a value of the wrong type.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a table/object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {[where + k for k in unknown]}; valid keys{' in ' + where[:-1] if where else ''}: "
+            f"{sorted(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in data.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = config_from_dict(value, kind, f"{where}{name}.")
+        else:
+            values[name] = _coerce(value, kind, where + name)
+    return cls(**values)
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{key}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported field type {kind!r}")  # a bug in this module
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a ``.json`` or ``.toml`` config file (any subset of the fields) and validate it."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from e
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {e}") from e
+    cfg = config_from_dict(data)
+    validate_config(cfg)
+    return cfg
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> Path:
+    """Write the resolved config as JSON, atomically."""
+    from ..bundle.atomic import atomic_write_bytes
+
+    return atomic_write_bytes(path, (json.dumps(config_to_dict(cfg), indent=2) + "\n").encode())
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """A copy of ``cfg`` with ``"section.field=value"`` / ``"field=value"`` strings applied.
+
+    Values are parsed as JSON when possible (numbers, true/false, lists), else taken as strings.
+    """
+    data = config_to_dict(cfg)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} must look like section.field=value")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        *parents, leaf = key.strip().split(".")
+        node = data
+        for p in parents:
+            if p not in SECTIONS or not isinstance(node.get(p), dict):
+                raise ConfigError(f"override {item!r}: unknown section {p!r}; sections: {list(SECTIONS)}")
+            node = node[p]
+        node[leaf] = value
+    out = config_from_dict(data)
+    validate_config(out)
+    return out
+
+
+def validate_config(cfg: TrainConfig) -> None:
+    """Raise :class:`ConfigError` for values out of range (checked once, at the boundary)."""
+    m, o, q, d = cfg.model, cfg.optim, cfg.qat, cfg.data
+    checks = [
+        (m.u_res >= 1 and m.hd_res >= 1, "model.u_res and model.hd_res must be >= 1"),
+        (1 <= m.channels and 3 * m.channels <= 128, "model.channels must be in [1, 42] (3 * channels <= 128)"),
+        (1 <= m.hidden <= 128, "model.hidden must be in [1, 128] (INT8 MLP width limit)"),
+        (o.lr_planes > 0 and o.lr_mlp > 0, "optim learning rates must be > 0"),
+        (o.restart_period >= 1 and o.restart_mult >= 1, "optim.restart_period and restart_mult must be >= 1"),
+        (0 <= o.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]"),
+        (o.warmup_steps >= 0 and o.grad_clip >= 0 and o.angular_smoothness >= 0,
+         "optim.warmup_steps, grad_clip and angular_smoothness must be >= 0"),
+        (0 < q.quantize_start <= q.finetune_start <= 1, "need 0 < qat.quantize_start <= qat.finetune_start <= 1"),
+        (0 < q.observer_momentum <= 1 and q.finetune_lr_scale > 0,
+         "qat.observer_momentum must be in (0, 1] and qat.finetune_lr_scale > 0"),
+        (d.batch_size >= 1 and d.accum_steps >= 1 and d.chunks >= 1, "data.batch_size/accum_steps/chunks must be >= 1"),
+        (d.batch_size % d.chunks == 0, "data.batch_size must be a multiple of data.chunks"),
+        (d.chunks % d.accum_steps == 0, "data.chunks must be a multiple of data.accum_steps"),
+        (d.val_samples >= 1 and d.calibration_samples >= 1, "data.val_samples and calibration_samples must be >= 1"),
+        (d.value_scale >= 0 and 0 < d.value_quantile <= 1, "data.value_scale >= 0, data.value_quantile in (0, 1]"),
+        (cfg.steps >= 1 and cfg.val_every >= 1 and cfg.ckpt_every >= 1 and cfg.log_every >= 1,
+         "steps, val_every, ckpt_every and log_every must be >= 1"),
+        (cfg.keep_checkpoints >= 1 and cfg.max_minutes >= 0, "keep_checkpoints >= 1, max_minutes >= 0"),
+        (cfg.source.kind in ("", "material", "maps", "btf"), "source.kind must be material, maps or btf"),
+        (cfg.source.uv_space in ("surface", "reference"), "source.uv_space must be surface or reference"),
+        (min(cfg.source.slice_resolution, cfg.source.n_views, cfg.source.n_lights) >= 1,
+         "source.slice_resolution, n_views and n_lights must be >= 1"),
+    ]
+    bad = [msg for ok, msg in checks if not ok]
+    if bad:
+        raise ConfigError("invalid config: " + "; ".join(bad))

@@ -1,0 +1,308 @@
+"""The training loop of a triple-plane material (seed 003, sections 4.1.3-4.1.4).
+
+L1 loss on scaled linear RGB (plus the H/D-plane smoothness prior ``optim.angular_smoothness``,
+see :meth:`TriplePlaneField.angular_roughness`), AdamW with two parameter groups (planes,
+decoder), linear warm-up + cosine with warm restarts (:mod:`.schedule`), gradient
+accumulation, QAT phases observe -> quantize -> frozen-range fine-tune, optional AMP on CUDA,
+DDP under torchrun.
+
+Reproducibility: with the same config, seed and process count a run is bit-identical on CPU,
+and a run killed at any point and resumed from its last checkpoint ends bit-identical to an
+uninterrupted one (model, optimizer, observer ranges and RNG states are checkpointed; the
+schedule, the QAT phase and the batches are functions of the step). With N processes the
+global batch is the same as with one (:mod:`.sampling`), so results agree up to float
+summation order.
+
+Files in ``cfg.out``: ``config.json``, ``ckpt_<step>.pt`` (atomic), ``history.json`` and
+``loss.png`` (if matplotlib is installed); ``cfg.export`` gets the ``.nmat`` at every validation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from ..bundle import Bundle, save_bundle
+from ..bundle.atomic import atomic_write_bytes
+from ..data import BtfSource
+from ..eval import SOURCE_KEY
+from ..models.triple_plane import TriplePlaneField
+from .checkpoint import (
+    checkpoint_path, latest_checkpoint, load_checkpoint, prune_checkpoints, rng_state, save_checkpoint, set_rng_state,
+)
+from .config import TrainConfig, config_to_dict, save_config, validate_config
+from .distributed import DistInfo, all_reduce_mean_, any_process, barrier, init_distributed
+from .observers import StepObserver
+from .plots import write_loss_curve
+from .progress import TrainProgress
+from .sampling import GlobalBatchSampler, calibrate_value_scale, validation_batch
+from .schedule import lr_factor, qat_phase
+from . import sources
+from .validate import ValidationSet, validate
+
+log = logging.getLogger(__name__)
+
+StepCallback = Callable[["Trainer", int], None]
+"""Called on every process after each optimizer step with ``(trainer, steps_done)``."""
+RESUME_MAY_CHANGE = ("steps", "max_minutes", "export", "progress", "out", "device", "val_every", "log_every")
+"""Top-level config fields a resumed run may change without a warning (``steps`` extends the
+run but also stretches the schedule)."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or budget-stopped) run produced."""
+
+    steps_done: int
+    """Optimizer steps completed."""
+    metrics: dict[str, float]
+    """Last validation: fp32_l1, fp32_psnr, int8_l1, int8_psnr, int8_gap_db."""
+    checkpoint: Path | None
+    """Last checkpoint written (None on non-main processes)."""
+    bundle: Bundle | None
+    """INT8 bundle of the last validation (main process)."""
+    value_scale: float
+    """BTF value of decoder output 1.0."""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Loss and validation records."""
+    stopped_by_budget: bool = False
+    """True when ``max_minutes`` ended the run early."""
+
+
+class Trainer:
+    """One run: builds the field, optimizer and sampler, trains, validates, checkpoints.
+
+    Args:
+        cfg: the run's configuration.
+        source: the material's BTF; None builds it from ``cfg.source`` (:mod:`.sources`).
+        resume: False, True (latest checkpoint in ``cfg.out``, fresh start if none) or a
+            checkpoint path.
+        callbacks: called after every optimizer step (e.g. tests that interrupt a run).
+    """
+
+    def __init__(self, cfg: TrainConfig, source: BtfSource | None = None, resume: bool | str | Path = False,
+                 callbacks: Sequence[StepCallback] = ()) -> None:
+        validate_config(cfg)
+        self.cfg, self.callbacks = cfg, list(callbacks)
+        self.info: DistInfo = init_distributed(cfg.device)
+        if source is None:
+            self.spec = sources.source_spec(cfg.source)
+            source = sources.make_source(self.spec)
+        else:
+            self.spec = sources.source_spec(cfg.source) if cfg.source.kind else sources.custom_spec(source)
+        self.source = source
+        self.out = Path(cfg.out)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        torch.manual_seed(cfg.seed)
+        m = cfg.model
+        self.model = TriplePlaneField(m.u_res, m.hd_res, m.channels, m.hidden, m.plane_init_std).to(self.info.device)
+        o = cfg.optim
+        self.base_lrs = (o.lr_planes, o.lr_mlp)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": self.model.plane_parameters(), "lr": o.lr_planes, "weight_decay": o.weight_decay_planes},
+             {"params": self.model.mlp_parameters(), "lr": o.lr_mlp, "weight_decay": o.weight_decay_mlp}],
+            betas=o.betas, eps=o.eps,
+        )
+        self.use_amp = cfg.amp and self.info.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.value_scale = 0.0
+        self.last_smoothness = torch.zeros(())
+        ckpt = self._resume_path(resume)
+        if ckpt is not None:
+            self._load(ckpt)
+        else:
+            d = cfg.data
+            self.value_scale = d.value_scale or calibrate_value_scale(source, cfg.seed, d.calibration_samples,
+                                                                      d.value_quantile)
+        self.observer = StepObserver(self.model.mlp, cfg.qat.observer_momentum)
+        self.sampler = GlobalBatchSampler(source, cfg.seed, cfg.data.batch_size, cfg.data.chunks,
+                                          cfg.data.accum_steps, self.info.rank, self.info.world_size, self.value_scale)
+        self.val = ValidationSet(validation_batch(source, cfg.seed, cfg.data.val_samples), self.value_scale)
+        # Observer buffers are identical on every process (StepObserver syncs them), so DDP's
+        # default buffer broadcast is a no-op in value and costs a few bytes per step.
+        self.ddp = (DistributedDataParallel(self.model, device_ids=[self.info.device] if self.info.device.type == "cuda"
+                                            else None)
+                    if self.info.distributed else None)
+
+    # -- state -------------------------------------------------------------------------------
+    def _resume_path(self, resume: bool | str | Path) -> Path | None:
+        if resume is False:
+            return None
+        if resume is True:
+            found = latest_checkpoint(self.out)
+            if found is None:
+                log.info("no checkpoint in %s: starting a fresh run", self.out)
+            return found
+        return Path(resume)
+
+    def _load(self, path: Path) -> None:
+        state = load_checkpoint(path, map_location=self.info.device)
+        now = config_to_dict(self.cfg)
+        changed = {k for k, v in now.items() if state["config"].get(k) != v} - set(RESUME_MAY_CHANGE)
+        if changed:
+            log.warning("resuming %s with changed config %s: the run will not match an uninterrupted one",
+                        path, sorted(changed))
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step, self.value_scale = int(state["step"]), float(state["value_scale"])
+        self.history = list(state["history"])
+        set_rng_state(state["rng"])
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint holds (see :mod:`.checkpoint`)."""
+        return {
+            "step": self.step, "config": config_to_dict(self.cfg), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.use_amp else {},
+            "value_scale": self.value_scale, "source": self.spec, "rng": rng_state(), "history": self.history,
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``ckpt_<step>.pt`` and ``history.json`` (main process); returns the path."""
+        path = None
+        if self.info.is_main:
+            path = save_checkpoint(checkpoint_path(self.out, self.step), self.state_dict())
+            prune_checkpoints(self.out, self.cfg.keep_checkpoints)
+            atomic_write_bytes(self.out / "history.json", json.dumps(self.history).encode())
+        barrier(self.info)
+        return path
+
+    # -- one optimizer step ------------------------------------------------------------------
+    def train_step(self) -> torch.Tensor:
+        """Run optimizer step ``self.step``; returns this process's L1 data loss (0-d, scaled units).
+
+        The smoothness penalty's value of the step is left in :attr:`last_smoothness`.
+        """
+        cfg = self.cfg
+        phase = qat_phase(self.step, cfg.steps, cfg.qat)
+        self.model.set_qat_mode(phase.mode)
+        factor = lr_factor(self.step, cfg.optim) * phase.lr_scale
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * factor
+        net = self.ddp or self.model
+        micro = self.sampler.micro_batches(self.step)
+        norm = float(self.sampler.local_samples * 3)
+        autocast = self.use_amp and phase.name == "observe"
+        total = torch.zeros((), device=self.info.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.observer.active = True
+        for i, mb in enumerate(micro):
+            uv, h, d, target = (torch.from_numpy(a).to(self.info.device, non_blocking=True)
+                                for a in (mb.uv, mb.h, mb.d, mb.target))
+            sync = nullcontext() if self.ddp is None or i == len(micro) - 1 else self.ddp.no_sync()
+            with sync:
+                with torch.autocast("cuda", dtype=torch.float16, enabled=autocast):
+                    pred = net(uv, h, d)
+                loss = (pred.float() - target).abs().sum() / norm
+                self.scaler.scale(loss).backward()
+            total += loss.detach()
+        self.observer.active = False
+        self.last_smoothness = self._add_smoothness_gradient()
+        if cfg.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.observer.commit(self.info, phase.observe)
+        self.step += 1
+        return total
+
+    def _add_smoothness_gradient(self) -> torch.Tensor:
+        """Add the gradient of the H/D smoothness penalty to the planes' gradients; returns it.
+
+        The penalty does not depend on the data, so every process adds the same gradient after
+        DDP's all-reduce; ``autograd.grad`` keeps it out of DDP's gradient hooks.
+        """
+        weight = self.cfg.optim.angular_smoothness
+        if weight <= 0:
+            return torch.zeros((), device=self.info.device)
+        planes = [self.model.planes["H"], self.model.planes["D"]]
+        penalty = self.model.angular_roughness() * weight
+        grads = torch.autograd.grad(self.scaler.scale(penalty), planes)
+        for plane, grad in zip(planes, grads):
+            plane.grad.add_(grad)
+        return penalty.detach()
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        """Train to ``cfg.steps`` (or the time budget); validate, checkpoint and export on schedule."""
+        cfg, info = self.cfg, self.info
+        if info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.out / "config.json")
+        t0 = time.monotonic()
+        progress = TrainProgress(cfg.steps, self.step, cfg.progress and info.is_main)
+        metrics, bundle, ckpt, stopped = self._last_metrics(), None, None, False
+        log.info("training %s: %d steps from %d, batch %d, %d process(es) on %s, value_scale %.4g",
+                 self.spec.get("name", self.spec.get("path")), cfg.steps, self.step, cfg.data.batch_size,
+                 info.world_size, info.device, self.value_scale)
+        try:
+            while self.step < cfg.steps:
+                loss = self.train_step()
+                progress.advance(cfg.data.batch_size)
+                for cb in self.callbacks:
+                    cb(self, self.step)
+                if self.step % cfg.log_every == 0:
+                    value = float(all_reduce_mean_(loss, info).item())
+                    rate = progress.update_loss(value)
+                    self.history.append({"kind": "train", "step": self.step, "loss": value, "samples_per_s": rate,
+                                         "smoothness": float(self.last_smoothness),
+                                         "lr_mlp": self.optimizer.param_groups[1]["lr"]})
+                over = cfg.max_minutes > 0 and info.is_main and time.monotonic() - t0 > cfg.max_minutes * 60
+                stopped = any_process(over, info) if cfg.max_minutes > 0 else False
+                last = stopped or self.step == cfg.steps
+                if self.step % cfg.val_every == 0 or last:
+                    metrics, bundle = self._validate(progress)
+                if self.step % cfg.ckpt_every == 0 or last:
+                    ckpt = self.save_checkpoint()
+                if stopped:
+                    log.info("time budget of %.1f min reached at step %d", cfg.max_minutes, self.step)
+                    break
+        finally:
+            progress.close()
+            self.observer.active = False
+        if info.is_main:
+            write_loss_curve(self.history, self.out / "loss.png")
+        return TrainResult(self.step, metrics, ckpt, bundle, self.value_scale, self.history, stopped)
+
+    def _validate(self, progress: TrainProgress) -> tuple[dict[str, float], Bundle | None]:
+        metrics, bundle = {}, None
+        if self.info.is_main:
+            prov = {SOURCE_KEY: self.spec, "step": self.step, "config": config_to_dict(self.cfg)}
+            metrics, bundle = validate(self.model, self.val, prov)
+            bundle.provenance["metrics"] = dict(metrics)
+            self.history.append({"kind": "val", "step": self.step, **metrics})
+            progress.update_validation(f"PSNR fp32 {metrics['fp32_psnr']:.2f} int8 {metrics['int8_psnr']:.2f} dB")
+            log.info("step %d: held-out L1 fp32 %.5f (%.1f%%) int8 %.5f (%.1f%%) | PSNR fp32 %.2f int8 %.2f dB",
+                     self.step, metrics["fp32_l1"], 100 * metrics["fp32_rel_l1"], metrics["int8_l1"],
+                     100 * metrics["int8_rel_l1"], metrics["fp32_psnr"], metrics["int8_psnr"])
+            if self.cfg.export:
+                save_bundle(bundle, self.cfg.export)
+        barrier(self.info)
+        return metrics, bundle
+
+    def _last_metrics(self) -> dict[str, float]:
+        vals = [h for h in self.history if h.get("kind") == "val"]
+        return {k: v for k, v in vals[-1].items() if k not in ("kind", "step")} if vals else {}
+
+
+def train(cfg: TrainConfig, source: BtfSource | None = None, resume: bool | str | Path = False,
+          callbacks: Sequence[StepCallback] = ()) -> TrainResult:
+    """Train one material (see :class:`Trainer`); returns the :class:`TrainResult`."""
+    return Trainer(cfg, source, resume, callbacks).run()

@@ -1,0 +1,131 @@
+"""Training batches: seeded global batches split across processes, in plane coordinates.
+
+Each optimizer step ``s`` trains on one *global batch* of ``batch_size`` samples made of
+``chunks`` equal pieces; piece ``c`` is drawn from ``numpy.random.default_rng(SeedSequence(
+[seed, TRAIN_STREAM, s, c]))``. Process ``r`` of ``W`` takes the pieces ``c = r, r + W, ...``
+and splits them over its ``accum_steps`` micro-batches. The global batch is therefore the
+same for any process count, and a step's data depends only on ``(seed, s)`` — there is no
+sampler state to checkpoint, and a resumed run draws exactly the batches the killed run would
+have drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..angles import plane_coords
+from ..data import BtfBatch, BtfSource
+
+TRAIN_STREAM = 0
+"""SeedSequence word of the training batches."""
+VALIDATION_STREAM = 1
+"""SeedSequence word of the fixed validation set."""
+CALIBRATION_STREAM = 2
+"""SeedSequence word of the value-scale calibration samples."""
+
+
+class SamplingError(ValueError):
+    """The batch layout does not divide evenly over processes and accumulation steps."""
+
+
+@dataclass
+class PlaneBatch:
+    """Model inputs and targets, numpy float32, leading dimension B."""
+
+    uv: np.ndarray
+    """[B, 2] texture coordinates."""
+    h: np.ndarray
+    """[B, 2] H-plane coordinates (:func:`neumat.angles.plane_coords`)."""
+    d: np.ndarray
+    """[B, 2] D-plane coordinates."""
+    target: np.ndarray
+    """[B, 3] BTF values divided by ``value_scale`` (may exceed 1 for the rare brightest)."""
+
+    def __len__(self) -> int:
+        return int(self.uv.shape[0])
+
+
+def to_plane_batch(batch: BtfBatch, value_scale: float) -> PlaneBatch:
+    """Convert directions to H/D plane coordinates and scale the targets by ``1 / value_scale``."""
+    h, d = plane_coords(batch.wi.astype(np.float32), batch.wo.astype(np.float32))
+    target = (batch.rgb.astype(np.float32) / np.float32(value_scale)).astype(np.float32)
+    return PlaneBatch(batch.uv.astype(np.float32), h.astype(np.float32), d.astype(np.float32), target)
+
+
+def concat_batches(batches: list[BtfBatch]) -> BtfBatch:
+    """One :class:`BtfBatch` holding ``batches`` in order."""
+    return BtfBatch(*(np.concatenate([getattr(b, k) for b in batches]) for k in ("uv", "wi", "wo", "rgb")))
+
+
+def stream_rng(seed: int, *words: int) -> np.random.Generator:
+    """The numpy generator of one seeded stream ``[seed, *words]``."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, words)]))
+
+
+class GlobalBatchSampler:
+    """This process's micro-batches of each step's global batch (see the module docstring).
+
+    Args:
+        source: the material's BTF.
+        seed: run seed.
+        batch_size: global samples per optimizer step.
+        chunks: pieces per global batch (multiple of ``world_size * accum_steps``).
+        accum_steps: micro-batches per step and process.
+        rank, world_size: this process and the process count.
+        value_scale: targets are divided by it.
+    """
+
+    def __init__(
+        self,
+        source: BtfSource,
+        seed: int,
+        batch_size: int,
+        chunks: int,
+        accum_steps: int,
+        rank: int,
+        world_size: int,
+        value_scale: float,
+    ) -> None:
+        if batch_size % chunks or chunks % (world_size * accum_steps):
+            raise SamplingError(
+                f"batch_size {batch_size} must split into chunks {chunks}, and chunks into "
+                f"world_size {world_size} x accum_steps {accum_steps}; adjust data.chunks"
+            )
+        self.source, self.seed, self.value_scale = source, int(seed), float(value_scale)
+        self.chunk_size = batch_size // chunks
+        mine = list(range(rank, chunks, world_size))
+        per_micro = len(mine) // accum_steps
+        self.micro_chunks = [mine[m * per_micro:(m + 1) * per_micro] for m in range(accum_steps)]
+
+    @property
+    def local_samples(self) -> int:
+        """Samples this process trains on per optimizer step (all its micro-batches)."""
+        return self.chunk_size * sum(len(c) for c in self.micro_chunks)
+
+    def chunk(self, step: int, c: int) -> BtfBatch:
+        """Piece ``c`` of step ``step``'s global batch."""
+        return self.source.sample(self.chunk_size, stream_rng(self.seed, TRAIN_STREAM, step, c), "train")
+
+    def micro_batches(self, step: int) -> list[PlaneBatch]:
+        """This process's ``accum_steps`` micro-batches of optimizer step ``step``."""
+        return [
+            to_plane_batch(concat_batches([self.chunk(step, c) for c in chunks]), self.value_scale)
+            for chunks in self.micro_chunks
+        ]
+
+
+def validation_batch(source: BtfSource, seed: int, n: int) -> BtfBatch:
+    """The fixed held-out validation samples of a run (``n`` samples, seeded by ``seed``)."""
+    return source.sample(n, stream_rng(seed, VALIDATION_STREAM), "heldout")
+
+
+def calibrate_value_scale(source: BtfSource, seed: int, n: int, quantile: float) -> float:
+    """Automatic ``value_scale``: the ``quantile`` of ``n`` training RGB values (all channels).
+
+    Values above it saturate at the decoder's output clamp; 0.999 keeps highlights while one
+    stray texel cannot stretch the range. Never below 1e-6 (an all-black material).
+    """
+    rgb = source.sample(n, stream_rng(seed, CALIBRATION_STREAM), "train").rgb
+    return max(float(np.quantile(rgb.astype(np.float64), quantile)), 1e-6)

@@ -1,0 +1,125 @@
+"""``neumat train`` / ``export`` / ``eval``: real runs through the CLI, figures checked."""
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch", reason="training needs torch (pip install 'neumat[train]')")
+
+from neumat.bundle import import_inm, load_bundle  # noqa: E402
+from neumat.cli import eval_cmd, export_cmd, train_cmd  # noqa: E402
+from neumat.eval import evaluate_heldout  # noqa: E402
+from neumat.train import sources  # noqa: E402
+from neumat.train.checkpoint import latest_checkpoint  # noqa: E402
+from train_fixtures import SMALL, AnalyticBtf  # noqa: E402
+
+runner = CliRunner()
+app = typer.Typer()
+app.command("train")(train_cmd.train)
+app.command("export")(export_cmd.export)
+app.command("eval")(eval_cmd.evaluate)
+
+
+@pytest.fixture(autouse=True)
+def analytic_registry(monkeypatch):
+    """Let ``--material analytic`` name the test material (the real registry is neumat.data's)."""
+    real = sources.make_source
+
+    def make(spec):
+        if spec.get("kind") == "material" and spec.get("name") == "analytic":
+            return AnalyticBtf()
+        return real(spec)
+
+    monkeypatch.setattr(sources, "make_source", make)
+
+
+def _sets(*items):
+    return [arg for item in items for arg in ("--set", item)]
+
+
+def test01_train_export_eval_roundtrip(tmp_path):
+    out, nmat = tmp_path / "run", tmp_path / "live.nmat"
+    result = runner.invoke(app, ["train", "--material", "analytic", "--out", str(out), "--steps", "24",
+                                 "--export", str(nmat), "--seed", "3", *_sets(*SMALL, "val_every=8", "ckpt_every=8")])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["source"]["kind"] == "material" and saved["source"]["name"] == "analytic" and saved["seed"] == 3
+    live = load_bundle(nmat)
+    assert live.provenance["source"]["name"] == "analytic" and live.provenance["step"] == 24
+
+    exported, inm = tmp_path / "e.nmat", tmp_path / "inm"
+    result = runner.invoke(app, ["export", str(out), "--out", str(exported), "--layout", "inm", str(inm)])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(exported)
+    assert bundle.checksum() == live.checksum()  # same step, same tensors
+    assert import_inm(inm, "e").checksum() == live.checksum()
+
+    result = runner.invoke(app, ["eval", str(exported), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    direct = evaluate_heldout(bundle, AnalyticBtf().heldout_images())
+    assert report["int8"]["psnr"] == direct["psnr"] and report["fp32"] is None and report["directions"] == 6
+
+    ckpt = latest_checkpoint(out)
+    result = runner.invoke(app, ["eval", str(exported), "--ckpt", str(ckpt), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    from neumat.train.evaluate import checkpoint_fp32
+
+    assert report["fp32"] == checkpoint_fp32(ckpt, AnalyticBtf().heldout_images()) and report["fp32"]["step"] == 24
+    result = runner.invoke(app, ["eval", str(exported), "--ckpt", str(out)])  # a run directory: newest
+    assert result.exit_code == 0 and "INT8 (as rendered)" in result.output and "FP32" in result.output
+
+    # Resume from the run directory's config.json and extend the run.
+    result = runner.invoke(app, ["train", "--out", str(out), "--resume", "--steps", "30"])
+    assert result.exit_code == 0, result.output
+    assert latest_checkpoint(out).name == "ckpt_00000030.pt"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--material", "a", "--btf", "b"], "only one of"),
+    (["train", "--material", "analytic", "--set", "optim.lr=1"], "lr_mlp"),
+    (["train"], "--material"),
+    (["train", "--material", "nope-not-a-material", "--steps", "1"], "unknown material"),
+])
+def test02_bad_options_are_clear_errors(tmp_path, args, message):
+    result = runner.invoke(app, args + ["--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test03_eval_without_source_record_or_bad_file(tmp_path):
+    from neumat.bundle import make_random_bundle
+    import numpy as np
+
+    path = make_random_bundle(np.random.default_rng(0)).save(tmp_path / "r.nmat")
+    result = runner.invoke(app, ["eval", str(path)])
+    assert result.exit_code == 1 and "eval failed" in result.output
+    (tmp_path / "junk.nmat").write_bytes(b"junk")
+    result = runner.invoke(app, ["eval", str(tmp_path / "junk.nmat")])
+    assert result.exit_code == 1 and "eval failed" in result.output
+    result = runner.invoke(app, ["export", str(tmp_path), "--out", str(tmp_path / "x.nmat")])
+    assert result.exit_code == 2 and "no ckpt_" in result.output
+
+
+def test04_registry_material_end_to_end(tmp_path, monkeypatch):
+    """A real synthetic material of neumat.data: train, then eval rebuilds it from the bundle."""
+    monkeypatch.setenv("NEUMAT_CACHE", str(tmp_path / "cache"))
+    out, nmat = tmp_path / "run", tmp_path / "leather.nmat"
+    small = [s for s in SMALL if not s.startswith("data.chunks")]
+    result = runner.invoke(app, ["train", "--material", "leather", "--out", str(out), "--steps", "30",
+                                 "--export", str(nmat), *_sets(*small, "data.chunks=4", "source.resolution=32",
+                                                               "source.slice_resolution=16", "source.n_views=6",
+                                                               "source.n_lights=6", "val_every=30")])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(nmat)
+    spec = bundle.provenance["source"]
+    assert spec["kind"] == "material" and spec["name"] == "leather" and spec["slices"]["uv_space"] == "surface"
+    result = runner.invoke(app, ["eval", str(nmat), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    images = sources.make_source(spec).heldout_images()
+    assert report["int8"] == {k: evaluate_heldout(bundle, images)[k] for k in report["int8"]}
+    assert report["directions"] == len(images) > 0 and 0 < report["int8"]["valid"] <= report["pixels"]
