@@ -1,7 +1,8 @@
 # neumat — the README's commands live here.
 #   make setup   .venv with neumat (+ native extension), test extras, torch (CPU pin), lavapipe
 #   make test    setup + full pytest suite (GPU tests skip with a reason on CPU machines)
-#   make demo    setup + the demo (see README)
+#   make demo    setup + render the shipped default material to out/demo.png with its frame time
+#   make assets  re-train the shipped materials in assets/materials (CPU, deterministic)
 #   make bench   setup + INT8 MLP throughput benchmark (JSON in out/)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.in cuda/*.cu cuda/*.cuh cuda/*.h cuda/*.cpp) CMakeLists.txt pyproject.toml
 
-.PHONY: setup vulkan test demo bench lint clean
+.PHONY: setup vulkan test demo bench assets clean
 
 setup: $(VENV)/.neumat-installed vulkan
 
@@ -34,10 +35,20 @@ $(VENV)/.neumat-installed: $(VENV)/.deps-installed $(NATIVE_SOURCES)
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+DEMO_MATERIAL ?= assets/materials/leather.nmat
 demo: setup
 	@mkdir -p out
-	$(BIN)/neumat doctor
-	$(BIN)/neumat bench mlp --json out/bench_mlp.json
+	$(BIN)/neumat render $(DEMO_MATERIAL) --mesh assets/meshes/draped_cloth.obj --size 512x512 \
+		--camera $(DEMO_CAMERA) --light $(DEMO_LIGHT) --out out/demo.png
+	@echo "demo image: out/demo.png"
+
+DEMO_CAMERA ?= -60,30,3.0
+DEMO_LIGHT ?= 30,50,3
+
+assets: setup
+	rm -rf out/runs/leather
+	$(BIN)/neumat train --config assets/materials/leather.json --out out/runs/leather \
+		--export assets/materials/leather.nmat
 
 bench: setup
 	@mkdir -p out

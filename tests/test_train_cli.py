@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -117,6 +119,9 @@ def test04_registry_material_end_to_end(tmp_path, monkeypatch):
     bundle = load_bundle(nmat)
     spec = bundle.provenance["source"]
     assert spec["kind"] == "material" and spec["name"] == "leather" and spec["slices"]["uv_space"] == "surface"
+    material = sources.make_source(spec).material  # the bundle carries the surface it was rendered from
+    np.testing.assert_array_equal(bundle.height, material.height)
+    assert tuple(bundle.height_range) == (0.0, material.height_scale) and bundle.height_units == "uv"
     result = runner.invoke(app, ["eval", str(nmat), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

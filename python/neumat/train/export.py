@@ -16,10 +16,14 @@ the decoder as an :class:`~neumat.quant.Int8MLP` with the frozen observer scales
 ``filter``             ``"bilinear-texel-centre-f32"`` (see :mod:`neumat.models.triple_plane`)
 ``neumat_version``     version of the exporter
 =====================  ========================================================
+
+Materials rendered from PBR maps also carry their height map (``height`` in [0, 1],
+``height_range`` ``[0, height_scale]`` in UV units) so renderers can trace the height field.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -35,13 +39,33 @@ from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
 from .checkpoint import load_checkpoint
 from .config import config_from_dict
+from .sources import make_source
+
+log = logging.getLogger(__name__)
 
 FILTER = "bilinear-texel-centre-f32"
 """Provenance tag of the plane filter the model trained with."""
 
 
-def to_bundle(model: TriplePlaneField, value_scale: float, provenance: dict[str, Any] | None = None) -> Bundle:
+def material_surface(source: Any) -> dict[str, Any]:
+    """Bundle height fields of a data source built from PBR maps (``source.material``), else ``{}``.
+
+    Returns ``{"height": float32 [R, R] in [0, 1], "height_range": (0, height_scale),
+    "height_units": "uv"}`` — the displaced surface the BTF was rendered from.
+    """
+    material = getattr(source, "material", None)
+    height = getattr(material, "height", None)
+    if height is None:
+        return {}
+    return {"height": np.ascontiguousarray(height, dtype=np.float32),
+            "height_range": (0.0, float(material.height_scale)), "height_units": "uv"}
+
+
+def to_bundle(model: TriplePlaneField, value_scale: float, provenance: dict[str, Any] | None = None,
+              surface: dict[str, Any] | None = None) -> Bundle:
     """The INT8 bundle of ``model`` (any device; copied to host numpy).
+
+    ``surface``: optional height fields from :func:`material_surface`.
 
     Raises:
         ValueError: the decoder's activation ranges were never observed.
@@ -57,7 +81,7 @@ def to_bundle(model: TriplePlaneField, value_scale: float, provenance: dict[str,
     }
     return Bundle.triple_plane(
         planes["U"], planes["H"], planes["D"], export_int8(model.mlp), order=FEATURE_ORDER,
-        angle_param=PLANE_PARAMETERIZATION, provenance=prov,
+        angle_param=PLANE_PARAMETERIZATION, provenance=prov, **(surface or {}),
     )
 
 
@@ -88,7 +112,12 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, inm_dir: str | Path | N
     Returns the bundle written.
     """
     state = load_checkpoint(ckpt)
-    bundle = to_bundle(model_from_state(state), float(state["value_scale"]), run_provenance(state))
+    try:
+        surface = material_surface(make_source(state["source"]))
+    except Exception as e:  # noqa: BLE001 — the data may be gone; the material still exports
+        log.warning("exporting without a height map: cannot rebuild the data source (%s)", e)
+        surface = {}
+    bundle = to_bundle(model_from_state(state), float(state["value_scale"]), run_provenance(state), surface)
     save_bundle(bundle, out)
     if inm_dir is not None:
         export_inm(bundle, inm_dir, inm_name)

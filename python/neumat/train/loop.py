@@ -49,6 +49,7 @@ from .progress import TrainProgress
 from .sampling import GlobalBatchSampler, calibrate_value_scale, validation_batch
 from .schedule import lr_factor, qat_phase
 from . import sources
+from .export import material_surface
 from .validate import ValidationSet, validate
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class Trainer:
         self.sampler = GlobalBatchSampler(source, cfg.seed, cfg.data.batch_size, cfg.data.chunks,
                                           cfg.data.accum_steps, self.info.rank, self.info.world_size, self.value_scale)
         self.val = ValidationSet(validation_batch(source, cfg.seed, cfg.data.val_samples), self.value_scale)
+        self.surface = material_surface(source)
         # Observer buffers are identical on every process (StepObserver syncs them), so DDP's
         # default buffer broadcast is a no-op in value and costs a few bytes per step.
         self.ddp = (DistributedDataParallel(self.model, device_ids=[self.info.device] if self.info.device.type == "cuda"
@@ -285,7 +287,7 @@ class Trainer:
         metrics, bundle = {}, None
         if self.info.is_main:
             prov = {SOURCE_KEY: self.spec, "step": self.step, "config": config_to_dict(self.cfg)}
-            metrics, bundle = validate(self.model, self.val, prov)
+            metrics, bundle = validate(self.model, self.val, prov, self.surface)
             bundle.provenance["metrics"] = dict(metrics)
             self.history.append({"kind": "val", "step": self.step, **metrics})
             progress.update_validation(f"PSNR fp32 {metrics['fp32_psnr']:.2f} int8 {metrics['int8_psnr']:.2f} dB")

@@ -35,8 +35,8 @@ class ValidationSet:
         self.inputs = to_plane_batch(self.batch, self.value_scale)
 
 
-def validate(model: TriplePlaneField, val: ValidationSet, provenance: dict[str, Any] | None = None
-             ) -> tuple[dict[str, float], Bundle]:
+def validate(model: TriplePlaneField, val: ValidationSet, provenance: dict[str, Any] | None = None,
+             surface: dict[str, Any] | None = None) -> tuple[dict[str, float], Bundle]:
     """Validate ``model`` on ``val``; returns ``(metrics, bundle)``.
 
     ``metrics``: ``fp32_l1``, ``fp32_rel_l1``, ``fp32_psnr``, the same for ``int8_`` (BTF units,
@@ -45,7 +45,7 @@ def validate(model: TriplePlaneField, val: ValidationSet, provenance: dict[str, 
     """
     b, p = val.batch, val.inputs
     fp32 = fp32_predict(model, p.uv, p.h, p.d) * np.float32(val.value_scale)
-    bundle = to_bundle(model, val.value_scale, provenance)
+    bundle = to_bundle(model, val.value_scale, provenance, surface)
     int8 = render_int8(bundle, b.uv, b.wi, b.wo)
     f, q = error_metrics(fp32, b.rgb), error_metrics(int8, b.rgb)
     metrics = {"fp32_l1": f["l1"], "fp32_rel_l1": f["rel_l1"], "fp32_psnr": f["psnr"],
