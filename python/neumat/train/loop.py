@@ -97,6 +97,10 @@ class Trainer:
         validate_config(cfg)
         self.cfg, self.callbacks = cfg, list(callbacks)
         self.info: DistInfo = init_distributed(cfg.device)
+        if self.info.device.type == "cpu":
+            # Multi-threaded CPU scatter-adds (the plane-gather backward) otherwise sum in a
+            # thread-dependent order: runs would differ in the last bits and then diverge.
+            torch.use_deterministic_algorithms(True)
         if source is None:
             self.spec = sources.source_spec(cfg.source)
             source = sources.make_source(self.spec)
