@@ -24,14 +24,6 @@ void squares(uint3 tid: SV_DispatchThreadID)
 """
 
 
-@pytest.fixture(scope="module")
-def device():
-    try:
-        return dev.default_device()
-    except dev.DeviceError as e:
-        pytest.skip(f"no slangpy device on this machine: {e}")
-
-
 def test01_shader_dir_holds_the_modules():
     folder = shader_dir()
     assert folder.is_dir()

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from neumat.data.heightfield import HeightField
-from neumat.render import device as dev
 from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.passes import MASK, MAX_SEGMENTS, NORMAL, POSITION, SEGMENT_PRISMS, SEGMENTS, \
@@ -21,14 +20,6 @@ RES = 64
 R = 16
 SCALE = 0.12
 """Relief depth (UV = scene units on these planes)."""
-
-
-@pytest.fixture(scope="module")
-def device():
-    try:
-        return dev.default_device()
-    except dev.DeviceError as e:
-        pytest.skip(f"no slangpy device on this machine: {e}")
 
 
 def sinusoid() -> np.ndarray:

@@ -20,7 +20,6 @@ import pytest
 from neumat.bundle import make_random_bundle
 from neumat.quant import forward
 from neumat.quant.reference import quantize_input
-from neumat.render import device as dev
 from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.lights import DirectionalLight, PointLight
@@ -30,14 +29,6 @@ from neumat.render.renderer import Renderer
 RES = 64
 DIRECTION_ATOL = 2e-5
 FEATURE_ATOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def device():
-    try:
-        return dev.default_device()
-    except dev.DeviceError as e:
-        pytest.skip(f"no slangpy device on this machine: {e}")
 
 
 @pytest.fixture(scope="module")

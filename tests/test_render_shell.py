@@ -4,9 +4,7 @@ ray-sphere intersections, and shell segments against the brute-force numpy refer
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from neumat.render import device as dev
 from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.passes import MASK, MAX_SEGMENTS, NORMAL, POSITION, SEGMENT_PRISMS, SEGMENTS, \
@@ -15,14 +13,6 @@ from neumat.render.reference.shell import shell_reference
 from neumat.render.scene import HeightSpec, Scene, shell_soup
 
 RES = 64
-
-
-@pytest.fixture(scope="module")
-def device():
-    try:
-        return dev.default_device()
-    except dev.DeviceError as e:
-        pytest.skip(f"no slangpy device on this machine: {e}")
 
 
 def run(device, scene):

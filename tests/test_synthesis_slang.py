@@ -13,7 +13,6 @@ import pytest
 
 from neumat.bundle import make_random_bundle
 from neumat.data.materials import make_material
-from neumat.render.device import DeviceError, default_device
 from neumat.render.passes.base import UV, RenderContext, Resource, SlotSpec
 from neumat.render.passes.synthesis import SYNTH_HEIGHT, TILE_SHIFTS, U_FEATURES, SynthesisPass
 from neumat.synthesis import SynthesisConfig, Synthesizer
@@ -21,14 +20,6 @@ from neumat.synthesis import SynthesisConfig, Synthesizer
 FEATURE_TOLERANCE = 1e-4
 """Absolute tolerance on features / heights (float32 rounding of sqrt, division and the
 bilinear / LUT interpolation may differ by an ulp; measured max 4.7e-6 on stone_tiles)."""
-
-
-@pytest.fixture(scope="module")
-def device():
-    try:
-        return default_device()
-    except DeviceError as e:
-        pytest.skip(f"no slangpy device: {e}")
 
 
 def _uv_grid(n: int, origin: float, step: float) -> np.ndarray:
