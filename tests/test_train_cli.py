@@ -119,6 +119,7 @@ def test04_registry_material_end_to_end(tmp_path, monkeypatch):
     bundle = load_bundle(nmat)
     spec = bundle.provenance["source"]
     assert spec["kind"] == "material" and spec["name"] == "leather" and spec["slices"]["uv_space"] == "surface"
+    assert (out / "loss.png").stat().st_size > 10_000  # the loss curve (matplotlib: train extra)
     material = sources.make_source(spec).material  # the bundle carries the surface it was rendered from
     np.testing.assert_array_equal(bundle.height, material.height)
     assert tuple(bundle.height_range) == (0.0, material.height_scale) and bundle.height_units == "uv"
