@@ -45,10 +45,13 @@ demo: setup
 DEMO_CAMERA ?= -60,30,3.0
 DEMO_LIGHT ?= 30,50,3
 
+SHIPPED_MATERIALS := leather gravel
 assets: setup
-	rm -rf out/runs/leather
-	$(BIN)/neumat train --config assets/materials/leather.json --out out/runs/leather \
-		--export assets/materials/leather.nmat
+	for m in $(SHIPPED_MATERIALS); do \
+		rm -rf out/runs/$$m && \
+		$(BIN)/neumat train --config assets/materials/$$m.json --out out/runs/$$m \
+			--export assets/materials/$$m.nmat || exit 1; \
+	done
 
 bench: setup
 	@mkdir -p out

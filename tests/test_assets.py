@@ -10,25 +10,29 @@ from neumat.eval import evaluate_heldout
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
+# name -> (min INT8 PSNR on the trainer's held-out samples, min over the held-out images), dB.
+# Measured at 400 steps: leather 40.90 / 39.24, gravel (photo) 33.32 / 32.31; ~1 dB slack.
+SHIPPED = {"leather": (40.0, 38.0), "gravel": (32.5, 31.0)}
 
-def test01_default_material_is_small_and_valid():
-    path = ASSETS / "materials" / "leather.nmat"
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test01_shipped_material_is_small_and_valid(name):
+    path = ASSETS / "materials" / f"{name}.nmat"
     assert path.stat().st_size < 5 * 2**20
     bundle = load_bundle(path)
     assert bundle.kind == "triple_plane" and bundle.height is not None
-    assert bundle.provenance["source"]["name"] == "leather"
-    assert bundle.provenance["metrics"]["int8_psnr"] > 40.0
+    assert bundle.provenance["source"]["name"] == name
+    assert bundle.provenance["metrics"]["int8_psnr"] > SHIPPED[name][0]
 
 
-def test02_default_material_held_out_figures_reproduce():
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test02_shipped_material_held_out_figures_reproduce(name):
     """Re-evaluate the held-out directions (never trained on) through the INT8 reference."""
     pytest.importorskip("skimage", reason="materials need scikit-image (pip install 'neumat[data]')")
     from neumat.train import sources
 
-    bundle = load_bundle(ASSETS / "materials" / "leather.nmat")
+    bundle = load_bundle(ASSETS / "materials" / f"{name}.nmat")
     images = sources.make_source(bundle.provenance["source"]).heldout_images()
     report = evaluate_heldout(bundle, images)
-    # Measured 39.56 dB over the 14 held-out images (the trainer's random held-out samples
-    # gave 41.7 dB); 1.5 dB of slack for a retrained asset.
-    assert np.isfinite(report["psnr"]) and report["psnr"] > 38.0, report
+    assert np.isfinite(report["psnr"]) and report["psnr"] > SHIPPED[name][1], report
     assert report["valid"] > 0

@@ -8,15 +8,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def bilinear(image: np.ndarray, uv: np.ndarray, wrap: bool = True) -> np.ndarray:
+def bilinear(image: np.ndarray, uv: np.ndarray, wrap: bool = True, skip_nan: bool = False) -> np.ndarray:
     """Bilinearly interpolate ``image`` at texture coordinates ``uv``.
 
     Args:
         image: [H, W] or [H, W, C] array (any float dtype; NaNs propagate to the samples whose
-            four neighbours include them).
+            four neighbours include them, unless ``skip_nan``).
         uv: [N, 2] texture coordinates (u along columns, v along rows), any real values.
         wrap: ``True``: the texture repeats (tileable materials); ``False``: clamp to the edge
             texels (measured, non-tileable images such as UBO2014 frames).
+        skip_nan: interpolate over the finite neighbours only (their bilinear weights
+            renormalized); NaN only where all four are NaN. For images with masked texels.
 
     Returns:
         [N] or [N, C] interpolated values, in ``image``'s dtype when it is floating point
@@ -46,6 +48,13 @@ def bilinear(image: np.ndarray, uv: np.ndarray, wrap: bool = True) -> np.ndarray
         fx = fx[:, None]
         fy = fy[:, None]
     img = image.astype(work, copy=False)
+    if skip_nan:
+        taps = [(img[y0, x0], (1 - fx) * (1 - fy)), (img[y0, x1], fx * (1 - fy)),
+                (img[y1, x0], (1 - fx) * fy), (img[y1, x1], fx * fy)]
+        total = sum(np.where(np.isnan(v), 0, v * w) for v, w in taps)
+        weight = sum(np.where(np.isnan(v), 0, w) for v, w in taps)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(weight > 0, total / weight, np.nan).astype(work)
     top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
     bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
     return top * (1 - fy) + bottom * fy

@@ -114,8 +114,9 @@ class SliceBtfSource(BtfSource):
     def sample(self, n: int, rng: np.random.Generator, split: str = "train") -> BtfBatch:
         """``n`` samples (uv, wi, wo, rgb) from ``split``; uv uniform in [0, 1)².
 
-        Samples whose value is NaN (masked points of a ``"surface"``-space source) are redrawn
-        at new uv in the same configurations, so every returned value is finite.
+        Lookups interpolate over the visible (finite) texels only; samples whose four texels
+        are all masked (NaN, ``"surface"``-space sources) are redrawn at new uv in the same
+        configurations, so every returned value is finite.
         """
         if n < 0:
             raise DataError(f"n must be >= 0, got {n}")
@@ -169,5 +170,9 @@ class SliceBtfSource(BtfSource):
         for key, members in blocks.items():
             block = self.cache.get(key)
             for index, rows in members:
-                out[rows] = bilinear(block[index], uv[rows], wrap=self.wrap)
+                values = bilinear(block[index], uv[rows], wrap=self.wrap)
+                masked = np.isnan(values).any(axis=1)  # a masked texel among the four
+                if masked.any():
+                    values[masked] = bilinear(block[index], uv[rows][masked], wrap=self.wrap, skip_nan=True)
+                out[rows] = values
         return out
