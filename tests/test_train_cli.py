@@ -129,3 +129,38 @@ def test04_registry_material_end_to_end(tmp_path, monkeypatch):
     images = sources.make_source(spec).heldout_images()
     assert report["int8"] == {k: evaluate_heldout(bundle, images)[k] for k in report["int8"]}
     assert report["directions"] == len(images) > 0 and 0 < report["int8"]["valid"] <= report["pixels"]
+
+
+def test08_train_from_user_maps_and_from_ubo2014(tmp_path, monkeypatch):
+    """The two user data paths of `neumat train`: a PBR texture folder and a UBO2014 file."""
+    import imageio.v3 as iio
+
+    from neumat.data import factorize_frames, write_ubo2014
+
+    monkeypatch.setenv("NEUMAT_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    maps = tmp_path / "Rock01_1K"
+    maps.mkdir()
+    iio.imwrite(maps / "Rock01_1K_Color.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    iio.imwrite(maps / "Rock01_1K_Displacement.png", rng.integers(0, 256, (32, 32), dtype=np.uint8))
+    iio.imwrite(maps / "Rock01_1K_Roughness.png", np.full((32, 32), 128, np.uint8))
+    small = [s for s in SMALL if not s.startswith("data.chunks")]
+    tiny = (*small, "data.chunks=2", "source.slice_resolution=16", "source.n_views=4", "source.n_lights=4")
+    nmat = tmp_path / "maps.nmat"
+    result = runner.invoke(app, ["train", "--maps", str(maps), "--out", str(tmp_path / "m"), "--steps", "12",
+                                 "--export", str(nmat), *_sets(*tiny, "val_every=12", "source.resolution=32")])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(nmat)
+    assert bundle.provenance["source"]["kind"] == "maps" and bundle.height.shape == (32, 32)
+    assert bundle.provenance["metrics"]["int8_psnr"] > 10.0
+
+    view = np.radians([[0.0, 0.0], [30.0, 90.0], [60.0, 225.0]])
+    light = np.radians([[15.0, 0.0], [45.0, 120.0], [60.0, 300.0], [75.0, 45.5]])
+    frames = rng.random((3, 4, 8, 8, 3)).astype(np.float32) * 0.3
+    btf = write_ubo2014(tmp_path / "tiny.btf", view, light, *factorize_frames(frames), 8, 8)
+    nmat = tmp_path / "btf.nmat"
+    result = runner.invoke(app, ["train", "--btf", str(btf), "--out", str(tmp_path / "b"), "--steps", "12",
+                                 "--export", str(nmat), *_sets(*tiny, "val_every=12")])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(nmat)
+    assert bundle.provenance["source"]["kind"] == "btf" and bundle.height is None  # measured: no surface
