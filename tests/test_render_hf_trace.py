@@ -11,8 +11,8 @@ from neumat.data.heightfield import HeightField
 from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.passes import MASK, MAX_SEGMENTS, NORMAL, POSITION, SEGMENT_PRISMS, SEGMENTS, \
-    UV, HfTracePass, RenderContext, ShellPass
-from neumat.render.passes.hf_trace import max_mip_chain
+    TANGENT, UV, HfTracePass, RenderContext, ShellPass
+from neumat.render.passes.hf_trace import RELIEF_NORMAL, max_mip_chain
 from neumat.render.reference.hf_trace import hf_segment_reference
 from neumat.render.scene import HeightSpec, Scene
 
@@ -88,8 +88,11 @@ def test03_normals_follow_the_height_gradient(device):
     mask = out[MASK].numpy()[..., 0] > 0
     uv = out[UV].numpy()[mask, :2].astype(np.float64)
     expect = HeightField(height, SCALE).normal_at(uv % 1.0)
-    got = out[NORMAL].numpy()[mask, :3]
+    got = out[RELIEF_NORMAL].numpy()[mask, :3]
     assert np.abs(got - expect).max() < 2e-4
+    # the shading frame stays the mesh's (the BTF's directions are measured in it)
+    assert np.allclose(out[NORMAL].numpy()[mask, :3], [0, 0, 1], atol=1e-6)
+    assert np.allclose(out[TANGENT].numpy()[mask], [1, 0, 0, 1], atol=1e-6)
 
 
 def test04_flat_height_gives_the_mesh_frame(device):

@@ -1,5 +1,9 @@
 """``neumat render MATERIAL.nmat``: render a bundle on a mesh to a PNG and print frame times.
 
+``neumat render A.nmat B.nmat ... --side-by-side``: one copy of the mesh per bundle (triple plane
+or NeuMIP), left to right across the view, one frame merged by depth
+(:class:`neumat.render.multi.MultiRenderer`).
+
 Times are the median over ``--frames`` frames after ``--warmup`` frames (device timestamps per
 pass, host wall time for the total). Exit code 0 on success, 1 for a bad argument, bundle or
 mesh (the message says which).
@@ -57,16 +61,20 @@ def aov_image(name: str, value: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def render(
-    material: Annotated[Path, typer.Argument(help="A triple-plane .nmat bundle.")],
+    material: Annotated[Path, typer.Argument(help="A .nmat bundle (triple plane or NeuMIP).")],
+    others: Annotated[list[Path] | None, typer.Argument(help="More bundles, with --side-by-side.")] = None,
+    side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Render MATERIAL and OTHERS side by side in one frame.")] = False,
     out: Annotated[Path, typer.Option("--out", help="Output PNG (sRGB, tone-mapped).")] = Path("render.png"),
     mesh: Annotated[Path | None, typer.Option("--mesh", help="Mesh file (OBJ/PLY/..., loaded with trimesh).")] = None,
     shape: Annotated[str, typer.Option("--shape", help="Built-in shape when no --mesh: plane, sphere, cube, cloth.")] = "sphere",
     size: Annotated[str, typer.Option("--size", help="Image size WxH, pixels.")] = "512x512",
     camera: Annotated[str | None, typer.Option("--camera", help="az,el,dist: orbit camera around the mesh centre (degrees, scene units).")] = None,
-    light: Annotated[str, typer.Option("--light", help="az,el[,intensity]: directional light (degrees; irradiance, linear).")] = "30,50,3",
+    light: Annotated[list[str] | None, typer.Option("--light", help="az,el[,intensity]: directional light (degrees; irradiance, linear); repeat for up to 4 lights (default 30,50,3).")] = None,
+    no_shadows: Annotated[bool, typer.Option("--no-shadows", help="Do not trace the relief's self-shadowing toward the lights.")] = False,
     no_hf: Annotated[bool, typer.Option("--no-hf", help="Do not trace the height field (plain base mesh).")] = False,
     no_synthesis: Annotated[bool, typer.Option("--no-synthesis", help="Tile the U plane instead of ACF-guided synthesis.")] = False,
     fp32: Annotated[bool, typer.Option("--fp32", help="FP32 MLP on dequantized weights instead of INT8.")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="FP16 MLP (float16 weights and activations) instead of INT8.")] = False,
     aov: Annotated[list[str] | None, typer.Option("--aov", help="Also write OUT_<aov>.png: uv, depth, mask or height (repeatable).")] = None,
     exposure: Annotated[float, typer.Option("--exposure", help="Exposure, stops.")] = 0.0,
     tonemap: Annotated[str, typer.Option("--tonemap", help="aces, reinhard or clamp.")] = "aces",
@@ -78,21 +86,31 @@ def render(
     from ..render.camera import Camera
     from ..render.device import DeviceError
     from ..render.lights import DirectionalLight
+    from ..render.multi import MultiRenderer
     from ..render.renderer import SHAPES, Renderer, resolve_mesh
 
     width, height = _size(size)
-    lv = _floats(light, "--light", (2, 3))
+    light_values = [_floats(x, "--light", (2, 3)) for x in (light or ["30,50,3"])]
     aovs = tuple(aov or ())
     bad = [a for a in aovs if a not in AOV_CHOICES]
     if bad:
         raise typer.BadParameter(f"--aov must be one of {AOV_CHOICES}, got {bad}")
     if mesh is None and shape not in SHAPES:
         raise typer.BadParameter(f"--shape must be one of {sorted(SHAPES)}, got {shape!r}")
-    try:
-        bundle = load_bundle(material)
-    except (BundleError, OSError) as e:
-        typer.echo(f"error: cannot load bundle {str(material)!r}: {e}", err=True)
-        raise typer.Exit(1) from None
+    paths = [material, *(others or [])]
+    if len(paths) > 1 and not side_by_side:
+        raise typer.BadParameter("several materials given: add --side-by-side to render them in one frame")
+    if fp16 and (fp32 or side_by_side):
+        raise typer.BadParameter("--fp16 excludes --fp32 and --side-by-side")
+    if side_by_side and aovs:
+        raise typer.BadParameter("--aov is not available with --side-by-side")
+    bundles = []
+    for path in paths:
+        try:
+            bundles.append(load_bundle(path))
+        except (BundleError, OSError) as e:
+            typer.echo(f"error: cannot load bundle {str(path)!r}: {e}", err=True)
+            raise typer.Exit(1) from None
     try:
         base = resolve_mesh(str(mesh) if mesh is not None else shape)
     except (OSError, ValueError) as e:
@@ -101,19 +119,30 @@ def render(
     lo, hi = base.positions.min(0), base.positions.max(0)
     centre = tuple(float(x) for x in (lo + hi) / 2)
     radius = float(np.linalg.norm(hi - lo) / 2)
+    spacing = 1.15 * float((hi - lo).max())  # between neighbouring objects' centres (side by side)
     if camera is None:
-        az, el, dist = -60.0, 35.0, 1.05 * radius / math.sin(math.radians(20.0))  # fov 40°
+        span = radius + (len(bundles) - 1) * spacing / 2  # half-width of the row of objects
+        half_fov_x = math.atan(math.tan(math.radians(20.0)) * width / height)
+        az, el, dist = -60.0, 35.0, 1.05 * max(radius / math.sin(math.radians(20.0)), span / math.sin(half_fov_x))
     else:
         az, el, dist = _floats(camera, "--camera", (3,))
     cam = Camera.orbit(centre, az, el, dist, width=width, height=height)
-    intensity = lv[2] if len(lv) == 3 else 3.0
-    lights = [DirectionalLight(_direction(lv[0], lv[1]), (intensity,) * 3)]
+    lights = [DirectionalLight(_direction(lv[0], lv[1]), ((lv[2] if len(lv) == 3 else 3.0),) * 3)
+              for lv in light_values]
     try:
-        renderer = Renderer(bundle, base, (width, height))
-        kwargs = dict(hf=not no_hf, synthesis=not no_synthesis, fp32=fp32, exposure=exposure, tonemap=tonemap)
+        kwargs = dict(hf=not no_hf, synthesis=not no_synthesis, fp32=fp32, exposure=exposure, tonemap=tonemap,
+                      shadows=not no_shadows)
+        if side_by_side:
+            right = np.array([-math.sin(math.radians(az)), math.cos(math.radians(az)), 0.0])  # camera image x
+            placed = [(b, base, right * spacing * (k - (len(bundles) - 1) / 2)) for k, b in enumerate(bundles)]
+            renderer = MultiRenderer(placed, (width, height))
+        else:
+            renderer = Renderer(bundles[0], base, (width, height))
+            kwargs["aovs"] = aovs + (("mask",) if aovs else ())
+            kwargs["precision"] = "fp16" if fp16 else None
         for _ in range(warmup):
             renderer.render(cam, lights, **kwargs)
-        runs = [renderer.render(cam, lights, aovs=aovs + (("mask",) if aovs else ()), **kwargs) for _ in range(frames)]
+        runs = [renderer.render(cam, lights, **kwargs) for _ in range(frames)]
     except (DeviceError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
@@ -124,8 +153,8 @@ def render(
     iio.imwrite(out, result.srgb)
     for name in aovs:
         iio.imwrite(out.with_name(f"{out.stem}_{name}.png"), aov_image(name, result.aovs[name], result.aovs["mask"]))
-    typer.echo(f"wrote {out} ({width}x{height}, {'FP32' if fp32 else 'INT8'}, hf {'off' if no_hf else 'on'}, "
+    typer.echo(f"wrote {out} ({width}x{height}, {'FP16' if fp16 else 'FP32' if fp32 else 'INT8'}, hf {'off' if no_hf else 'on'}, "
                f"synthesis {'off' if no_synthesis else 'on'})")
     typer.echo(f"frame times, median of {frames} after {warmup} warm-up (ms):")
     for key in result.timings_ms:
-        typer.echo(f"  {key:<10} {statistics.median(r.timings_ms[key] for r in runs):9.2f}")
+        typer.echo(f"  {key:<14} {statistics.median(r.timings_ms[key] for r in runs):9.2f}")

@@ -2,10 +2,20 @@
 shell → [hf_trace] → [synthesis] → infer → compose.
 
 Frames and units: world space right-handed, scene units; images row 0 at the top; ``image`` is
-linear Rec.709 radiance (BTF value × light irradiance; background where the material is not
-seen), ``srgb`` the tone-mapped, sRGB-encoded 8-bit display image (see
-:mod:`neumat.render.passes.compose`). Only the first light shades (see
-:mod:`neumat.render.passes.infer`).
+linear Rec.709 radiance (Σ over lights of BTF value × light irradiance × relief visibility;
+background where the material is not seen), ``srgb`` the tone-mapped, sRGB-encoded 8-bit
+display image (see :mod:`neumat.render.passes.compose`). Every light shades (up to
+:data:`~.passes.shadow.MAX_LIGHTS`, one MLP evaluation each, :mod:`neumat.render.passes.infer`);
+with the height field traced, the ``shadow`` pass (between hf_trace and infer) traces each
+light's self-shadowing on it (``shadows=True``, the default).
+
+NeuMIP bundles (``kind == "neumip"``) run :class:`~.passes.neumip.NeuMipPass` in the ``infer``
+node (same ``btf`` / ``irradiance`` / ``shaded`` slots, every light, so compose is unchanged).
+Their height field is never traced (``hf`` and ``shadows`` are ignored): NeuMIP's offset network learns the parallax itself, for uv where the
+view ray meets the material's top — the plain mesh hit of the shell pass. Synthesis is skipped
+(``synthesis`` is ignored): the synthesis pass synthesizes a triple-plane U plane, while NeuMIP
+reads two textures, one of them at the offset coordinate uv + Δu; synthesizing both at those
+coordinates would need a second synthesis pass inside the NeuMIP kernel, not done.
 
 Example::
 
@@ -19,20 +29,21 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..bundle import Bundle, load_bundle
+from ..bundle import NEUMIP, Bundle, load_bundle
 from .camera import Camera
 from .graph import RenderGraph
 from .lights import DirectionalLight, PointLight
 from .passes.base import MASK, POSITION, UV, RenderContext
 from .passes.compose import DISPLAY, RADIANCE, ComposePass, ComposeSettings, unpack_display
-from .passes.hf_trace import HfTracePass
-from .passes.infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, InferPass
+from .passes.hf_trace import RELIEF_NORMAL, HfTracePass
+from .passes.infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, SHADED, InferPass
+from .passes.neumip import OFFSET, OFFSET_FEATURES, NeuMipPass
+from .passes.shadow import MAX_LIGHTS, SHADOW, ShadowPass
 from .passes.shell import ShellPass
 from .passes.synthesis import U_FEATURES, SynthesisPass
 from .scene import HeightSpec, Scene
@@ -45,8 +56,8 @@ SHAPES = {
     "cloth": lambda: draped_sheet(),
 }
 """Built-in shapes by name (``--shape``)."""
-AOVS = ("uv", "depth", "mask", "height", "normal", "btf")
-"""Auxiliary outputs :meth:`Renderer.render` can return."""
+AOVS = ("uv", "depth", "mask", "height", "normal", "btf", "offset")
+"""Auxiliary outputs :meth:`Renderer.render` can return (``offset``: NeuMIP bundles only)."""
 
 
 @dataclass
@@ -59,8 +70,9 @@ class RenderResult:
     """uint8 [H, W, 3] display image (exposure, tone map, sRGB)."""
     aovs: dict[str, np.ndarray] = field(default_factory=dict)
     """Requested AOVs, float32 [H, W, C]: uv (u, v), depth (ray distance, 0 off the mask),
-    mask, height (h01 in [0, 1]), normal (world), btf (BTF value rgb); and with ``debug``:
-    features [H, W, n_0], directions [H, W, 8] and the raw g-buffer slots ``gbuffer.<slot>``."""
+    mask, height (h01 in [0, 1]), normal (world; the relief's normal when the height field is
+    traced), btf (the first light's BTF value rgb), offset (NeuMIP only: Δu, UV units, [H, W, 2]); and with ``debug``: features [H, W, n_0], directions [H, W, 8], the raw
+    g-buffer slots ``gbuffer.<slot>`` and, for NeuMIP, offset_features [H, W, n_0 of M_off]."""
     timings_ms: dict[str, float] = field(default_factory=dict)
     """Device time per pass (ms, timestamp queries) and ``total`` (host wall time of the frame)."""
 
@@ -80,7 +92,7 @@ def resolve_mesh(scene_or_mesh) -> Mesh:
 
 
 class Renderer:
-    """Renders one triple-plane bundle on one mesh.
+    """Renders one bundle (triple plane or NeuMIP) on one mesh.
 
     Args:
         bundle_or_path: a :class:`Bundle` or a ``.nmat`` path (loaded with :func:`load_bundle`,
@@ -104,10 +116,11 @@ class Renderer:
             raise ValueError(f"size must be positive, got {size}")
         self.device = device if device is not None else default_device()
         self.height_spec = (HeightSpec.from_bundle(self.bundle, self.mesh, height_scale)
-                            if self.bundle.height is not None else None)
+                            if self.bundle.height is not None and self.bundle.kind != NEUMIP else None)
         self._shells: dict[bool, tuple[Scene, ShellPass, HfTracePass | None]] = {}
+        self._shadow: ShadowPass | None = None
         self._synthesis: SynthesisPass | None = None
-        self._infer: dict[bool, InferPass] = {}
+        self._infer: dict[bool, InferPass | NeuMipPass] = {}
         self.compose = ComposePass(self.device)
 
     def _visibility(self, hf: bool):
@@ -119,10 +132,12 @@ class Renderer:
             self._shells[hf] = (scene, shell, trace)
         return self._shells[hf]
 
-    def infer_pass(self, debug: bool = False) -> InferPass:
-        """The infer pass (built once per ``debug`` flag)."""
+    def infer_pass(self, debug: bool = False) -> InferPass | NeuMipPass:
+        """The material's inference pass, :class:`InferPass` or, for ``neumip`` bundles,
+        :class:`NeuMipPass` (built once per ``debug`` flag; graph node ``infer`` either way)."""
         if debug not in self._infer:
-            self._infer[debug] = InferPass(self.device, self.bundle, debug=debug)
+            kind = NeuMipPass if self.bundle.kind == NEUMIP else InferPass
+            self._infer[debug] = kind(self.device, self.bundle, debug=debug)
         return self._infer[debug]
 
     def synthesis_pass(self) -> SynthesisPass:
@@ -135,49 +150,80 @@ class Renderer:
         """An orbit camera framing the unit-sized built-in shapes."""
         return Camera.orbit(azimuth=-60.0, elevation=35.0, distance=4.0, width=self.width, height=self.height)
 
-    def build_graph(self, camera: Camera, light, hf: bool, synthesis: bool, fp32: bool, debug: bool,
-                    compose: ComposeSettings) -> RenderGraph:
-        """The frame's graph (passes are cached; only the wiring is rebuilt)."""
+    def build_graph(self, camera: Camera, lights, hf: bool, synthesis: bool, fp32: bool, debug: bool,
+                    compose: ComposeSettings, shadows: bool = False, precision: str | None = None) -> RenderGraph:
+        """The frame's graph (passes are cached; only the wiring is rebuilt). ``lights``: a list
+        of lights or one light; ``shadows``: add the shadow pass (when the height field is traced);
+        ``precision``: the MLP (:data:`~.passes.infer.PRECISIONS`), overriding ``fp32``."""
+        precision = precision or ("fp32" if fp32 else "int8")
+        lights = list(lights) if isinstance(lights, (list, tuple)) else [lights]
         hf = hf and self.height_spec is not None
         scene, shell, trace = self._visibility(hf)
         scene.camera = camera
         g = RenderGraph().add("shell", shell)
         vis = "shell"
         if trace is not None:
+            # synthesis on: the traced relief is the synthesized height (same tiles as U)
+            trace.synthesis = self.synthesis_pass() if synthesis and self.bundle.kind != NEUMIP else None
             # all of the shell's outputs: continuation rounds rewrite them (ShellPass.resume)
             g.add("hf_trace", trace, {s: f"shell.{s}" for s in shell.OUTPUTS})
             vis = "hf_trace"
         infer = self.infer_pass(debug)
-        infer.camera, infer.light, infer.fp32 = camera, light, bool(fp32)
+        infer.camera, infer.lights = camera, lights  # InferPass or NeuMipPass
+        if isinstance(infer, InferPass):
+            infer.precision = precision
+        elif precision == "fp16":
+            raise ValueError("NeuMIP bundles have no FP16 path; use precision 'int8' or 'fp32'")
+        else:
+            infer.fp32 = precision == "fp32"
         edges = {s: f"{vis}.{s}" for s in infer.INPUTS}
-        if synthesis:
+        if shadows and trace is not None and isinstance(infer, InferPass):
+            if self._shadow is None:
+                self._shadow = ShadowPass(self.device, trace)
+            self._shadow.lights = lights
+            g.add("shadow", self._shadow, {s: f"{vis}.{s}" for s in self._shadow.INPUTS})
+            edges[SHADOW] = f"shadow.{SHADOW}"
+        if synthesis and self.bundle.kind != NEUMIP:  # NeuMIP: no synthesis (module docstring)
             g.add("synthesis", self.synthesis_pass(), {UV: f"{vis}.{UV}"})
             edges[U_FEATURES] = f"synthesis.{U_FEATURES}"
         g.add("infer", infer, edges)
         self.compose.settings = compose
-        g.add("compose", self.compose, {BTF: f"infer.{BTF}", IRRADIANCE: f"infer.{IRRADIANCE}", MASK: f"{vis}.{MASK}"})
+        compose_edges = {BTF: f"infer.{BTF}", IRRADIANCE: f"infer.{IRRADIANCE}", MASK: f"{vis}.{MASK}"}
+        if SHADED in infer.OUTPUTS:
+            compose_edges[SHADED] = f"infer.{SHADED}"
+        g.add("compose", self.compose, compose_edges)
         return g
 
     def render(self, camera: Camera | None = None, lights=None, hf: bool = True, synthesis: bool = True,
                fp32: bool = False, exposure: float = 0.0, tonemap: str = "aces",
-               background=(0.02, 0.02, 0.025), aovs=(), debug: bool = False) -> RenderResult:
+               background=(0.02, 0.02, 0.025), aovs=(), debug: bool = False,
+               shadows: bool = True, precision: str | None = None) -> RenderResult:
         """Render one frame.
 
         Args:
             camera: the view (resized to the renderer's size); default: the Scene's camera, else
                 :meth:`default_camera`.
-            lights: list of DirectionalLight / PointLight; the first one shades (default: the
-                Scene's lights, else one :class:`DirectionalLight`).
+            lights: list of 1 to :data:`MAX_LIGHTS` DirectionalLight / PointLight, all of which
+                shade (NeuMIP bundles too, without relief shadows); default: the Scene's lights, else one
+                :class:`DirectionalLight`. The ``btf`` AOV is the first light's BTF value.
             hf: trace the bundle's height field (ignored when it has none).
             synthesis: ACF-guided synthesis of the U features (else the plane tiles).
-            fp32: FP32 MLP on dequantized weights instead of the INT8 one.
+            fp32: FP32 MLP on dequantized weights instead of the INT8 one (alias of
+                ``precision="fp32"``).
             exposure, tonemap, background: see :class:`ComposeSettings`.
             aovs: names from :data:`AOVS`.
             debug: also return the infer pass's ``features`` / ``directions`` AOVs.
+            shadows: trace the relief's self-shadowing toward each light (only where the height
+                field is traced: ``hf`` on and the bundle has one; otherwise no effect).
+            precision: ``"int8"`` (default), ``"fp32"`` or ``"fp16"`` (triple-plane bundles; needs
+                shader float16, else ValueError), see :data:`~.passes.infer.PRECISIONS`;
+                None: from ``fp32``.
         """
         bad = [a for a in aovs if a not in AOVS]
         if bad:
             raise ValueError(f"unknown AOVs {bad}; valid: {list(AOVS)}")
+        if OFFSET in aovs and self.bundle.kind != NEUMIP:
+            raise ValueError(f"the {OFFSET!r} AOV exists for NeuMIP bundles only, this one is {self.bundle.kind!r}")
         if camera is None:
             camera = self.scene.camera if self.scene is not None else self.default_camera()
         if not lights and self.scene is not None:
@@ -185,13 +231,14 @@ class Renderer:
         if (camera.width, camera.height) != (self.width, self.height):
             camera = dataclasses.replace(camera, width=self.width, height=self.height)
         lights = [DirectionalLight()] if not lights else list(lights)
-        if len(lights) > 1:
-            warnings.warn(f"{len(lights)} lights given; only the first one shades (one MLP evaluation per pixel)",
-                          stacklevel=2)
-        if not isinstance(lights[0], (DirectionalLight, PointLight)):
-            raise TypeError(f"unsupported light {type(lights[0]).__name__}")
+        if len(lights) > MAX_LIGHTS:
+            raise ValueError(f"{len(lights)} lights given; a frame shades at most {MAX_LIGHTS}")
+        bad_lights = [type(x).__name__ for x in lights if not isinstance(x, (DirectionalLight, PointLight))]
+        if bad_lights:
+            raise TypeError(f"unsupported lights {bad_lights}; use DirectionalLight or PointLight")
         settings = ComposeSettings(tuple(background), float(exposure), tonemap)
-        graph = self.build_graph(camera, lights[0], hf, synthesis, fp32, debug, settings)
+        graph = self.build_graph(camera, lights, hf, synthesis, fp32, debug or OFFSET in aovs, settings,
+                                 shadows=shadows, precision=precision)
         ctx = RenderContext(self.device, self.width, self.height)
         start = time.perf_counter()
         res, timings = graph.execute(ctx)
@@ -206,12 +253,15 @@ class Renderer:
             views = {"uv": lambda: uv[..., :2] * mask, "mask": lambda: mask,
                      "depth": lambda: res[f"{vis}.{POSITION}"].numpy()[..., 3:4] * mask,
                      "height": lambda: uv[..., 2:3] * mask,
-                     "normal": lambda: res[f"{vis}.normal"].numpy()[..., :3] * mask,
-                     "btf": lambda: res[f"infer.{BTF}"].numpy()[..., :3]}
+                     "normal": lambda: res.get(f"{vis}.{RELIEF_NORMAL}", res[f"{vis}.normal"]).numpy()[..., :3] * mask,
+                     "btf": lambda: res[f"infer.{BTF}"].numpy()[..., :3],
+                     OFFSET: lambda: res[f"infer.{OFFSET}"].numpy()}
             out = {a: views[a]() for a in aovs}
             if debug:
                 out["features"] = res[f"infer.{FEATURES}"].numpy()
                 out["directions"] = res[f"infer.{DIRECTIONS}"].numpy()
+                if self.bundle.kind == NEUMIP:
+                    out[OFFSET_FEATURES] = res[f"infer.{OFFSET_FEATURES}"].numpy()
                 out.update({f"gbuffer.{s}": res[f"{vis}.{s}"].numpy()
                             for s in ("uv", "normal", "tangent", "position", "mask")})
         return RenderResult(radiance, srgb, out, timings)

@@ -33,3 +33,9 @@ __all__ += [
     "BTF", "DIRECTIONS", "DISPLAY", "FEATURES", "IRRADIANCE", "RADIANCE", "SYNTH_HEIGHT", "TILE_SHIFTS",
     "TONEMAPS", "U_FEATURES", "ComposePass", "ComposeSettings", "InferPass",
 ]
+
+# NeuMIP (appended): offset network -> shifted texture lookup -> rgb network, same btf /
+# irradiance / shaded slots as infer.
+from .neumip import OFFSET, OFFSET_FEATURES, NeuMipPass  # noqa: E402
+
+__all__ += ["OFFSET", "OFFSET_FEATURES", "NeuMipPass"]

@@ -1,8 +1,10 @@
 """``compose`` pass: shade, tone map and encode (``shaders/compose.slang``; numpy reference
 :func:`neumat.render.reference.pipeline.reference_compose`).
 
-``radiance = btf.rgb · irradiance.rgb`` where ``mask`` = 1, else ``background`` (linear
-Rec.709; the BTF value already holds the cosine foreshortening and the bundle's value_scale).
+``radiance = shaded.rgb`` (the infer pass's sum over lights) where ``mask`` = 1 — or, for a
+material pass that writes no ``shaded`` slot, ``btf.rgb · irradiance.rgb`` (one light) — else
+``background`` (linear Rec.709; the BTF value already holds the cosine foreshortening and the
+bundle's value_scale).
 Display: ``x = radiance · 2^exposure``, tone map (``"aces"``: Narkowicz 2015 fit of the ACES
 RRT+ODT, ``x(2.51x + 0.03) / (x(2.43x + 0.59) + 0.14)``; ``"reinhard"``: ``x / (1 + x)``;
 ``"clamp"``: none), clamp to [0, 1], sRGB OETF, ``byte = floor(v · 255 + 0.5)``.
@@ -15,6 +17,7 @@ slot            channels  meaning
 ``btf`` (in)    4 f32     from :mod:`.infer`
 ``irradiance``  4 f32     (in) from :mod:`.infer`
 ``mask`` (in)   1 f32     g-buffer mask
+``shaded``      4 f32     optional input: radiance under all lights, from :mod:`.infer`
 ``radiance``    4 f32     (linear rgb radiance, 1), before exposure
 ``display``     1 i32     packed RGBA8 sRGB (r in the low byte, alpha 255)
 ==============  ========  ============================================================
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import MASK, RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
-from .infer import BTF, IRRADIANCE
+from .infer import BTF, IRRADIANCE, SHADED
 
 RADIANCE = "radiance"
 DISPLAY = "display"
@@ -66,17 +69,20 @@ class ComposePass(RenderPass):
 
     def reflect(self) -> dict[str, SlotSpec]:
         return {BTF: SlotSpec("float32", 4), IRRADIANCE: SlotSpec("float32", 4), MASK: SlotSpec("float32", 1),
-                RADIANCE: SlotSpec("float32", 4), DISPLAY: SlotSpec("int32", 1)}
+                SHADED: SlotSpec("float32", 4), RADIANCE: SlotSpec("float32", 4), DISPLAY: SlotSpec("int32", 1)}
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
+        """Inputs: ``btf``, ``irradiance``, ``mask``, and ``shaded`` when the material pass writes it."""
         self.check_inputs(inputs)
         out = self.allocate_outputs(ctx)
+        shaded = inputs.get(SHADED)
         s = self.settings
         self.kernel.dispatch(
             thread_count=[ctx.width, ctx.height, 1], width=ctx.width, height=ctx.height,
             background=[float(x) for x in s.background], exposureScale=float(np.float32(2.0 ** s.exposure)),
             toneMapOp=TONEMAPS[s.tonemap], btf=inputs[BTF].buffer, irradiance=inputs[IRRADIANCE].buffer,
-            mask=inputs[MASK].buffer, radiance=out[RADIANCE].buffer, display=out[DISPLAY].buffer,
+            mask=inputs[MASK].buffer, useShaded=int(shaded is not None),
+            shaded=(shaded or inputs[BTF]).buffer, radiance=out[RADIANCE].buffer, display=out[DISPLAY].buffer,
         )
         return out
 

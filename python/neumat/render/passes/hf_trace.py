@@ -4,10 +4,13 @@ algorithm in that file's header, seed 003 section 4.2.2).
 Inputs are the ``shell`` pass's segment slots (the ray's intervals inside successive prisms);
 the first segment whose march meets the relief gives the hit. Outputs are the g-buffer
 (:data:`~neumat.render.passes.base.GBUFFER`): refined ``uv = (u, v, h01, lod)``, the shading
-``normal`` (the base face's vertex frame interpolated at the hit, tilted by the height
-field's normal: per-texel central-difference normals, bilinearly interpolated and
-renormalized, exactly as :meth:`neumat.data.heightfield.HeightField.normal_at`), ``tangent``,
-``position = (p, t)`` and ``mask`` (0 where the ray leaves the shell without meeting the relief).
+frame ``normal`` / ``tangent`` (the base face's vertex frame interpolated at the hit: the
+frame the BTF's ωi, ωo are measured in — the relief's own shading, masking and shadowing are
+in the BTF data, so tilting the frame by the relief would count it twice), ``position = (p,
+t)`` and ``mask`` (0 where the ray leaves the shell without meeting the relief); and
+``relief_normal`` (4 f32, (n.xyz, 0), world): the displaced surface's normal, the shading
+frame tilted by the height field's normal (per-texel central-difference normals, bilinearly
+interpolated and renormalized, exactly as :meth:`neumat.data.heightfield.HeightField.normal_at`).
 
 LoD: a ray cone, ``texels = t_entry · camera.spread_angle / uv_to_world · R`` (isotropic, no
 foreshortening: conservative), ``lod = log2(texels) + lod_bias``; the coarse march stops
@@ -21,6 +24,13 @@ ray across the thin prisms of a high-valence vertex such as a UV sphere's pole) 
 given the :class:`ShellPass`, :meth:`HfTracePass.execute` runs up to ``max_rounds`` rounds of
 (shell continuation, hf_trace on the still-open pixels). The segment slots then hold the last
 round's segments.
+
+Synthesis: with :attr:`HfTracePass.synthesis` set (the renderer sets it when synthesis is on),
+the marched relief is the ACF-synthesized height of that :class:`~.synthesis.SynthesisPass` at
+each uv — the same tile shifts and blend as the synthesized U features, so geometry and
+features agree — and the coarse march bounds every cell by the map's global maximum (the
+synthesis never exceeds the exemplar's histogram range). Texel-centre heights for the normal
+are the synthesized heights there.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass
 
 SHADER = "hf_trace.slang"
 ENTRY = "hf_trace"
+RELIEF_NORMAL = "relief_normal"
 
 
 def max_mip_chain(height: np.ndarray) -> list[np.ndarray]:
@@ -66,7 +77,7 @@ class HfTracePass(RenderPass):
     """
 
     INPUTS = (SEGMENTS, SEGMENT_PRISMS)
-    OUTPUTS = GBUFFER
+    OUTPUTS = GBUFFER + (RELIEF_NORMAL,)
 
     def __init__(self, device, scene: Scene, lod_bias: int = 0, shell: ShellPass | None = None,
                  max_rounds: int = 4) -> None:
@@ -103,9 +114,34 @@ class HfTracePass(RenderPass):
                        "face_normal": per_corner(mesh.normals, "face_normal"),
                        "face_tangent": per_corner(mesh.tangents, "face_tangent")}
         self.kernel = compute_kernel(device, SHADER, ENTRY)
+        self.synthesis = None
+        """A :class:`~.synthesis.SynthesisPass` whose synthesized height is the relief (module
+        docstring), or None: the tiled height map."""
+        dummy = device.create_buffer(usage=usage, size=16, label="hf_trace.no_synthesis")
+        unused_plane = {"gaussian": dummy, "lut": dummy, "rows": 1, "cols": 1, "channels": 1}
+        self._no_synthesis = {"tables": {"marginalCdf": dummy, "conditionalCdf": dummy, "rows": 1, "cols": 1},
+                              "height": unused_plane, "invTileSize": 1.0, "seed": 0}
+
+    def shader_height_field(self) -> dict:
+        """The ``HeightField`` uniform of ``hf_trace.slang`` (height texels, max mip chain, R,
+        levels, and the synthesis of the height when :attr:`synthesis` is set): passes that march
+        the same relief (shadow) bind it as is."""
+        if self.synthesis is None:
+            return {**self._hf, "synthesized": 0, "synth": self._no_synthesis}
+        if not self.synthesis.has_height:
+            raise ValueError("the synthesis pass has no height plane to synthesize the relief from")
+        params = self.synthesis.shader_params()
+        synth = {"tables": params["tables"], "height": params["height"], "invTileSize": params["invTileSize"],
+                 "seed": params["seed"]}
+        return {**self._hf, "synthesized": 1, "synth": synth}
+
+    @property
+    def height_span(self) -> float:
+        """Scene units per unit of h01 (``d_hi - d_lo``)."""
+        return float(self.scene.height.d_hi - self.scene.height.d_lo)
 
     def reflect(self) -> dict[str, SlotSpec]:
-        return {**SEGMENT_SPECS, **GBUFFER_SPECS}
+        return {**SEGMENT_SPECS, **GBUFFER_SPECS, RELIEF_NORMAL: SlotSpec("float32", 4)}
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         import slangpy as spy
@@ -123,13 +159,12 @@ class HfTracePass(RenderPass):
         return out
 
     def _dispatch(self, ctx, inputs, out, resume_t, resuming: bool) -> None:
-        spec = self.scene.height
         self.kernel.dispatch(
             thread_count=[ctx.width, ctx.height, 1], camera=self.scene.camera.shader_params(),
-            hf=self._hf, uv_to_world=float(self.uv_to_world),
-            height_span=float(spec.d_hi - spec.d_lo), lod_bias=self.lod_bias,
+            hf=self.shader_height_field(), uv_to_world=float(self.uv_to_world),
+            height_span=self.height_span, lod_bias=self.lod_bias,
             resuming=int(resuming), resume_t=resume_t,
             **self._faces, segments=inputs[SEGMENTS].buffer,
             segment_prisms=inputs[SEGMENT_PRISMS].buffer,
-            **{slot: out[slot].buffer for slot in GBUFFER},
+            **{slot: out[slot].buffer for slot in self.OUTPUTS},
         )

@@ -2,14 +2,18 @@
 (``shaders/infer.slang``; numpy reference :func:`neumat.render.reference.pipeline.reference_infer`).
 
 Per pixel with ``mask`` = 1: the local shading frame from the g-buffer (+z = ``normal``, +x =
-``tangent`` re-orthogonalized, +y = ``w · n × t``), ωi = towards the primary light and ωo =
+``tangent`` re-orthogonalized, +y = ``w · n × t``; after hf_trace the mesh frame at the hit,
+the frame of the BTF's directions), ωi = towards the light and ωo =
 towards the camera eye (both pointing away from the surface, local frame), features in the
 bundle's input order — U at the g-buffer (u, v) (or the synthesis pass's ``u_features``), H / D
 at :func:`neumat.angles.plane_coords` (ωi, ωo) — bilinear exactly as
 :func:`neumat.eval.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp),
-then the INT8 MLP of ``mlp_int8.slang`` (bit-exact with :func:`neumat.quant.forward`) or, with
-``fp32=True``, a float MLP on the dequantized weights ``W_l · sw_l`` (ReLU, output clamped to
-[0, 1]).
+then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
+``mlp_int8.slang`` (bit-exact with :func:`neumat.quant.forward`), ``"fp32"``: a float MLP on the
+dequantized weights ``W_l · sw_l`` (ReLU, output clamped to [0, 1]), ``"fp16"``: the same with
+the weights rounded to float16 and float16 activations and sums (needs shader float16,
+:func:`check_fp16`). All of this runs once per light of :attr:`InferPass.lights` (at most
+:data:`~neumat.render.passes.shadow.MAX_LIGHTS`, one MLP evaluation each).
 
 Slots (module constants):
 
@@ -22,12 +26,16 @@ g-buffer (in)     see base    ``uv``, ``normal``, ``tangent``, ``position``, ``m
                               (cosine foreshortening included, see :mod:`neumat.data.source`);
                               lit = 1 if ωi.z > 0 else 0 (then rgb = 0); zeros off the mask
 ``irradiance``    4 f32       (E.rgb, 0): the primary light's irradiance at normal incidence
+``shadow``        4 f32       optional input: visibility of each light (:mod:`.shadow`)
+``shaded``        4 f32       (Σ_i btf_i.rgb · E_i.rgb · V_i, 1): linear radiance under all
+                              lights (V_i = the ``shadow`` input, else 1); zeros off the mask
 ``features``      n_0 f32     debug only: the MLP input features
 ``directions``    8 f32       debug only: (ωi.xyz, 0, ωo.xyz, 0), local frame
 ================  ==========  ===================================================================
 
-Only the first light is evaluated (one MLP evaluation per pixel); self-shadowing toward the
-light is not traced (the BTF's own self-shadowing is in the data).
+``btf``, ``irradiance``, ``features`` and ``directions`` are the primary (first) light's. The
+BTF holds the relief's self-shadowing at the scale the data resolved it; the ``shadow`` pass
+traces it on the height field toward each light (a renderer without height field has V = 1).
 """
 
 from __future__ import annotations
@@ -41,9 +49,11 @@ from ..camera import Camera
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, \
     RenderPass, Resource, SlotSpec
+from .shadow import SHADOW, pack_lights
 from .synthesis import U_FEATURES
 
 BTF = "btf"
+SHADED = "shaded"
 IRRADIANCE = "irradiance"
 FEATURES = "features"
 DIRECTIONS = "directions"
@@ -54,22 +64,37 @@ COORDS = {"U": 0, "H": 1, "D": 2}
 _kernels: dict[tuple, object] = {}
 
 
-def _kernel(device, widths: tuple[int, ...] | None, unroll_dots: int):
-    """``infer_int8<Int8Mlp<widths>>`` (widths given) or ``infer_fp32``, compiled once per device."""
+def _kernel(device, widths: tuple[int, ...] | None, unroll_dots: int, entry: str = "infer_fp32"):
+    """``infer_int8<Int8Mlp<widths>>`` (widths given) or ``entry`` (``infer_fp32`` /
+    ``infer_fp16``), compiled once per device."""
     import slangpy as spy
 
-    key = (device, widths, unroll_dots)
+    key = (device, widths, unroll_dots, entry)
     if key not in _kernels:
         module = device.load_module(SHADER)
         config = device.load_module_from_source(
             f"neumat_infer_config_u{unroll_dots}", link_constants(unroll_dots, 1))
         if widths is None:
-            entry = module.entry_point("infer_fp32")
+            point = module.entry_point(entry)
         else:
-            entry = module.entry_point("infer_int8").specialize(
+            point = module.entry_point("infer_int8").specialize(
                 [spy.SpecializationArg.from_type(slang_mlp_type(widths))])
-        _kernels[key] = device.create_compute_kernel(device.link_program([module, config], [entry]))
+        _kernels[key] = device.create_compute_kernel(device.link_program([module, config], [point]))
     return _kernels[key]
+
+
+PRECISIONS = ("int8", "fp32", "fp16")
+"""MLP variants: the INT8 network (bit-exact contract), its FP32 twin on the dequantized weights,
+and an FP16 twin (weights rounded to float16, float16 activations and accumulation)."""
+
+
+def check_fp16(device) -> None:
+    """Raise ValueError unless ``device`` does float16 arithmetic in shaders (the FP16 MLP)."""
+    import slangpy as spy
+
+    if not device.has_feature(spy.Feature.half):
+        raise ValueError(f"the device {device.info.adapter_name!r} has no shader float16 support; "
+                         "use precision 'int8' or 'fp32'")
 
 
 def light_params(light: DirectionalLight | PointLight) -> dict:
@@ -98,7 +123,7 @@ class InferPass(RenderPass):
     """
 
     INPUTS = (UV, NORMAL, TANGENT, POSITION, MASK)
-    OUTPUTS = (BTF, IRRADIANCE)
+    OUTPUTS = (BTF, IRRADIANCE, SHADED)
 
     def __init__(self, device, bundle: Bundle, debug: bool = False) -> None:
         import slangpy as spy
@@ -135,30 +160,48 @@ class InferPass(RenderPass):
         software = describe(device).software
         self.unroll_dots = UNROLL_DOTS["software" if software else "hardware"]
         self.kernel_int8 = _kernel(device, self.mlp.widths, self.unroll_dots)
-        self._kernel_fp32 = None
+        self._fp16 = {**self._fp32, "weights": device.create_buffer(
+            usage=usage, data=fw.astype(np.float16).astype(np.float32), label="infer.w16")}
+        self._kernels: dict[str, object] = {"int8": self.kernel_int8}
         self._dummy = device.create_buffer(usage=usage | spy.BufferUsage.unordered_access, size=16, label="infer.dummy")
         self.camera: Camera | None = None
         """Set before :meth:`execute` (the renderer does)."""
-        self.light: DirectionalLight | PointLight = DirectionalLight()
-        """The primary light."""
-        self.fp32 = False
-        """True: run the FP32 MLP instead of the INT8 one."""
+        self.lights: list[DirectionalLight | PointLight] = [DirectionalLight()]
+        """The lights (1..MAX_LIGHTS); the first is the primary light of the ``btf`` slot."""
+        self.precision = "int8"
+        """The MLP that runs: one of :data:`PRECISIONS`."""
 
     @property
-    def kernel_fp32(self):
-        if self._kernel_fp32 is None:
-            self._kernel_fp32 = _kernel(self.device, None, self.unroll_dots)
-        return self._kernel_fp32
+    def fp32(self) -> bool:
+        """True when the FP32 MLP runs (alias of ``precision == "fp32"``; setting False selects INT8)."""
+        return self.precision == "fp32"
+
+    @fp32.setter
+    def fp32(self, value: bool) -> None:
+        self.precision = "fp32" if value else "int8"
+
+    def kernel(self, precision: str):
+        """The compute kernel of ``precision`` (compiled on first use). FP16 needs shader float16
+        arithmetic (:func:`check_fp16`)."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision not in self._kernels:
+            if precision == "fp16":
+                check_fp16(self.device)
+            self._kernels[precision] = _kernel(self.device, None, self.unroll_dots, f"infer_{precision}")
+        return self._kernels[precision]
 
     def reflect(self) -> dict[str, SlotSpec]:
         specs = {s: GBUFFER_SPECS[s] for s in self.INPUTS}
         specs.update({U_FEATURES: SlotSpec("float32", self.u_channels), BTF: SlotSpec("float32", 4),
-                      IRRADIANCE: SlotSpec("float32", 4), FEATURES: SlotSpec("float32", self.mlp.n_inputs),
+                      IRRADIANCE: SlotSpec("float32", 4), SHADOW: SlotSpec("float32", 4),
+                      SHADED: SlotSpec("float32", 4), FEATURES: SlotSpec("float32", self.mlp.n_inputs),
                       DIRECTIONS: SlotSpec("float32", 8)})
         return specs
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
-        """Inputs: the g-buffer, plus ``u_features`` when synthesis runs before this pass."""
+        """Inputs: the g-buffer, plus ``u_features`` when synthesis runs before this pass and
+        ``shadow`` when the shadow pass does."""
         self.check_inputs(inputs)
         if self.camera is None:
             raise ValueError("InferPass.camera must be set before execute")
@@ -168,18 +211,21 @@ class InferPass(RenderPass):
             for slot in (FEATURES, DIRECTIONS):
                 out[slot] = Resource.allocate(ctx, specs[slot], f"infer.{slot}")
         synth = inputs.get(U_FEATURES)
-        frame = {"camera": self.camera.shader_params(), **light_params(self.light),
+        shadow = inputs.get(SHADOW)
+        frame = {"camera": self.camera.shader_params(), **light_params(self.lights[0]),
                  "valueScale": float(self.value_scale), "useSynth": int(synth is not None),
                  "synthChannels": self.u_channels, "writeDebug": int(self.debug),
                  "featureCount": int(self.mlp.n_inputs)}
-        kernel = self.kernel_fp32 if self.fp32 else self.kernel_int8
+        kernel = self.kernel(self.precision)
+        io = {**{s: inputs[s].buffer for s in self.INPUTS},
+              "synthFeatures": synth.buffer if synth is not None else self._dummy,
+              "shadow": shadow.buffer if shadow is not None else self._dummy,
+              "btf": out[BTF].buffer, "irradiance": out[IRRADIANCE].buffer, "shaded": out[SHADED].buffer,
+              "features": out[FEATURES].buffer if self.debug else self._dummy,
+              "directions": out[DIRECTIONS].buffer if self.debug else self._dummy}
         kernel.dispatch(
             thread_count=[ctx.width, ctx.height, 1], frame=frame, planes=self._planes,
-            mlp=self._fp32 if self.fp32 else self._int8,
-            **{s: inputs[s].buffer for s in self.INPUTS},
-            synthFeatures=synth.buffer if synth is not None else self._dummy,
-            btf=out[BTF].buffer, irradiance=out[IRRADIANCE].buffer,
-            features=out[FEATURES].buffer if self.debug else self._dummy,
-            directions=out[DIRECTIONS].buffer if self.debug else self._dummy,
+            mlp={"int8": self._int8, "fp32": self._fp32, "fp16": self._fp16}[self.precision], lights=pack_lights(self.device, self.lights),
+            useShadow=int(shadow is not None), io=io,
         )
         return out
