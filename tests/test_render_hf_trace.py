@@ -104,14 +104,17 @@ def test04_flat_height_gives_the_mesh_frame(device):
     assert np.allclose(out[UV].numpy()[mask, 2], 0.5, atol=1e-5)
 
 
-def test05_max_mip_chain_bounds_every_bilinear_patch():
+@pytest.mark.parametrize("wrap", [True, False], ids=["periodic", "clamped"])
+def test05_max_mip_chain_bounds_every_bilinear_patch(wrap):
+    """Periodic (tiled map) or clamped (baked synthesized relief, any rows x cols) chains."""
     rng = np.random.default_rng(3)
-    h = rng.uniform(0, 1, (12, 12)).astype(np.float32)  # not a power of two
-    chain = max_mip_chain(h)
+    rows, cols = (12, 12) if wrap else (7, 13)  # not powers of two
+    h = rng.uniform(0, 1, (rows, cols)).astype(np.float32)
+    chain = max_mip_chain(h, wrap=wrap)
     assert chain[-1].shape == (1, 1) and chain[-1][0, 0] == h.max()
-    g = rng.uniform(0, 12, (2000, 2))  # points in texel-centre coordinates
+    g = rng.uniform(0, 1, (2000, 2)) * (cols, rows)  # points in texel-centre coordinates
     from neumat.data.interp import bilinear
-    vals = bilinear(h, (g + 0.5) / 12)
+    vals = bilinear(h, (g + 0.5) / (cols, rows), wrap=wrap)
     for level, m in enumerate(chain):
         cell = np.minimum(np.floor(g).astype(int) >> level, np.array(m.shape)[::-1] - 1)
         assert np.all(vals <= m[cell[:, 1], cell[:, 0]] + 1e-6)

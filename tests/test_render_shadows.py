@@ -1,6 +1,7 @@
 """The shadow pass (shaders/shadow.slang: hf_trace.slang's traceShadow) on analytic height
 fields over a plane, against the exact shadow test of the data's slice renderer
-(:meth:`neumat.data.heightfield.HeightField.occluded`) at the traced hit points."""
+(:meth:`neumat.data.heightfield.HeightField.occluded`) at the traced hit points, and free of
+self-shadow acne on a relief nothing can shadow."""
 
 from __future__ import annotations
 
@@ -86,3 +87,37 @@ def test02_flat_relief_and_light_below_horizon(device):
     assert mask.all()
     assert np.all(vis[..., 0] == 1.0)  # nothing casts a shadow on a flat surface
     assert np.all(vis[..., 1] == 0.0)  # below the horizon
+
+
+def isolated_dark(visibility: np.ndarray) -> np.ndarray:
+    """Pixels shadowed (0) while at least 6 of their 8 neighbours are lit: speckles."""
+    lit = visibility > 0.5
+    neighbours = sum(np.roll(np.roll(lit, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+    inner = np.zeros_like(lit)
+    inner[1:-1, 1:-1] = True
+    return inner & ~lit & (neighbours >= 6)
+
+
+@pytest.mark.parametrize("res", [16, 128])
+def test03_no_acne_on_a_smooth_relief(device, res):
+    """A smooth relief whose every bilinear facet is less steep than the light: nothing can
+    occlude it, so any shadowed pixel is self-shadow acne (the ray re-meeting the surface it
+    starts on). Lights at 45° and 68° from the normal (the latter: rays 1.1x steeper than the
+    steepest facet, a near-grazing start)."""
+    x = (np.arange(res) + 0.5) / res
+    height = (0.5 + 0.5 * np.sin(2 * np.pi * x)[None, :] * np.cos(4 * np.pi * x)[:, None]).astype(np.float32)
+    steepest = 1.0 / math.tan(math.radians(68.0)) / 1.1  # facet slope (UV units) the rays clear
+    edge = max(np.abs(np.diff(height, axis=a, append=height.take([0], axis=a))).max() for a in (0, 1))
+    scale = steepest / (math.sqrt(2.0) * edge * res)  # bilinear gradient <= sqrt(2) * edge difference * R
+    scene = Scene(shapes.plane(20.0, segments=20), CAM, height=HeightSpec(height, 0.0, scale))
+    ctx = RenderContext(device, RES, RES)
+    trace = HfTracePass(device, scene)
+    gbuffer = trace.execute(ctx, ShellPass(device, scene).execute(ctx, {}))
+    shadow = ShadowPass(device, trace)
+    shadow.lights = [light_at(45.0, 30.0), light_at(68.0, 200.0)]
+    vis = shadow.execute(ctx, gbuffer)[SHADOW].numpy()
+    mask = gbuffer[MASK].numpy()[..., 0] > 0.5
+    assert mask.all()
+    for i in range(2):
+        assert isolated_dark(vis[..., i]).sum() == 0
+        assert np.all(vis[..., i] == 1.0)

@@ -7,7 +7,9 @@ background where the material is not seen), ``srgb`` the tone-mapped, sRGB-encod
 display image (see :mod:`neumat.render.passes.compose`). Every light shades (up to
 :data:`~.passes.shadow.MAX_LIGHTS`, one MLP evaluation each, :mod:`neumat.render.passes.infer`);
 with the height field traced, the ``shadow`` pass (between hf_trace and infer) traces each
-light's self-shadowing on it (``shadows=True``, the default).
+light's self-shadowing on it (``shadows=True``, the default). With synthesis on, the traced relief
+is the synthesized height, precomputed on the mesh's UV box on the first such frame and reused
+(:mod:`.passes.hf_trace`).
 
 NeuMIP bundles (``kind == "neumip"``) run :class:`~.passes.neumip.NeuMipPass` in the ``infer``
 node (same ``btf`` / ``irradiance`` / ``shaded`` slots, every light, so compose is unchanged).

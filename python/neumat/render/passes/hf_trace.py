@@ -28,9 +28,17 @@ round's segments.
 Synthesis: with :attr:`HfTracePass.synthesis` set (the renderer sets it when synthesis is on),
 the marched relief is the ACF-synthesized height of that :class:`~.synthesis.SynthesisPass` at
 each uv — the same tile shifts and blend as the synthesized U features, so geometry and
-features agree — and the coarse march bounds every cell by the map's global maximum (the
-synthesis never exceeds the exemplar's histogram range). Texel-centre heights for the normal
-are the synthesized heights there.
+features agree. Setting it precomputes ("bakes") that height once (per pass, mesh and synthesis
+pass; never per frame) at the texel centres of a box of texels: the mesh's UV bounding box at
+R texels per UV unit, padded by :data:`BAKE_PAD_TEXELS` plus the horizontal reach of a 45°
+shadow ray through the whole shell; the shaders sample it bilinearly (clamped outside the box:
+only shadow rays leaving the mesh's UV range go there) and skip cells with its own max mip
+chain, exactly as the tiled map, so tracing it costs the same. The baked heights are bilinear
+interpolations of exact samples at the texel centres (:attr:`HfTracePass.relief` ``"baked"``).
+A box over ``max_baked_texels`` texels (default :data:`MAX_BAKED_TEXELS`: 64 MiB of f32 heights, a third more for the mip chain) falls
+back to evaluating the synthesis per sample with the global maximum as every cell's bound
+(``"exact"``: several times slower, the coarse march skips nothing). Texel-centre heights for
+the normal are the relief's heights there.
 """
 
 from __future__ import annotations
@@ -45,17 +53,32 @@ from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass
 SHADER = "hf_trace.slang"
 ENTRY = "hf_trace"
 RELIEF_NORMAL = "relief_normal"
+MAX_BAKED_TEXELS = 4096 * 4096
+"""Default texel budget of the baked synthesized relief (module docstring); larger boxes use the
+exact per-sample synthesis."""
+BAKE_PAD_TEXELS = 4
+"""Texels around the mesh's UV box beyond the shadow reach: bilinear taps and the normal's
+central differences of hits on the box's edge read up to 2 texels out."""
+MODES = {"tiled": 0, "baked": 1, "exact": 2}
+"""``HeightField.mode`` of ``hf_trace.slang`` per :attr:`HfTracePass.relief`."""
 
 
-def max_mip_chain(height: np.ndarray) -> list[np.ndarray]:
-    """Max-filtered chain over the bilinear cells of a periodic height map.
+def max_mip_chain(height: np.ndarray, wrap: bool = True) -> list[np.ndarray]:
+    """Max-filtered chain over the bilinear cells of a height map ``[rows, cols]``.
 
-    Level 0 ``[R, R]``: cell (row j, col i) = max of texels (j..j+1, i..i+1) with wrap — an
-    upper bound of the bilinear patch between those texel centres. Level L: 2×2 max of level
-    L-1 (odd sizes: the last row/column pairs with itself), down to 1×1.
+    Level 0 ``[rows, cols]``: cell (row j, col i) = max of texels (j..j+1, i..i+1), wrapping
+    (``wrap``: a periodic map) or clamped to the last row/column — an upper bound of the
+    bilinear patch between those texel centres. Level L: 2×2 max of level L-1 (odd sizes: the
+    last row/column pairs with itself), down to 1×1.
     """
     h = np.asarray(height, np.float32)
-    level = np.maximum.reduce([h, np.roll(h, -1, 1), np.roll(h, -1, 0), np.roll(np.roll(h, -1, 0), -1, 1)])
+    if wrap:
+        right, down = np.roll(h, -1, 1), np.roll(h, -1, 0)
+        diagonal = np.roll(right, -1, 0)
+    else:
+        padded = np.pad(h, ((0, 1), (0, 1)), mode="edge")
+        right, down, diagonal = padded[:-1, 1:], padded[1:, :-1], padded[1:, 1:]
+    level = np.maximum(np.maximum(h, right), np.maximum(down, diagonal))
     chain = [level]
     while level.shape[0] > 1 or level.shape[1] > 1:
         r, c = level.shape
@@ -63,6 +86,16 @@ def max_mip_chain(height: np.ndarray) -> list[np.ndarray]:
         level = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).max(axis=(1, 3))
         chain.append(level)
     return chain
+
+
+def relief_box(uvs: np.ndarray, res: int, pad: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Texel box covering ``uvs`` (``[N, 2]``) at ``res`` texels per UV unit, ``pad`` texels
+    beyond: ``(origin, size)``, integer texel coordinates g = uv * res - 0.5 of its first texel
+    centre and its texel counts, both as (u, v)."""
+    g = np.asarray(uvs, np.float64).reshape(-1, 2) * res - 0.5
+    lo = np.floor(g.min(axis=0)).astype(np.int64) - pad
+    hi = np.ceil(g.max(axis=0)).astype(np.int64) + pad
+    return (int(lo[0]), int(lo[1])), (int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1))
 
 
 class HfTracePass(RenderPass):
@@ -74,13 +107,14 @@ class HfTracePass(RenderPass):
         lod_bias: added to the ray-cone LoD (negative = sharper, more steps).
         shell: the shell pass feeding this one, for continuation rounds (None: one round).
         max_rounds: rounds of (shell continuation, hf_trace), >= 1.
+        max_baked_texels: texel budget of the baked synthesized relief (module docstring).
     """
 
     INPUTS = (SEGMENTS, SEGMENT_PRISMS)
     OUTPUTS = GBUFFER + (RELIEF_NORMAL,)
 
     def __init__(self, device, scene: Scene, lod_bias: int = 0, shell: ShellPass | None = None,
-                 max_rounds: int = 4) -> None:
+                 max_rounds: int = 4, max_baked_texels: int = MAX_BAKED_TEXELS) -> None:
         import slangpy as spy
 
         if scene.height is None:
@@ -94,16 +128,12 @@ class HfTracePass(RenderPass):
             raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
         self.device, self.scene, self.lod_bias = device, scene, int(lod_bias)
         self.shell, self.max_rounds = shell, int(max_rounds)
-        self.chain = max_mip_chain(spec.height)
-        usage = spy.BufferUsage.shader_resource
-        self._hf = {
-            "heights": device.create_buffer(usage=usage, data=np.ascontiguousarray(spec.height, np.float32).ravel()),
-            "max_mip": device.create_buffer(usage=usage, data=np.concatenate([m.ravel() for m in self.chain])),
-            "res": int(spec.height.shape[0]),
-            "levels": len(self.chain),
-        }
+        self.max_baked_texels = int(max_baked_texels)
+        res = int(spec.height.shape[0])
+        self._tiled = self._height_buffers(spec.height, wrap=True, res=res, origin=(0, 0))
         self.uv_to_world = scene.mesh.uv_to_world()
         mesh = scene.mesh
+        usage = spy.BufferUsage.shader_resource
 
         def per_corner(a, name):
             rows = np.zeros(mesh.faces.shape + (4,), np.float32)
@@ -114,26 +144,63 @@ class HfTracePass(RenderPass):
                        "face_normal": per_corner(mesh.normals, "face_normal"),
                        "face_tangent": per_corner(mesh.tangents, "face_tangent")}
         self.kernel = compute_kernel(device, SHADER, ENTRY)
-        self.synthesis = None
-        """A :class:`~.synthesis.SynthesisPass` whose synthesized height is the relief (module
-        docstring), or None: the tiled height map."""
         dummy = device.create_buffer(usage=usage, size=16, label="hf_trace.no_synthesis")
         unused_plane = {"gaussian": dummy, "lut": dummy, "rows": 1, "cols": 1, "channels": 1}
         self._no_synthesis = {"tables": {"marginalCdf": dummy, "conditionalCdf": dummy, "rows": 1, "cols": 1},
                               "height": unused_plane, "invTileSize": 1.0, "seed": 0}
+        self._synthesis = None
+        self._synthesized: dict | None = None
+
+    def _height_buffers(self, height: np.ndarray, wrap: bool, res: int, origin: tuple[int, int]) -> dict:
+        """``HeightField`` fields of a texel map ``[rows, cols]`` (row = v) whose texel (0, 0) is
+        at integer g ``origin``, with its max mip chain (wrapping or clamped)."""
+        import slangpy as spy
+
+        usage = spy.BufferUsage.shader_resource
+        chain = max_mip_chain(height, wrap=wrap)
+        return {"heights": self.device.create_buffer(usage=usage, data=np.ascontiguousarray(height, np.float32).ravel()),
+                "max_mip": self.device.create_buffer(usage=usage, data=np.concatenate([m.ravel() for m in chain])),
+                "res": res, "size": spy.int2(height.shape[1], height.shape[0]), "origin": spy.int2(*origin),
+                "levels": len(chain)}
+
+    @property
+    def synthesis(self):
+        """A :class:`~.synthesis.SynthesisPass` whose synthesized height is the relief (module
+        docstring), or None: the tiled height map. Setting a new pass bakes its relief (or picks
+        the exact fallback); setting the same one again reuses it."""
+        return self._synthesis
+
+    @synthesis.setter
+    def synthesis(self, synthesis) -> None:
+        if synthesis is not None and synthesis is not self._synthesis:
+            self._synthesized = self._synthesized_relief(synthesis)
+        self._synthesis = synthesis
+
+    @property
+    def relief(self) -> str:
+        """What the shaders march: ``"tiled"``, ``"baked"`` or ``"exact"`` (module docstring)."""
+        return "tiled" if self._synthesis is None else self._synthesized["relief"]
+
+    def _synthesized_relief(self, synthesis) -> dict:
+        """``HeightField`` of ``synthesis``'s height on this mesh: baked within the texel budget,
+        else the exact per-sample evaluation."""
+        synth = synthesis.height_shader_params()  # raises if there is no height plane
+        res = self._tiled["res"]
+        reach = int(np.ceil(res * self.height_span / self.uv_to_world))  # 45° shadow ray, whole shell
+        origin, size = relief_box(self.scene.mesh.uvs[self.scene.mesh.faces], res, BAKE_PAD_TEXELS + reach)
+        if size[0] * size[1] > self.max_baked_texels:
+            return {**self._tiled, "mode": MODES["exact"], "synth": synth, "relief": "exact"}
+        heights = synthesis.synthesize_height_grid(origin, size, res)
+        baked = self._height_buffers(heights, wrap=False, res=res, origin=origin)
+        return {**baked, "mode": MODES["baked"], "synth": self._no_synthesis, "relief": "baked"}
 
     def shader_height_field(self) -> dict:
         """The ``HeightField`` uniform of ``hf_trace.slang`` (height texels, max mip chain, R,
-        levels, and the synthesis of the height when :attr:`synthesis` is set): passes that march
+        size, origin, levels, mode and the synthesis for the exact fallback): passes that march
         the same relief (shadow) bind it as is."""
-        if self.synthesis is None:
-            return {**self._hf, "synthesized": 0, "synth": self._no_synthesis}
-        if not self.synthesis.has_height:
-            raise ValueError("the synthesis pass has no height plane to synthesize the relief from")
-        params = self.synthesis.shader_params()
-        synth = {"tables": params["tables"], "height": params["height"], "invTileSize": params["invTileSize"],
-                 "seed": params["seed"]}
-        return {**self._hf, "synthesized": 1, "synth": synth}
+        if self._synthesis is None:
+            return {**self._tiled, "mode": MODES["tiled"], "synth": self._no_synthesis}
+        return {k: v for k, v in self._synthesized.items() if k != "relief"}
 
     @property
     def height_span(self) -> float:

@@ -6,8 +6,10 @@ Per pixel with ``mask`` = 1 and light i (< :data:`~neumat.render.passes.infer.MA
 surface point at the hit's (u, v) along ωi, in the material's tangent space (texels along u, v;
 h01 along the normal), marched on the same height texels and max mip chain as ``hf_trace``
 until it leaves the shell top: visibility 1 if it escapes, 0 if it meets the relief or ωi is
-below the horizon. Exact on planar meshes; on curved ones the tangent plane at the hit stands in
-for the shell (a first-order approximation, as inside hf_trace's prisms).
+below the horizon. With synthesis on that relief is hf_trace's baked synthesized height (or its
+exact per-sample fallback, see :mod:`.hf_trace`). Exact on planar meshes; on curved ones the
+tangent plane at the hit stands in for the shell (a first-order approximation, as inside
+hf_trace's prisms).
 
 Slots (module constants):
 

@@ -35,6 +35,7 @@ SYNTH_HEIGHT = "synth_height"
 TILE_SHIFTS = "tile_shifts"
 SHADER = "acf_synthesis.slang"
 ENTRY = "acf_synthesize_points"
+GRID_ENTRY = "acf_synthesize_height_grid"
 
 
 class SynthesisPass(RenderPass):
@@ -88,6 +89,37 @@ class SynthesisPass(RenderPass):
         return {"tables": self._tables, "features": self._features, "height": self._height,
                 "invTileSize": float(np.float32(1.0 / config.tile_size)), "seed": int(config.seed),
                 "hasHeight": int(self.has_height)}
+
+    def height_shader_params(self) -> dict:
+        """The ``SynthesizedHeight`` uniform of ``acf_synthesis.slang`` (offset tables, height
+        plane, ``invTileSize``, ``seed``): what synthesizes the height alone at any uv.
+
+        Raises:
+            ValueError: the bundle has no height plane.
+        """
+        if not self.has_height:
+            raise ValueError("the synthesis pass has no height plane to synthesize the relief from")
+        params = self.shader_params()
+        return {key: params[key] for key in ("tables", "height", "invTileSize", "seed")}
+
+    def synthesize_height_grid(self, origin, size, texels_per_unit: int) -> np.ndarray:
+        """The synthesized height at the texel centres of a grid: float32 ``[size[1], size[0]]``
+        (row = v), entry ``[j, i]`` at uv = ``(origin + (i, j) + 0.5) / texels_per_unit``
+        (``origin``: integer texel coordinates of entry [0, 0]; as ``acf_synthesize_points``
+        would give at those uv). Dispatched on the device; one float per texel is read back.
+        """
+        import slangpy as spy
+
+        nx, ny = (int(n) for n in size)
+        if nx < 1 or ny < 1:
+            raise ValueError(f"grid size must be positive, got {size}")
+        out = self.device.create_buffer(size=4 * nx * ny, label="synthesis.height_grid",
+                                        usage=spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource)
+        compute_kernel(self.device, SHADER, GRID_ENTRY).dispatch(
+            thread_count=[nx, ny, 1], synth=self.height_shader_params(),
+            origin=spy.int2(int(origin[0]), int(origin[1])), size=spy.uint2(nx, ny),
+            texelsPerUnit=float(texels_per_unit), outHeight=out)
+        return out.to_numpy().view(np.float32).reshape(ny, nx)
 
     def reflect(self) -> dict[str, SlotSpec]:
         return {UV: SlotSpec("float32", 4), U_FEATURES: SlotSpec("float32", self.channels),
