@@ -15,23 +15,11 @@ from neumat.render.passes import MASK, MAX_SEGMENTS, NORMAL, POSITION, SEGMENT_P
 from neumat.render.passes.hf_trace import RELIEF_NORMAL, max_mip_chain
 from neumat.render.reference.hf_trace import hf_segment_reference
 from neumat.render.scene import HeightSpec, Scene
+from height_fields import R, sinusoid, steps
 
 RES = 64
-R = 16
 SCALE = 0.12
 """Relief depth (UV = scene units on these planes)."""
-
-
-def sinusoid() -> np.ndarray:
-    x = (np.arange(R) + 0.5) / R
-    return (0.5 + 0.5 * np.sin(2 * np.pi * x)[None, :] * np.cos(4 * np.pi * x)[:, None]).astype(np.float32)
-
-
-def steps() -> np.ndarray:
-    h = np.zeros((R, R), np.float32)
-    h[:, R // 4: R // 2] = 1.0
-    h[R // 2:, :] += 0.5
-    return np.clip(h, 0, 1)
 
 
 def render(device, height, cam):

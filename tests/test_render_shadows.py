@@ -17,9 +17,9 @@ from neumat.render.lights import DirectionalLight
 from neumat.render.passes import MASK, UV, HfTracePass, RenderContext, ShellPass
 from neumat.render.passes.shadow import SHADOW, ShadowPass
 from neumat.render.scene import HeightSpec, Scene
+from height_fields import R, sinusoid, steps
 
 RES = 64
-R = 16
 SCALE = 0.12
 """Relief depth (UV = scene units on this plane)."""
 MISMATCH_BOUND = 0.02
@@ -27,18 +27,6 @@ MISMATCH_BOUND = 0.02
 1/4 texel of the exact one (tests/test_render_hf_trace.py), so pixels on a shadow boundary
 may flip. Measured: at most 0.5% (sinusoid 0.49% / 0.29%, steps 0%)."""
 CAM = Camera(eye=(0.5, -0.4, 0.9), target=(0.5, 0.5, 0.0), fov_y=40, width=RES, height=RES)
-
-
-def sinusoid() -> np.ndarray:
-    x = (np.arange(R) + 0.5) / R
-    return (0.5 + 0.5 * np.sin(2 * np.pi * x)[None, :] * np.cos(4 * np.pi * x)[:, None]).astype(np.float32)
-
-
-def steps() -> np.ndarray:
-    h = np.zeros((R, R), np.float32)
-    h[:, R // 4: R // 2] = 1.0
-    h[R // 2:, :] += 0.5
-    return np.clip(h, 0, 1)
 
 
 def light_at(theta: float, phi: float) -> DirectionalLight:

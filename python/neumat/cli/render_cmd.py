@@ -39,11 +39,6 @@ def _size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def _direction(azimuth: float, elevation: float) -> tuple[float, float, float]:
-    a, e = math.radians(azimuth), math.radians(elevation)
-    return (math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e))
-
-
 def aov_image(name: str, value: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """uint8 [H, W, 3] visualization of an AOV: uv -> (frac u, frac v, 0); depth normalized over
     the mask (near = bright); mask, height as grey."""
@@ -85,7 +80,7 @@ def render(
     from ..bundle import BundleError, load_bundle
     from ..render.camera import Camera
     from ..render.device import DeviceError
-    from ..render.lights import DirectionalLight
+    from ..render.lights import DirectionalLight, direction_from_angles
     from ..render.multi import MultiRenderer
     from ..render.renderer import SHAPES, Renderer, resolve_mesh
 
@@ -127,7 +122,7 @@ def render(
     else:
         az, el, dist = _floats(camera, "--camera", (3,))
     cam = Camera.orbit(centre, az, el, dist, width=width, height=height)
-    lights = [DirectionalLight(_direction(lv[0], lv[1]), ((lv[2] if len(lv) == 3 else 3.0),) * 3)
+    lights = [DirectionalLight(direction_from_angles(lv[0], lv[1]), ((lv[2] if len(lv) == 3 else 3.0),) * 3)
               for lv in light_values]
     try:
         kwargs = dict(hf=not no_hf, synthesis=not no_synthesis, fp32=fp32, exposure=exposure, tonemap=tonemap,

@@ -3,9 +3,16 @@ light, like ωi)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def direction_from_angles(azimuth: float, elevation: float) -> tuple[float, float, float]:
+    """Unit vector for (azimuth from +x towards +y, elevation above the xy plane), degrees, z up."""
+    a, e = math.radians(azimuth), math.radians(elevation)
+    return (math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e))
 
 
 @dataclass

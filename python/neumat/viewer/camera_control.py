@@ -13,19 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..render.camera import Camera
-from ..render.lights import DirectionalLight
+from ..render.lights import DirectionalLight, direction_from_angles
 from ..render.shapes import Mesh
 
 FOV_Y = 40.0
 """Vertical field of view of the viewer's camera, degrees (the Camera default)."""
 ELEVATION_LIMIT = 89.0
 """|elevation| stays below this (degrees) so that the view never looks straight along z."""
-
-
-def direction_from_angles(azimuth: float, elevation: float) -> tuple[float, float, float]:
-    """Unit vector for (azimuth, elevation) in degrees, z up."""
-    a, e = math.radians(azimuth), math.radians(elevation)
-    return (math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e))
 
 
 @dataclass
