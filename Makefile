@@ -2,8 +2,9 @@
 #   make setup   .venv with neumat (+ native extension), test extras, torch (CPU pin), lavapipe
 #   make test    setup + full pytest suite (GPU tests skip with a reason on CPU machines)
 #   make demo    setup + render the shipped default material to out/demo.png with its frame time
-#   make assets  re-train the shipped materials in assets/materials (CPU, deterministic)
-#   make bench   setup + INT8 MLP throughput benchmark (JSON in out/)
+#   make assets  re-train the shipped materials in assets/materials and the NeuMIP decoders in
+#                assets/neumip (CPU, deterministic)
+#   make bench   setup + INT8 MLP throughput and frame-time benchmarks (JSON, markdown, PNG in out/)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,12 +14,16 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.in cuda/*.cu cuda/*.cuh cuda/*.h cuda/*.cpp) CMakeLists.txt pyproject.toml
 
-.PHONY: setup vulkan test demo bench assets clean
+.PHONY: setup vulkan display test demo bench assets clean
 
-setup: $(VENV)/.neumat-installed vulkan
+setup: $(VENV)/.neumat-installed vulkan display
 
 vulkan:
 	@bash scripts/ensure_vulkan.sh
+
+# Xvfb + Mesa GL: headless `neumat view` and the viewer tests.
+display:
+	@bash scripts/ensure_display.sh
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +34,7 @@ $(VENV)/.deps-installed: $(VENV)/bin/python
 	@touch $@
 
 $(VENV)/.neumat-installed: $(VENV)/.deps-installed $(NATIVE_SOURCES)
-	$(BIN)/pip install -q --no-build-isolation -e ".[test,train,data]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,train,data,view]"
 	@touch $@
 
 test: setup
@@ -52,10 +57,14 @@ assets: setup
 		$(BIN)/neumat train --config assets/materials/$$m.json --out out/runs/$$m \
 			--export assets/materials/$$m.nmat || exit 1; \
 	done
+	$(BIN)/neumat neumip pretrain --out assets/neumip/universal_mlps.safetensors --no-progress
+	$(BIN)/neumat neumip fit stone_tiles --decoders assets/neumip/universal_mlps.safetensors \
+		--steps 1000 --batch-size 2048 --out assets/materials/stone_tiles_neumip.nmat --no-progress
 
 bench: setup
 	@mkdir -p out
 	$(BIN)/neumat bench mlp --json out/bench_mlp.json
+	$(BIN)/neumat bench frames --out out/bench_frames
 
 clean:
 	rm -rf build out .pytest_cache

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from . import bench_cmd, doctor_cmd, eval_cmd, export_cmd, inspect_cmd, render_cmd, train_cmd
+from . import bench_cmd, doctor_cmd, eval_cmd, export_cmd, inspect_cmd, render_cmd, train_cmd, view_cmd
+from . import neumip_cmd
 
 app = typer.Typer(
     name="neumat",
@@ -19,7 +20,9 @@ app.command("train")(train_cmd.train)
 app.command("export")(export_cmd.export)
 app.command("eval")(eval_cmd.evaluate)
 app.command("render")(render_cmd.render)
+app.command("view")(view_cmd.view)
 app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(neumip_cmd.app, name="neumip")
 
 
 def main() -> None:

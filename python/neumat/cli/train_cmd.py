@@ -5,6 +5,7 @@ Examples::
     neumat train --material leather --out runs/leather --export leather.nmat
     neumat train --btf data/UBO2014/carpet01.btf --config train.toml --max-minutes 30
     neumat train --out runs/leather --resume                       # continue after a kill
+    neumat train --material leather --out runs/leather --export leather.nmat --view  # watch it learn
     torchrun --nproc_per_node 4 -m neumat train --material leather --out runs/leather
 """
 
@@ -56,6 +57,9 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Seed of initialization and sampling.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override any config field: section.field=value (e.g. optim.lr_mlp=1e-3), repeatable.")] = None,
+    view: Annotated[bool, typer.Option(
+        "--view", help="Open `neumat view EXPORT` beside the run (needs --export): it reloads the bundle at "
+                       "every export.")] = False,
 ) -> None:
     """Train a triple-plane INT8 material on one BTF (QAT, held-out validation, atomic checkpoints).
 
@@ -71,6 +75,8 @@ def train(
     from ..train.sources import SourceError
 
     choice = source_choice(material, maps, btf)
+    if view and export is None:
+        raise typer.BadParameter("--view shows the exported bundle: give --export PATH too")
     overrides = [f"source.{k}={_json_value(v)}" for k, v in (choice or {}).items()]
     for key, value in (("out", out), ("steps", steps), ("max_minutes", max_minutes), ("export", export),
                        ("seed", seed)):
@@ -85,6 +91,10 @@ def train(
         elif resume and saved.is_file():
             base = load_config(saved)
         cfg = apply_overrides(base, overrides)
+        if view:
+            from .view_cmd import spawn_viewer
+
+            spawn_viewer(export)
         result = run_training(cfg, resume=resume)
     except (ConfigError, SourceError) as e:
         raise typer.BadParameter(str(e)) from None

@@ -1,0 +1,108 @@
+"""Configuration of NeuMIP training: universal-decoder pretraining and texture-only fitting.
+
+One dataclass, one docstring per field (as :mod:`neumat.train.config`); the QAT phases reuse
+:class:`neumat.train.config.QatConfig`. Materials are synthetic registry materials
+(:mod:`neumat.data.materials`) rendered with true displacement in the ``"reference"`` uv space,
+so parallax is in the data (what NeuMIP's offset network learns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import ConfigError, QatConfig, SourceConfig, config_to_dict
+from ..sources import source_spec
+
+PRETRAIN_MATERIALS = ("leather", "fabric", "brick", "gravel", "grass")
+"""Default pretraining set: procedural (leather, fabric) and photo-based (brick, gravel, grass)
+materials; ``stone_tiles`` stays out of it, the unseen material of texture-only fitting."""
+
+
+@dataclass
+class NeuMipConfig:
+    """One NeuMIP run (pretraining over several materials, or fitting one)."""
+
+    texture_resolution: int = 64
+    """Side of each feature texture T_off / T_rgb, texels per material tile."""
+    channels: int = 12
+    """Features per texture (seed 000: 12)."""
+    hidden: int = 64
+    """Decoder hidden width (4 hidden layers; seed 000: 64)."""
+    max_offset: float = 0.125
+    """Largest |Δu| per axis in UV units (1/8: 8 texels at 64²; exact in float32). Covers the
+    parallax around mid-height of the default materials up to θo = 75° (gravel: tan 75° x 0.04 / 2
+    = 0.075). Fixed by the pretrained decoders: fitting reads it from the decoder file."""
+    steps: int = 1000
+    """Optimizer steps."""
+    batch_size: int = 1024
+    """Samples per material per step."""
+    lr_textures: float = 2e-2
+    """Peak learning rate of the feature textures."""
+    lr_decoders: float = 2e-3
+    """Peak learning rate of the universal decoders (pretraining and fine-tuning only)."""
+    weight_decay_decoders: float = 1e-4
+    """AdamW decoupled weight decay of the decoders (keeps weights small for INT8)."""
+    warmup_steps: int = 50
+    """Linear learning-rate warm-up, then one cosine decay to ``min_lr_ratio`` at ``steps``."""
+    min_lr_ratio: float = 0.05
+    """Learning rate at the last step, fraction of the peak."""
+    qat: QatConfig = field(default_factory=lambda: QatConfig(quantize_start=0.6, finetune_start=0.9))
+    """QAT phases of the decoders (fractions of ``steps``); when fitting textures only, the frozen
+    decoders run in float before ``quantize_start`` and fake-quantized after it."""
+    offset_start: float = 0.3
+    """Fraction of the steps trained with Δu = 0 before the offsets switch on: the rgb texture
+    first learns the material's image, so the lookup's slope (the offsets' only gradient) means
+    something when they start (random early offsets scramble the texture instead)."""
+    offset_penalty: float = 1.0
+    """Weight of mean((Δu / max_offset)²) added to the L1 loss: offsets stay put where the data
+    does not ask for a shift (gravel, 400 steps: 0.3 gave offsets uncorrelated with the true
+    parallax, r = 0.12; 1.0 gave r = 0.51 and +0.4 dB on grazing views over Δu = 0)."""
+    zero_offset: bool = False
+    """Force Δu = 0 (the parallax ablation: same model without its offset network)."""
+    map_resolution: int = 128
+    """Texels of the synthetic material's maps (height, albedo, roughness)."""
+    material_seed: int = 0
+    """Seed of the materials' procedural content."""
+    slice_resolution: int = 64
+    """Pixels per side of each rendered (ωi, ωo) slice of the synthetic BTF."""
+    n_views: int = 12
+    """View directions ωo of the synthetic BTF."""
+    n_lights: int = 12
+    """Light directions ωi per view."""
+    value_quantile: float = 0.999
+    """Per material, BTF values are divided by this quantile of its training values."""
+    val_samples: int = 32768
+    """Held-out samples (held-out direction configurations) per material for the metrics."""
+    seed: int = 0
+    """Seed of initialization and sampling (same seed + config = same weights on CPU)."""
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values out of range."""
+        checks = [
+            (self.texture_resolution >= 2 and 1 <= self.channels <= 124 and 1 <= self.hidden <= 128,
+             "texture_resolution >= 2, channels in [1, 124], hidden in [1, 128]"),
+            (self.max_offset > 0, "max_offset must be > 0 (UV units)"),
+            (self.steps >= 1 and self.batch_size >= 1 and self.val_samples >= 1,
+             "steps, batch_size and val_samples must be >= 1"),
+            (self.lr_textures > 0 and self.lr_decoders > 0, "learning rates must be > 0"),
+            (0 <= self.min_lr_ratio <= 1 and self.warmup_steps >= 0, "min_lr_ratio in [0, 1], warmup_steps >= 0"),
+            (0 < self.qat.quantize_start <= self.qat.finetune_start <= 1,
+             "need 0 < qat.quantize_start <= qat.finetune_start <= 1"),
+            (0 < self.value_quantile <= 1, "value_quantile must be in (0, 1]"),
+            (0 <= self.offset_start < 1 and self.offset_penalty >= 0, "offset_start in [0, 1), offset_penalty >= 0"),
+        ]
+        bad = [msg for ok, msg in checks if not ok]
+        if bad:
+            raise ConfigError("invalid NeuMIP config: " + "; ".join(bad))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable form (for provenance)."""
+        return config_to_dict(self)
+
+    def material_spec(self, name: str) -> dict[str, Any]:
+        """The data-source spec (:mod:`neumat.train.sources`) of registry material ``name``."""
+        return source_spec(SourceConfig(
+            kind="material", name=name, resolution=self.map_resolution, seed=self.material_seed,
+            uv_space="reference", slice_resolution=self.slice_resolution, n_views=self.n_views,
+            n_lights=self.n_lights))
