@@ -5,7 +5,9 @@ The reference "infer" of a ``.nmat`` triple-plane material: float32 bilinear pla
 H/D coordinates from :func:`neumat.angles.plane_coords`, features concatenated in the bundle's
 input order, the INT8 MLP through the numpy reference :func:`neumat.quant.forward`, and the
 result multiplied by the material's ``value_scale`` (:data:`VALUE_SCALE_KEY` in the bundle's
-provenance). Only the MLP is INT8; features are float32.
+provenance). Only the MLP is INT8; features are float32. The held-out helpers
+(:func:`render_heldout`, :func:`evaluate_heldout`) also take NeuMIP bundles, evaluated by
+:mod:`neumat.neumip`.
 
 Metrics are in BTF value units (linear Rec.709, see :mod:`neumat.data.source`):
 ``l1 = mean |pred - target|`` over pixels and channels, ``rel_l1 = sum |pred - target| /
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .angles import PLANE_PARAMETERIZATION, plane_coords
-from .bundle import TRIPLE_PLANE, Bundle, BundleError
+from .bundle import NEUMIP, TRIPLE_PLANE, Bundle, BundleError
 from .quant import forward
 
 VALUE_SCALE_KEY = "value_scale"
@@ -150,14 +152,19 @@ def image_uv(rows: int, cols: int) -> np.ndarray:
 def render_heldout(
     bundle: Bundle, images: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 ) -> list[np.ndarray]:
-    """INT8 renders ``[H, W, 3]`` of each held-out ``(wi, wo, image)`` (see ``BtfSource.heldout_images``)."""
+    """INT8 renders ``[H, W, 3]`` of each held-out ``(wi, wo, image)`` (see ``BtfSource.heldout_images``);
+    triple-plane bundles through :func:`render_int8`, NeuMIP ones through
+    :func:`neumat.neumip.render_neumip_int8`."""
+    from .neumip import render_neumip_int8  # imports this module
+
+    render = render_neumip_int8 if bundle.kind == NEUMIP else render_int8
     renders = []
     for wi, wo, image in images:
         rows, cols = image.shape[:2]
         uv = image_uv(rows, cols)
         w_i = np.broadcast_to(np.asarray(wi, np.float32), (len(uv), 3))
         w_o = np.broadcast_to(np.asarray(wo, np.float32), (len(uv), 3))
-        renders.append(render_int8(bundle, uv, w_i, w_o).reshape(rows, cols, 3))
+        renders.append(render(bundle, uv, w_i, w_o).reshape(rows, cols, 3))
     return renders
 
 
