@@ -40,11 +40,11 @@ def test02_shipped_material_held_out_figures_reproduce(name):
 
 def test03_shipped_neumip_material_held_out_figures():
     """The shipped NeuMIP material through the same held-out evaluation (``neumat eval``), INT8.
-    Measured 38.55 dB over 14 held-out directions; bound with ~1.5 dB slack."""
+    Measured 39.45 dB over 14 held-out directions; bound with ~1.5 dB slack."""
     pytest.importorskip("skimage", reason="materials need scikit-image (pip install 'neumat[data]')")
     from neumat.train import sources
 
     bundle = load_bundle(ASSETS / "materials" / "stone_tiles_neumip.nmat")
     assert bundle.kind == "neumip" and (ASSETS / "materials" / "stone_tiles_neumip.nmat").stat().st_size < 2**20
     report = evaluate_heldout(bundle, sources.make_source(bundle.provenance["source"]).heldout_images())
-    assert report["psnr"] > 37.0, report
+    assert report["psnr"] > 38.0, report

@@ -159,3 +159,13 @@ def test09_decoders_have_the_seed_shape():
     d = NeuMipDecoders()
     assert d.offset.widths == (14, 64, 64, 64, 64, 2)
     assert d.rgb.widths == (16, 64, 64, 64, 64, 3)
+
+
+def test10_decoder_file_bytes_depend_only_on_the_contents(observed_field, tmp_path):
+    """The safetensors writer orders metadata as a Rust HashMap (differently per call); the saved
+    header is canonical, so saving the same decoders again gives the same bytes (5 saves)."""
+    blobs = {save_decoders(observed_field.decoders, tmp_path / f"m{k}.safetensors", 0.0625, ["a", "b"],
+                           {"seed": 0, "steps": 3}).read_bytes() for k in range(5)}
+    assert len(blobs) == 1
+    _, max_offset, info = load_decoders(tmp_path / "m0.safetensors")
+    assert max_offset == 0.0625 and info == {"materials": ["a", "b"], "config": {"seed": 0, "steps": 3}}

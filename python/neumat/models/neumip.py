@@ -31,8 +31,10 @@ the local shading frame (+z = normal), both pointing away from the surface.
 Initialization: textures i.i.d. normal (``texture_init_std``, ``T_off`` 10x less); decoders
 PyTorch's default Kaiming-uniform with non-negative last-layer weights (every output starts
 >= 0 and gets gradient through the [0, 1] clamp, see :mod:`neumat.models.triple_plane`); the
-offset network's last layer is then scaled so its mean output is 0.5 (Δu ≈ 0 at the start:
-the network has no bias to put it there).
+offset network's last layer is then scaled so its mean output is 0.5 (Δu ≈ 0 at the start,
+averaged over views: the network has no bias to put it there). Head-on (ωo.xy = 0) the
+bias-free network sees only the small ``T_off`` and starts at Δu ≈ -max_offset; training's
+head-on anchor (:func:`neumat.train.neumip.fit.normal_view_offset_penalty`) moves it to 0.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ it; :class:`neumat.models.neumip.Int8Decoders` reproduces that in torch.
 
 Universal-decoder file (safetensors): the float decoder weights **and** their activation
 observers (``amax`` — the INT8 scales of every material fitted with them), metadata
-``format``, ``channels``, ``hidden``, ``max_offset``, ``materials`` and ``config`` (JSON).
+``format``, ``channels``, ``hidden``, ``max_offset``, ``materials`` and ``config`` (JSON); the
+header is canonical (:func:`canonical_safetensors`): same decoders, same bytes.
 """
 
 from __future__ import annotations
@@ -153,7 +154,22 @@ def save_decoders(decoders: NeuMipDecoders, path: str | Path, max_offset: float,
     tensors = {k: v.detach().cpu().contiguous() for k, v in decoders.state_dict().items()}
     meta = {"format": DECODERS_FORMAT, "channels": str(decoders.channels), "hidden": str(decoders.hidden),
             "max_offset": repr(float(max_offset)), "materials": json.dumps(materials), "config": json.dumps(config)}
-    return atomic_write_bytes(path, save(tensors, metadata=meta))
+    return atomic_write_bytes(path, canonical_safetensors(save(tensors, metadata=meta)))
+
+
+def canonical_safetensors(blob: bytes) -> bytes:
+    """``blob`` (safetensors bytes) with its JSON header's keys sorted and compact.
+
+    The ``safetensors`` writer emits the metadata in the order of a Rust ``HashMap``, different
+    in every call, so equal decoders gave files with different checksums; the rewritten header
+    makes the file a function of its contents (``make assets`` is reproducible bit for bit).
+    Tensor records keep their ``data_offsets`` (relative to the data start), the data is
+    untouched, and the header is padded with spaces to a multiple of 8 bytes, as the writer does.
+    """
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + blob[8 + n:]
 
 
 def load_decoders(path: str | Path) -> tuple[NeuMipDecoders, float, dict[str, Any]]:
