@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+from directions import upper_hemisphere
 import pytest
 
 from neumat.bundle import make_random_bundle
@@ -19,12 +20,6 @@ from neumat.neumip import (
 from neumat.quant import forward
 
 
-def _directions(rng, n):
-    w = rng.normal(size=(n, 3))
-    w[:, 2] = np.abs(w[:, 2]) + 0.05
-    return (w / np.linalg.norm(w, axis=1, keepdims=True)).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def bundle():
     return make_random_bundle(np.random.default_rng(7), "neumip", channels=12, hidden=(64,) * 4)
@@ -33,7 +28,7 @@ def bundle():
 @pytest.fixture(scope="module")
 def samples():
     rng = np.random.default_rng(8)
-    return rng.uniform(0, 1, (4096, 2)).astype(np.float32), _directions(rng, 4096), _directions(rng, 4096)
+    return rng.uniform(0, 1, (4096, 2)).astype(np.float32), upper_hemisphere(rng, 4096), upper_hemisphere(rng, 4096)
 
 
 def test_offsets_are_bounded_and_vary(bundle, samples):

@@ -1,6 +1,7 @@
 """The torch NeuMIP model (neumat.models.neumip) against the numpy contract (neumat.neumip)."""
 
 import numpy as np
+from directions import upper_hemisphere
 import pytest
 import torch
 from neumat.bundle import load_bundle, save_bundle
@@ -19,17 +20,11 @@ from neumat.train.neumip import load_decoders, save_decoders, to_bundle
 from neumat.train.neumip.export import field_from_bundle
 
 
-def _directions(rng, n):
-    w = rng.normal(size=(n, 3))
-    w[:, 2] = np.abs(w[:, 2]) + 0.05
-    return (w / np.linalg.norm(w, axis=1, keepdims=True)).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def samples():
     rng = np.random.default_rng(3)
     n = 8192
-    return rng.uniform(-0.5, 1.5, (n, 2)).astype(np.float32), _directions(rng, n), _directions(rng, n)
+    return rng.uniform(-0.5, 1.5, (n, 2)).astype(np.float32), upper_hemisphere(rng, n), upper_hemisphere(rng, n)
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from ..quant import QMAX, Int8MLP
-from .qat import QatMlp, QatMode, fake_quantize, weight_scale
+from .qat import QatMlp, QatMode
 from .triple_plane import WRAP, bilinear_lookup
 
 CHANNELS = 12
@@ -109,14 +109,7 @@ class OffsetQatMlp(QatMlp):
     the hard clamp: every offset ended at +max_offset, the offset network dead.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        quantize = self.mode is QatMode.QUANTIZE
-        for i, (layer, obs) in enumerate(zip(self.layers, self.observers)):
-            x = obs(x, self.mode)
-            w = fake_quantize(layer.weight, weight_scale(layer.weight), -QMAX) if quantize else layer.weight
-            x = torch.nn.functional.linear(x, w)
-            if i < len(self.layers) - 1:
-                x = torch.relu(x)
+    def clamp_output(self, x: torch.Tensor) -> torch.Tensor:
         return leaky_clamp01(x, OFFSET_CLAMP_LEAK)
 
 

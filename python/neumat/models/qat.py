@@ -119,6 +119,10 @@ class QatMlp(nn.Module):
             x = torch.nn.functional.linear(x, w)
             if i < len(self.layers) - 1:
                 x = torch.relu(x)
+        return self.clamp_output(x)
+
+    def clamp_output(self, x: torch.Tensor) -> torch.Tensor:
+        """The spec's output clamp to [0, 1] (subclasses may change its gradient, not its values)."""
         return torch.clamp(x, 0.0, 1.0)
 
 
