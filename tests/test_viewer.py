@@ -179,3 +179,22 @@ def test_every_debug_view_renders_its_own_image(app):
     app.state.feature_group = 1
     app.step()
     assert np.abs(app.viewport_pixels.astype(int) - images["features"]).mean() > 1.0
+
+
+def test_neumip_material_opens_and_toggles_with_triple_plane(app, device):
+    """A NeuMIP bundle opened beside the triple-plane one shows exactly the Renderer's image of
+    it, its offset view differs, and picking the first material again shows leather again
+    (script frames are absolute: ``run(frames=N)`` steps until the app's N-th frame)."""
+    from neumat.viewer.script import parse_script
+
+    neumip = LEATHER.parent / "stone_tiles_neumip.nmat"
+    light = [DirectionalLight(direction(30, 50), (3.0,) * 3)]
+    app.run(frames=2, script=parse_script([{"frame": 1, "action": "open", "path": str(neumip)}]))
+    assert app.state.material == 1 and not app.open_error
+    ref = Renderer(neumip, "sphere", (VIEW_W, VIEW_H), device=device).render(sphere_camera(-60.0, 35.0), light).srgb
+    assert max_diff(app.viewport_pixels, ref) <= TOLERANCE_LEVELS
+    app.run(frames=4, script=parse_script([{"frame": 2, "action": "set", "view": "offset"}]))
+    assert np.abs(app.viewport_pixels.astype(float) - ref).mean() > 5.0, "the offset view must differ"
+    app.run(frames=6, script=parse_script([{"frame": 4, "action": "set", "view": "final", "material": 0}]))
+    leather = Renderer(LEATHER, "sphere", (VIEW_W, VIEW_H), device=device).render(sphere_camera(-60.0, 35.0), light)
+    assert max_diff(app.viewport_pixels, leather.srgb) <= TOLERANCE_LEVELS
