@@ -31,12 +31,10 @@ import numpy as np
 
 from .camera import Camera
 from .graph import RenderGraph
-from .lights import DirectionalLight, PointLight
 from .passes.base import MASK, POSITION, RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
 from .passes.compose import DISPLAY, RADIANCE, ComposePass, ComposeSettings, unpack_display
 from .passes.infer import BTF, IRRADIANCE, SHADED
-from .passes.shadow import MAX_LIGHTS
-from .renderer import RenderResult, Renderer, resolve_mesh
+from .renderer import RenderResult, Renderer, frame_view, resolve_mesh
 from .shapes import Mesh
 
 SHADER = "depth_merge.slang"
@@ -154,14 +152,7 @@ class MultiRenderer:
         and ``total`` (host wall time)."""
         if camera is None:
             camera = self.renderers[0].default_camera()
-        if (camera.width, camera.height) != (self.width, self.height):
-            camera = dataclasses.replace(camera, width=self.width, height=self.height)
-        lights = [DirectionalLight()] if not lights else list(lights)
-        if len(lights) > MAX_LIGHTS:
-            raise ValueError(f"{len(lights)} lights given; a frame shades at most {MAX_LIGHTS}")
-        bad = [type(x).__name__ for x in lights if not isinstance(x, (DirectionalLight, PointLight))]
-        if bad:
-            raise TypeError(f"unsupported lights {bad}; use DirectionalLight or PointLight")
+        camera, lights = frame_view(camera, lights, self.width, self.height)
         settings = ComposeSettings(tuple(background), float(exposure), tonemap)
         graph = self.build_graph(camera, lights, hf, synthesis, fp32, settings, shadows)
         start = time.perf_counter()

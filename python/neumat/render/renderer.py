@@ -93,6 +93,21 @@ def resolve_mesh(scene_or_mesh) -> Mesh:
     return load_mesh(path)
 
 
+def frame_view(camera: Camera, lights, width: int, height: int) -> tuple[Camera, list]:
+    """The frame's ``camera`` resized to ``width`` × ``height`` and ``lights`` as a list (one
+    default :class:`DirectionalLight` when empty); ValueError for more than :data:`MAX_LIGHTS`
+    lights, TypeError for a light that is neither directional nor point."""
+    if (camera.width, camera.height) != (width, height):
+        camera = dataclasses.replace(camera, width=width, height=height)
+    lights = [DirectionalLight()] if not lights else list(lights)
+    if len(lights) > MAX_LIGHTS:
+        raise ValueError(f"{len(lights)} lights given; a frame shades at most {MAX_LIGHTS}")
+    bad = [type(x).__name__ for x in lights if not isinstance(x, (DirectionalLight, PointLight))]
+    if bad:
+        raise TypeError(f"unsupported lights {bad}; use DirectionalLight or PointLight")
+    return camera, lights
+
+
 class Renderer:
     """Renders one bundle (triple plane or NeuMIP) on one mesh.
 
@@ -230,14 +245,7 @@ class Renderer:
             camera = self.scene.camera if self.scene is not None else self.default_camera()
         if not lights and self.scene is not None:
             lights = self.scene.lights
-        if (camera.width, camera.height) != (self.width, self.height):
-            camera = dataclasses.replace(camera, width=self.width, height=self.height)
-        lights = [DirectionalLight()] if not lights else list(lights)
-        if len(lights) > MAX_LIGHTS:
-            raise ValueError(f"{len(lights)} lights given; a frame shades at most {MAX_LIGHTS}")
-        bad_lights = [type(x).__name__ for x in lights if not isinstance(x, (DirectionalLight, PointLight))]
-        if bad_lights:
-            raise TypeError(f"unsupported lights {bad_lights}; use DirectionalLight or PointLight")
+        camera, lights = frame_view(camera, lights, self.width, self.height)
         settings = ComposeSettings(tuple(background), float(exposure), tonemap)
         graph = self.build_graph(camera, lights, hf, synthesis, fp32, debug or OFFSET in aovs, settings,
                                  shadows=shadows, precision=precision)
