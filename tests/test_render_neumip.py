@@ -150,6 +150,10 @@ def test05_fp32_path(renderer, frame, bundle):
     # FP32 vs INT8: close (activation quantization only), not equal
     diff = np.abs(fp.aovs["btf"] - frame.aovs["btf"])[g["mask"][..., 0] > 0.5]
     assert 0 < diff.mean() < 0.05, diff.mean()
+    # precision="fp32" is the same path; NeuMIP has no FP16 one
+    np.testing.assert_array_equal(renderer.render(CAMERA, [LIGHT], precision="fp32").image, fp.image)
+    with pytest.raises(ValueError, match="'int8' or 'fp32'"):
+        renderer.render(CAMERA, [LIGHT], precision="fp16")
 
 
 def test06_every_light_shades(renderer, frame):

@@ -186,13 +186,7 @@ class Renderer:
             g.add("hf_trace", trace, {s: f"shell.{s}" for s in shell.OUTPUTS})
             vis = "hf_trace"
         infer = self.infer_pass(debug)
-        infer.camera, infer.lights = camera, lights  # InferPass or NeuMipPass
-        if isinstance(infer, InferPass):
-            infer.precision = precision
-        elif precision == "fp16":
-            raise ValueError("NeuMIP bundles have no FP16 path; use precision 'int8' or 'fp32'")
-        else:
-            infer.fp32 = precision == "fp32"
+        infer.camera, infer.lights, infer.precision = camera, lights, precision  # InferPass or NeuMipPass
         edges = {s: f"{vis}.{s}" for s in infer.INPUTS}
         if shadows and trace is not None and isinstance(infer, InferPass):
             if self._shadow is None:

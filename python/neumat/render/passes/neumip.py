@@ -154,6 +154,17 @@ class NeuMipPass(RenderPass):
         """True: run both networks as FP32 MLPs on the dequantized weights."""
 
     @property
+    def precision(self) -> str:
+        """``"int8"`` or ``"fp32"`` (the renderer's name for :attr:`fp32`); there is no FP16 path."""
+        return "fp32" if self.fp32 else "int8"
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        if value not in ("int8", "fp32"):
+            raise ValueError(f"NeuMIP bundles render with precision 'int8' or 'fp32', not {value!r}")
+        self.fp32 = value == "fp32"
+
+    @property
     def kernel_fp32(self):
         if self._kernel_fp32 is None:
             self._kernel_fp32 = _kernel(self.device, None, self.unroll_dots)
