@@ -70,12 +70,18 @@ def bilinear_lookup_np(plane: np.ndarray, st: np.ndarray, wrap: bool) -> np.ndar
     return (top * (np.float32(1.0) - fy) + bottom * fy).astype(np.float32)
 
 
+def positive_provenance_number(bundle: Bundle, key: str, default: float | None = None) -> float:
+    """The bundle provenance's ``key`` as a finite float > 0 (``default`` when absent; None:
+    required); :class:`EvalError` naming the key otherwise."""
+    value = bundle.provenance.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise EvalError(f"provenance {key!r} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def bundle_value_scale(bundle: Bundle) -> float:
     """The bundle's ``value_scale`` (1.0 when the provenance does not record one)."""
-    scale = bundle.provenance.get(VALUE_SCALE_KEY, 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise EvalError(f"provenance {VALUE_SCALE_KEY!r} must be a finite number > 0, got {scale!r}")
-    return float(scale)
+    return positive_provenance_number(bundle, VALUE_SCALE_KEY, 1.0)
 
 
 def check_triple_plane(bundle: Bundle) -> None:

@@ -28,12 +28,10 @@ NeuMIP's offsets are learned for.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .bundle import NEUMIP, Bundle
-from .eval import EvalError, bilinear_lookup_np, bundle_value_scale
+from .eval import EvalError, bilinear_lookup_np, bundle_value_scale, positive_provenance_number
 from .quant import forward
 
 DIRECTION_ENCODING = "local-xy-v1"
@@ -53,10 +51,14 @@ def encode_direction(w: np.ndarray) -> np.ndarray:
 
 def bundle_max_offset(bundle: Bundle) -> float:
     """The bundle's ``max_offset`` (UV units); :class:`EvalError` when missing or not > 0."""
-    value = bundle.provenance.get(MAX_OFFSET_KEY)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise EvalError(f"a NeuMIP bundle needs provenance {MAX_OFFSET_KEY!r} > 0 (UV units), got {value!r}")
-    return float(value)
+    return positive_provenance_number(bundle, MAX_OFFSET_KEY)
+
+
+def offsets_from_outputs(o: np.ndarray, max_offset: float) -> np.ndarray:
+    """Δu float32 ``[B, 2]`` = ``(o * 2 - 1) * max_offset`` in float32, from offset-network
+    outputs ``o`` ``[B, 2]`` in [0, 1] (the rounding order every backend follows)."""
+    o = np.asarray(o, np.float32)
+    return ((o * np.float32(2.0) - np.float32(1.0)) * np.float32(max_offset)).astype(np.float32)
 
 
 def check_neumip(bundle: Bundle) -> None:
@@ -84,7 +86,7 @@ def network_input(bundle: Bundle, net: str, uv: np.ndarray, wi: np.ndarray, wo: 
 def offsets_int8(bundle: Bundle, uv: np.ndarray, wo: np.ndarray) -> np.ndarray:
     """Δu float32 ``[B, 2]`` (UV units) from the INT8 offset network."""
     o = forward(bundle.mlps["offset"], network_input(bundle, "offset", uv, wo, wo))
-    return ((o * np.float32(2.0) - np.float32(1.0)) * np.float32(bundle_max_offset(bundle))).astype(np.float32)
+    return offsets_from_outputs(o, bundle_max_offset(bundle))
 
 
 def render_neumip_int8(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray,

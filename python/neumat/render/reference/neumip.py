@@ -14,7 +14,8 @@ import numpy as np
 
 from ...bundle import Bundle
 from ...eval import bundle_value_scale
-from ...neumip import bundle_max_offset, check_neumip, network_input, offsets_int8, render_neumip_int8
+from ...neumip import (bundle_max_offset, check_neumip, network_input, offsets_from_outputs, offsets_int8,
+                       render_neumip_int8)
 from ..passes.infer import dequantized_weights
 from .pipeline import shading_directions
 
@@ -36,7 +37,7 @@ def neumip_fp32(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray) 
     check_neumip(bundle)
     uv = np.asarray(uv, np.float32)
     o = float_forward(bundle.mlps["offset"], network_input(bundle, "offset", uv, wo, wo))
-    du = ((o * np.float32(2.0) - np.float32(1.0)) * np.float32(bundle_max_offset(bundle))).astype(np.float32)
+    du = offsets_from_outputs(o, bundle_max_offset(bundle))
     rgb = float_forward(bundle.mlps["rgb"], network_input(bundle, "rgb", (uv + du).astype(np.float32), wi, wo))
     return rgb * np.float32(bundle_value_scale(bundle)), du
 
