@@ -8,6 +8,8 @@ for phi_d): the azimuth of a vector near the pole is ill-conditioned, and phi_d 
 the frame of phi_h. Everywhere, including near the poles, the Slang angles must reproduce
 (wi, wo) through the float64 inverse within 1e-5. Exactly degenerate inputs (h on the normal,
 wi = wo) have phi defined as 0 in both implementations and are checked explicitly.
+The minimal-rotation difference vector ("minrot-concentric-v2") has no ill-conditioned
+azimuth: its Slang vectors and plane coordinates are compared everywhere, within 1e-5.
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neumat.angles import (
+    LEGACY_PLANE_PARAMETERIZATION,
+    PLANE_PARAMETERIZATION,
+    PLANE_PARAMETERIZATIONS,
+    AngleParamError,
+    from_minrot,
     from_rusinkiewicz,
     from_spherical,
     hemisphere_to_square,
+    minrot_difference,
     normalize,
     plane_coords,
     rusinkiewicz,
@@ -167,6 +175,81 @@ def test08_plane_map_is_continuous():
     assert np.max(move / eps) < 2.0  # Lipschitz bound of the map (equidistant + concentric)
 
 
+def test12_minrot_identities_and_inverse():
+    """d = R(h) wi: d = wi at the mirror configuration (R = I), |d| = 1, d_z = cos theta_d of
+    Rusinkiewicz (the two d differ by a turn about n for theta_h > 0), and from_minrot inverts."""
+    rng = np.random.default_rng(12)
+    wi, wo = random_hemisphere(rng, 10000), random_hemisphere(rng, 10000)
+    h, d = minrot_difference(wi, wo)
+    assert np.max(np.abs(np.linalg.norm(d, axis=-1) - 1)) < 1e-12
+    assert np.max(np.abs(np.arccos(np.clip(d[:, 2], -1, 1)) - rusinkiewicz(wi, wo)[2])) < 1e-6
+    mh, md = minrot_difference(wi, reflect_normal(wi))
+    assert np.all(mh[:, :2] == 0) and np.max(np.abs(mh[:, 2] - 1)) < 1e-15 and np.max(np.abs(md - wi)) < 1e-15
+    assert np.allclose(minrot_difference(wi, wi)[1], [0, 0, 1], atol=1e-12)  # wi = wo: d = n
+    wi2, wo2 = from_minrot(h, d)
+    assert np.max(np.abs(wi2 - wi)) < 1e-12 and np.max(np.abs(wo2 - wo)) < 1e-12
+    # Bijective through the plane coordinates too: (H, D) -> (h, d) -> (wi, wo).
+    hc, dc = plane_coords(wi, wo, PLANE_PARAMETERIZATION)
+    wi3, wo3 = from_minrot(from_spherical(*square_to_hemisphere(hc)), from_spherical(*square_to_hemisphere(dc)))
+    assert np.max(np.abs(wi3 - wi)) < 1e-9 and np.max(np.abs(wo3 - wo)) < 1e-9
+
+
+def test13_plane_coords_ids():
+    rng = np.random.default_rng(13)
+    wi, wo = random_hemisphere(rng, 1000), random_hemisphere(rng, 1000)
+    h1, d1 = plane_coords(wi, wo, LEGACY_PLANE_PARAMETERIZATION)
+    h2, d2 = plane_coords(wi, wo)  # default: v2
+    assert PLANE_PARAMETERIZATION == "minrot-concentric-v2" and LEGACY_PLANE_PARAMETERIZATION in PLANE_PARAMETERIZATIONS
+    assert np.max(np.abs(h1 - h2)) < 1e-12  # the H plane is the same
+    assert np.max(np.abs(d1 - d2)) > 0.1  # the D planes are not
+    th, ph, td, pd = rusinkiewicz(wi, wo)
+    assert np.array_equal(d1, hemisphere_to_square(td, pd))  # v1 is exactly the old definition
+    with pytest.raises(AngleParamError, match="unknown H/D plane parameterization 'nope'"):
+        plane_coords(wi, wo, "nope")
+
+
+def _rotate_by(rng, w, angle):
+    """``w`` [n, 3] turned by ``angle`` [n] radians about random axes perpendicular to it."""
+    axis = normalize(np.cross(w, rng.normal(size=w.shape)))
+    return normalize(w * np.cos(angle)[:, None] + axis * np.sin(angle)[:, None])
+
+
+D_LIPSCHITZ = 0.75
+"""Bound of |Δ(s, t)| of the v2 D plane per radian of direction change (|Δwi| + |Δwo|), i.e.
+0.013 of the plane's width per degree; measured max 0.57 (near wi = -wo at the horizon)."""
+
+
+def test14_d_plane_is_continuous_everywhere():
+    """Over the whole domain of pairs — random pairs, exact mirror configurations (theta_h = 0),
+    their 1e-4 rad neighbours, and grazing near-opposite pairs (theta_d -> 90 deg) — turning wi
+    or wo by 1e-6..1e-2 rad moves the v2 D coordinate by <= D_LIPSCHITZ per radian. v1 breaks
+    any such bound at theta_h -> 0 (that is why v2 exists): there it moves > 1000x as much."""
+    rng = np.random.default_rng(14)
+    n = 40000
+    wi, wo = random_hemisphere(rng, n), random_hemisphere(rng, n)
+    q = n // 5
+    wo[:q] = reflect_normal(wi[:q])  # theta_h = 0 exactly
+    wo[q:2 * q] = _rotate_by(rng, reflect_normal(wi[q:2 * q]), np.full(q, 1e-4))  # theta_h ~ 1e-4
+    phi = rng.uniform(0, TAU, q)
+    wi[2 * q:3 * q] = from_spherical(np.pi / 2 - 10 ** rng.uniform(-4, -1, q), phi)
+    wo[2 * q:3 * q] = from_spherical(np.pi / 2 - 10 ** rng.uniform(-4, -1, q), phi + np.pi + 1e-2 * rng.normal(size=q))
+    near_mirror = np.zeros(n, bool)
+    near_mirror[:2 * q] = True
+    for moved in ("wi", "wo"):
+        step = 10 ** rng.uniform(-6, -2, n)
+        wi2 = _rotate_by(rng, wi, step) if moved == "wi" else wi
+        wo2 = _rotate_by(rng, wo, step) if moved == "wo" else wo
+        keep = (wi2[:, 2] > 0) & (wo2[:, 2] > 0)
+        assert keep.mean() > 0.9
+        dist = np.linalg.norm(wi2 - wi, axis=-1) + np.linalg.norm(wo2 - wo, axis=-1)
+        ratio = {}
+        for p in PLANE_PARAMETERIZATIONS:
+            d0, d1 = plane_coords(wi, wo, p)[1], plane_coords(wi2, wo2, p)[1]
+            ratio[p] = np.linalg.norm(d1 - d0, axis=-1)[keep] / dist[keep]
+        assert np.max(ratio[PLANE_PARAMETERIZATION]) <= D_LIPSCHITZ, moved
+        assert np.max(ratio[LEGACY_PLANE_PARAMETERIZATION][near_mirror[keep]]) > 1000 * D_LIPSCHITZ, moved
+
+
 # ---- Slang vs numpy -----------------------------------------------------------------------
 
 KERNELS = Path(__file__).with_name("test_angles.slang")
@@ -174,7 +257,8 @@ KERNELS = Path(__file__).with_name("test_angles.slang")
 
 @pytest.fixture(scope="module")
 def run():
-    """run(entry, n, out_width, **float32 inputs) -> float32 [n, out_width] from Slang."""
+    """run(entry, n, out_width, uniforms=None, **float32 inputs) -> float32 [n, out_width] from
+    Slang; ``uniforms``: scalar kernel parameters."""
     from neumat.render.device import DeviceError, default_device
 
     try:
@@ -185,7 +269,7 @@ def run():
 
     module = device.load_module_from_source("neumat_test_angles", KERNELS.read_text(), path=str(KERNELS))
 
-    def dispatch(entry, n, out_width, **inputs):
+    def dispatch(entry, n, out_width, uniforms=None, **inputs):
         kernel = device.create_compute_kernel(device.link_program([module], [module.entry_point(entry)]))
         buffers = {
             name: device.create_buffer(
@@ -195,7 +279,7 @@ def run():
             for name, a in inputs.items()
         }
         result = device.create_buffer(usage=spy.BufferUsage.unordered_access, size=4 * n * out_width)
-        kernel.dispatch(thread_count=[n, 1, 1], result=result, count=n, **buffers)
+        kernel.dispatch(thread_count=[n, 1, 1], result=result, count=n, **(uniforms or {}), **buffers)
         return result.to_numpy().view(np.float32).reshape(n, out_width)
 
     return dispatch
@@ -240,18 +324,20 @@ def test10_slang_inverse_matches(run):
     assert np.max(np.abs(got[:, :3] - ref_i)) < 1e-5 and np.max(np.abs(got[:, 3:] - ref_o)) < 1e-5
 
 
-def test11_slang_plane_coords_match(run):
+@pytest.mark.parametrize("parameterization", PLANE_PARAMETERIZATIONS)
+def test11_slang_plane_coords_match(run, parameterization):
     """Plane coordinates within 1e-5 (= 0.0005 texels of a 50^2 plane). The H plane is
-    continuous at the pole, so it is compared everywhere; the D plane inherits phi_h's
-    ill-conditioning near theta_h = 0 (phi_d is measured in the phi_h frame), so it is compared
-    where sin(theta_h) >= 0.05 and at the exact mirror configurations."""
+    continuous at the pole, so it is compared everywhere, and so is the v2 D plane. The v1 D
+    plane inherits phi_h's ill-conditioning near theta_h = 0 (phi_d is measured in the phi_h
+    frame), so it is compared where sin(theta_h) >= 0.05 and at the exact mirror configurations."""
     rng = np.random.default_rng(11)
     wi, wo, mirror, _ = slang_test_pairs(rng, 20000)
-    got = run("angles_planes", len(wi), 4, wi=wi, wo=wo)
-    h_uv, d_uv = plane_coords(wi.astype(np.float64), wo.astype(np.float64))
+    selector = {"parameterization": PLANE_PARAMETERIZATIONS.index(parameterization)}
+    got = run("angles_planes", len(wi), 4, uniforms=selector, wi=wi, wo=wo)
+    h_uv, d_uv = plane_coords(wi.astype(np.float64), wo.astype(np.float64), parameterization)
     assert np.max(np.abs(got[:, :2] - h_uv)) < 1e-5
     theta_h = rusinkiewicz(wi.astype(np.float64), wo.astype(np.float64))[0]
-    ok = np.sin(theta_h) >= 0.05
+    ok = np.sin(theta_h) >= 0.05 if parameterization == LEGACY_PLANE_PARAMETERIZATION else np.ones(len(wi), bool)
     ok[mirror] = True
     assert np.max(np.abs(got[ok, 2:] - d_uv[ok])) < 1e-5
     st_ = rng.uniform(0, 1, (20000, 2)).astype(np.float32)
@@ -259,3 +345,17 @@ def test11_slang_plane_coords_match(run):
     theta, phi = square_to_hemisphere(st_.astype(np.float64))
     assert np.max(np.abs(back[:, 0] - theta)) < 1e-5
     assert np.max(circular_diff(back[:, 1], phi) * np.sin(theta)) < 1e-5
+
+
+def test15_slang_minrot_matches(run):
+    """minRotDifference and fromMinRot against the float64 definition, everywhere (random,
+    mirror, wi = wo, normal, horizon pairs), within 1e-5 per component."""
+    rng = np.random.default_rng(15)
+    wi, wo, mirror, same = slang_test_pairs(rng, 20000)
+    got = run("angles_minrot", len(wi), 6, wi=wi, wo=wo).astype(np.float64)
+    h, d = minrot_difference(wi.astype(np.float64), wo.astype(np.float64))
+    assert np.max(np.abs(got[:, :3] - h)) < 1e-5 and np.max(np.abs(got[:, 3:] - d)) < 1e-5
+    assert np.all(got[mirror, :2] == 0) and np.max(np.abs(got[mirror, 3:] - wi[mirror])) < 1e-6
+    back = run("angles_minrot_inverse", len(wi), 6, h=h.astype(np.float32), d=d.astype(np.float32))
+    ref_i, ref_o = from_minrot(h.astype(np.float32).astype(np.float64), d.astype(np.float32).astype(np.float64))
+    assert np.max(np.abs(back[:, :3] - ref_i)) < 1e-5 and np.max(np.abs(back[:, 3:] - ref_o)) < 1e-5

@@ -2,7 +2,7 @@
 
 The reference "infer" of a ``.nmat`` triple-plane material: float32 bilinear plane lookups
 (:func:`bilinear_lookup_np`, the twin of :func:`neumat.models.triple_plane.bilinear_lookup`),
-H/D coordinates from :func:`neumat.angles.plane_coords`, features concatenated in the bundle's
+H/D coordinates from :func:`neumat.angles.plane_coords` in the bundle's ``angle_param``, features concatenated in the bundle's
 input order, the INT8 MLP through the numpy reference :func:`neumat.quant.forward`, and the
 result multiplied by the material's ``value_scale`` (:data:`VALUE_SCALE_KEY` in the bundle's
 provenance). Only the MLP is INT8; features are float32. The held-out helpers
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .angles import PLANE_PARAMETERIZATION, plane_coords
+from .angles import PLANE_PARAMETERIZATIONS, plane_coords
 from .bundle import NEUMIP, TRIPLE_PLANE, Bundle, BundleError
 from .quant import forward
 
@@ -88,10 +88,10 @@ def check_triple_plane(bundle: Bundle) -> None:
     """Raise :class:`EvalError` unless ``bundle`` is a triple-plane material this module evaluates."""
     if bundle.kind != TRIPLE_PLANE:
         raise EvalError(f"expected a {TRIPLE_PLANE!r} bundle, got {bundle.kind!r}")
-    if bundle.angle_param != PLANE_PARAMETERIZATION:
+    if bundle.angle_param not in PLANE_PARAMETERIZATIONS:
         raise EvalError(
             f"bundle H/D planes use angle parameterization {bundle.angle_param!r}; this neumat "
-            f"evaluates {PLANE_PARAMETERIZATION!r} (neumat.angles): re-export the material"
+            f"evaluates {', '.join(map(repr, PLANE_PARAMETERIZATIONS))} (neumat.angles)"
         )
     bundle_value_scale(bundle)
 
@@ -104,7 +104,7 @@ def bundle_features(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarr
         wi, wo: float32 ``[B, 3]`` unit directions, local shading frame (+z = normal), pointing
             away from the surface.
     """
-    h, d = plane_coords(np.asarray(wi, dtype=np.float32), np.asarray(wo, dtype=np.float32))
+    h, d = plane_coords(np.asarray(wi, dtype=np.float32), np.asarray(wo, dtype=np.float32), bundle.angle_param)
     coords = {"U": np.asarray(uv, dtype=np.float32), "H": h, "D": d}
     parts = [bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES) for p in bundle.feature_order("rgb")]
     return np.concatenate(parts, axis=1)

@@ -5,23 +5,40 @@ Frame: +z = surface normal, +x = tangent, +y = bitangent; ``wi`` (towards the li
 
 * :mod:`.spherical` — ``(theta, phi)`` of unit vectors and back.
 * :mod:`.rusinkiewicz` — half/difference angles (Rusinkiewicz 1998) and their inverse.
-* :mod:`.planes` — [0, 1]^2 coordinates of the H and D feature planes.
+* :mod:`.minrot` — half vector and minimal-rotation difference vector, and their inverse.
+* :mod:`.planes` — [0, 1]^2 coordinates of the H and D feature planes (both parameterizations).
 
 ``shaders/rusinkiewicz.slang`` holds the same functions for the renderer.
 """
 
-from .planes import PLANE_PARAMETERIZATION, hemisphere_to_square, plane_coords, square_to_hemisphere
+from .minrot import from_minrot, minrot_difference
+from .planes import (
+    LEGACY_PLANE_PARAMETERIZATION,
+    PLANE_PARAMETERIZATION,
+    PLANE_PARAMETERIZATIONS,
+    AngleParamError,
+    hemisphere_to_square,
+    parameterization_index,
+    plane_coords,
+    square_to_hemisphere,
+)
 from .rusinkiewicz import from_rusinkiewicz, half_vector, rusinkiewicz
 from .spherical import azimuth, from_spherical, normalize, to_spherical, wrap_azimuth
 
 __all__ = [
+    "LEGACY_PLANE_PARAMETERIZATION",
     "PLANE_PARAMETERIZATION",
+    "PLANE_PARAMETERIZATIONS",
+    "AngleParamError",
     "azimuth",
+    "from_minrot",
     "from_rusinkiewicz",
     "from_spherical",
     "half_vector",
     "hemisphere_to_square",
+    "minrot_difference",
     "normalize",
+    "parameterization_index",
     "plane_coords",
     "rusinkiewicz",
     "square_to_hemisphere",

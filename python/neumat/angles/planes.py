@@ -1,7 +1,15 @@
 """Coordinates of the H and D feature planes: hemisphere directions -> the unit square.
 
-The triple-plane model reads its H plane at the half vector ``h`` and its D plane at the
-difference vector ``d`` (:mod:`.rusinkiewicz`). Both lie in the upper hemisphere for
+The triple-plane model reads its H plane at the half vector ``h`` and its D plane at a
+difference vector ``d``. Two parameterizations exist, named by the ids bundles record:
+
+* :data:`PLANE_PARAMETERIZATION` ``"minrot-concentric-v2"`` (default of new bundles): ``d``
+  by the minimal rotation taking ``h`` to the normal (:mod:`.minrot`), continuous everywhere;
+* :data:`LEGACY_PLANE_PARAMETERIZATION` ``"rusinkiewicz-concentric-v1"``: Rusinkiewicz's
+  ``d`` (:mod:`.rusinkiewicz`), measured in a frame turned by ``phi_h``, discontinuous at
+  ``theta_h = 0``; kept so that bundles trained with it evaluate exactly as before.
+
+The H plane is the same in both. ``h`` and ``d`` lie in the upper hemisphere for
 ``wi``, ``wo`` above the surface (``theta_d <= pi/2`` always, since ``h`` bisects them).
 A direction ``(theta, phi)`` maps to plane coordinates ``(s, t)`` in [0, 1]^2 in two steps:
 
@@ -29,11 +37,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from .minrot import minrot_difference
 from .rusinkiewicz import rusinkiewicz
-from .spherical import as_float, azimuth, wrap_azimuth
+from .spherical import as_float, azimuth, to_spherical, wrap_azimuth
 
-PLANE_PARAMETERIZATION = "rusinkiewicz-concentric-v1"
-"""Name of this H/D plane parameterization (for bundle manifests)."""
+PLANE_PARAMETERIZATION = "minrot-concentric-v2"
+"""Id of the default H/D plane parameterization (minimal-rotation ``d``; bundle manifests)."""
+LEGACY_PLANE_PARAMETERIZATION = "rusinkiewicz-concentric-v1"
+"""Id of the Rusinkiewicz-``d`` parameterization of earlier bundles."""
+PLANE_PARAMETERIZATIONS = (LEGACY_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION)
+"""Every parameterization :func:`plane_coords` computes; the index is the Slang selector
+(``planeCoords(wi, wo, parameterization, ...)`` in ``shaders/rusinkiewicz.slang``)."""
+
+
+class AngleParamError(ValueError):
+    """An H/D plane parameterization id this neumat does not know."""
+
+
+def parameterization_index(parameterization: str) -> int:
+    """Index of ``parameterization`` in :data:`PLANE_PARAMETERIZATIONS`; :class:`AngleParamError` if unknown."""
+    if parameterization not in PLANE_PARAMETERIZATIONS:
+        raise AngleParamError(f"unknown H/D plane parameterization {parameterization!r}; "
+                              f"known: {', '.join(PLANE_PARAMETERIZATIONS)}")
+    return PLANE_PARAMETERIZATIONS.index(parameterization)
 
 _QUARTER = np.pi / 4
 
@@ -76,10 +102,15 @@ def square_to_hemisphere(st: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return theta.astype(st.dtype), azimuth(x, y).astype(st.dtype)
 
 
-def plane_coords(wi: np.ndarray, wo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def plane_coords(wi: np.ndarray, wo: np.ndarray,
+                 parameterization: str = PLANE_PARAMETERIZATION) -> tuple[np.ndarray, np.ndarray]:
     """H- and D-plane coordinates ``([..., 2], [..., 2])`` of direction pairs ``[..., 3]``.
 
     ``wi``, ``wo``: unit vectors pointing away from the surface, local frame (+z = normal).
+    ``parameterization``: one of :data:`PLANE_PARAMETERIZATIONS` (:class:`AngleParamError` otherwise).
     """
-    theta_h, phi_h, theta_d, phi_d = rusinkiewicz(wi, wo)
-    return hemisphere_to_square(theta_h, phi_h), hemisphere_to_square(theta_d, phi_d)
+    if parameterization_index(parameterization) == 0:
+        theta_h, phi_h, theta_d, phi_d = rusinkiewicz(wi, wo)
+        return hemisphere_to_square(theta_h, phi_h), hemisphere_to_square(theta_d, phi_d)
+    h, d = minrot_difference(wi, wo)
+    return hemisphere_to_square(*to_spherical(h)), hemisphere_to_square(*to_spherical(d))

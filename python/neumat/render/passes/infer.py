@@ -6,7 +6,7 @@ Per pixel with ``mask`` = 1: the local shading frame from the g-buffer (+z = ``n
 the frame of the BTF's directions), ωi = towards the light and ωo =
 towards the camera eye (both pointing away from the surface, local frame), features in the
 bundle's input order — U at the g-buffer (u, v) (or the synthesis pass's ``u_features``), H / D
-at :func:`neumat.angles.plane_coords` (ωi, ωo) — bilinear exactly as
+at :func:`neumat.angles.plane_coords` (ωi, ωo) in the bundle's ``angle_param`` — bilinear exactly as
 :func:`neumat.eval.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp),
 then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
 ``mlp_int8.slang`` (bit-exact with :func:`neumat.quant.forward`), ``"fp32"``: a float MLP on the
@@ -42,9 +42,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...angles import parameterization_index
 from ...backends.slang import UNROLL_DOTS, link_constants, slang_mlp_type
 from ...bundle import TRIPLE_PLANE, Bundle
-from ...eval import bundle_value_scale
+from ...eval import bundle_value_scale, check_triple_plane
 from ..camera import Camera
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, \
@@ -136,7 +137,9 @@ class InferPass(RenderPass):
         self.mlp = bundle.mlps["rgb"]
         if self.mlp.n_outputs != 3:
             raise ValueError(f"the rgb network must have 3 outputs, got {self.mlp.n_outputs}")
+        check_triple_plane(bundle)
         self.value_scale = bundle_value_scale(bundle)
+        self.angle_param = parameterization_index(bundle.angle_param)
         order = bundle.feature_order("rgb")
         usage = spy.BufferUsage.shader_resource
         data, segs, offset = [], [], 0
@@ -215,7 +218,7 @@ class InferPass(RenderPass):
         frame = {"camera": self.camera.shader_params(), **light_params(self.lights[0]),
                  "valueScale": float(self.value_scale), "useSynth": int(synth is not None),
                  "synthChannels": self.u_channels, "writeDebug": int(self.debug),
-                 "featureCount": int(self.mlp.n_inputs)}
+                 "featureCount": int(self.mlp.n_inputs), "angleParam": self.angle_param}
         kernel = self.kernel(self.precision)
         io = {**{s: inputs[s].buffer for s in self.INPUTS},
               "synthFeatures": synth.buffer if synth is not None else self._dummy,

@@ -67,7 +67,7 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light) 
     """
     h, w = gbuffer["mask"].shape[:2]
     wi, wo, e, idx = shading_directions(gbuffer, eye, light)
-    hc, dc = plane_coords(wi, wo)
+    hc, dc = plane_coords(wi, wo, bundle.angle_param)
     coords = {"U": gbuffer["uv"].reshape(-1, 4)[idx, :2], "H": hc, "D": dc}
     feats = np.concatenate([bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES)
                             for p in bundle.feature_order("rgb")], axis=1)
