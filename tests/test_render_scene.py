@@ -123,7 +123,9 @@ def test08_height_spec_from_bundle_and_merge():
     mesh = shapes.plane(2.0, uv_per_unit=0.5)
     spec = HeightSpec.from_bundle(bundle, mesh)
     lo, hi = bundle.height_range
-    assert (spec.d_lo, spec.d_hi) == pytest.approx((2.0 * lo, 2.0 * hi))  # uv units x 2 per UV
+    # uv units: scaled per vertex by the local scene units per UV unit (2 everywhere here)
+    assert (spec.d_lo, spec.d_hi) == pytest.approx((lo, hi))
+    assert np.allclose(spec.scale_of(mesh), 2.0, rtol=1e-6)
     assert HeightSpec.from_bundle(bundle, mesh, height_scale=1.0).d_hi == pytest.approx(hi)
     both = merge_meshes([mesh, shapes.uv_sphere(1.0, 4, 8)])
     assert both.faces.max() == both.positions.shape[0] - 1

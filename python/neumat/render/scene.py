@@ -3,10 +3,20 @@
 
 Height convention (the bundle stores ``height`` in [0, 1] of ``height_range = (h_min, h_max)``
 in ``"uv"`` or ``"world"`` units): the surface is displaced along the vertex normal by
-``d = height_scale · (h_min + H(u, v)·(h_max - h_min))`` scene units, where ``height_scale``
-(scene units per height unit) defaults to 1 for ``"world"`` heights and to
-:meth:`Mesh.uv_to_world` for ``"uv"`` heights (so relief keeps its proportion to the texture
-on any mesh). The shell is the mesh extruded to ``[d_lo, d_hi] = height_scale·(h_min, h_max)``.
+``d = s · height_scale · (h_min + H(u, v)·(h_max - h_min))`` scene units, where ``height_scale``
+(scene units per height unit) defaults to 1 for ``"world"`` heights; ``"uv"`` heights are
+scaled per vertex instead — ``s`` = :func:`~neumat.render.metric.vertex_uv_scale` (the local
+scene units per UV unit around the vertex, interpolated across faces), ``height_scale`` = 1 — so
+relief keeps its proportion to the texture wherever the mesh stretches it; elsewhere ``s = 1``.
+The shell is the mesh extruded to ``s·[d_lo, d_hi] = s·height_scale·(h_min, h_max)`` at each
+vertex; the relief's thickness at a point (scene units per unit of h01) is ``s·(d_hi - d_lo)``.
+
+UV metric (per base face, :mod:`neumat.render.metric`): dP/du, dP/dv (scene units per UV unit)
+and the second fundamental form in UV coordinates. The visibility passes carry them per pixel
+in the g-buffer's surface slots (:data:`~neumat.render.passes.base.SURFACE`): ``dpdu``,
+``dpdv`` and ``shape`` (II_uu, II_uv, II_vv, thickness); every pass where scene units and
+texels meet (shadow march steps and curvature, relief normal, LoD footprint) uses them
+anisotropically instead of one mesh-wide scale.
 
 Shell soup: the boundaries of all prisms, one closed polyhedron per base face — its top cap
 (the face moved by ``d_hi·n``), bottom cap (``d_lo·n``) and three side walls (each bilinear quad
@@ -26,6 +36,7 @@ import numpy as np
 
 from .camera import Camera
 from .lights import DirectionalLight, PointLight
+from .metric import vertex_uv_scale
 from .shapes import Mesh
 
 BVH_LEAF_SIZE = 4
@@ -42,6 +53,8 @@ class HeightSpec:
     """Displacement of height 0, scene units (height_scale · h_min)."""
     d_hi: float
     """Displacement of height 1, scene units (height_scale · h_max); > d_lo."""
+    vertex_scale: np.ndarray | None = None
+    """[V] float32 per-vertex factor s of d_lo, d_hi (module docstring); None = 1 everywhere."""
 
     @classmethod
     def from_bundle(cls, bundle, mesh: Mesh, height_scale: float | None = None) -> HeightSpec:
@@ -52,10 +65,25 @@ class HeightSpec:
         """
         if bundle.height is None:
             raise ValueError("the bundle has no height map; render it without hf tracing")
-        if height_scale is None:
-            height_scale = mesh.uv_to_world() if bundle.height_units == "uv" else 1.0
         lo, hi = bundle.height_range
-        return cls(np.asarray(bundle.height, np.float32), height_scale * lo, height_scale * hi)
+        height = np.asarray(bundle.height, np.float32)
+        if height_scale is None and bundle.height_units == "uv":
+            return cls(height, lo, hi, vertex_uv_scale(mesh))
+        scale = 1.0 if height_scale is None else height_scale
+        return cls(height, scale * lo, scale * hi)
+
+    def scale_of(self, mesh: Mesh) -> np.ndarray:
+        """[V] float32 per-vertex factor s of ``mesh`` (ones when :attr:`vertex_scale` is None).
+
+        Raises:
+            ValueError: :attr:`vertex_scale` does not have one value per vertex of ``mesh``.
+        """
+        if self.vertex_scale is None:
+            return np.ones(mesh.positions.shape[0], np.float32)
+        s = np.asarray(self.vertex_scale, np.float32)
+        if s.shape != (mesh.positions.shape[0],):
+            raise ValueError(f"vertex_scale has shape {s.shape}; the mesh has {mesh.positions.shape[0]} vertices")
+        return s
 
 
 @dataclass
@@ -114,17 +142,20 @@ def boundary_edge_count(mesh: Mesh) -> int:
     return int(np.sum(counts == 1))
 
 
-def shell_soup(mesh: Mesh, d_lo: float | None, d_hi: float | None) -> TriangleSoup:
-    """The prisms of ``mesh`` extruded to [d_lo, d_hi] (module docstring), or, with
-    ``d_lo = d_hi = None``, the base mesh itself (h01 = 0)."""
+def shell_soup(mesh: Mesh, d_lo: float | None, d_hi: float | None,
+               vertex_scale: np.ndarray | None = None) -> TriangleSoup:
+    """The prisms of ``mesh`` extruded to s·[d_lo, d_hi] at each vertex (module docstring; s =
+    ``vertex_scale`` [V], default 1), or, with ``d_lo = d_hi = None``, the base mesh itself
+    (h01 = 0)."""
     p, n, f = mesh.positions, mesh.normals, mesh.faces
+    s = np.ones(p.shape[0]) if vertex_scale is None else np.asarray(vertex_scale, np.float64)
     uv, tan = mesh.uvs, mesh.tangents
     ids = np.arange(f.shape[0], dtype=np.int32)
 
     def corners(c: np.ndarray, offset, h01):
         """Soup attributes of corners ``c`` [T, 3] moved by offset [.., 3] along n."""
         off = np.broadcast_to(np.asarray(offset, np.float64), c.shape)
-        pos = p[c] + off[..., None] * n[c]
+        pos = p[c] + (off * s[c])[..., None] * n[c]
         h = np.broadcast_to(np.asarray(h01, np.float32), c.shape)[..., None]
         return pos, np.concatenate([uv[c], h], -1), n[c], tan[c]
 

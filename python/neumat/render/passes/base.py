@@ -31,6 +31,19 @@ slot           channels  meaning
 ``position``   4 f32     (p.xyz, t): world hit point and ray distance (depth along the ray)
 ``mask``       1 f32     1 = the pixel sees the material, 0 = background
 =============  ========  ==========================================================
+
+Surface slots (:data:`SURFACE`, written by the same visibility passes; the local UV metric of
+the base face under the pixel, :mod:`neumat.render.metric`; zeros off the mask):
+
+=============  ========  ==========================================================
+``dpdu``       4 f32     (dP/du, 0): world, scene units per UV unit
+``dpdv``       4 f32     (dP/dv, 0): world, scene units per UV unit
+``shape``      4 f32     (II_uu, II_uv, II_vv, thickness): second fundamental form in UV
+                         coordinates (scene units per UV unit²; normal curvature along a
+                         UV direction δ = δᵀIIδ / |J δ|², > 0 where the surface bends away
+                         from its normal) and the relief's thickness at the pixel (scene
+                         units per unit of h01; 0 without a height field)
+=============  ========  ==========================================================
 """
 
 from __future__ import annotations
@@ -65,6 +78,12 @@ class SlotSpec:
 GBUFFER_SPECS = {UV: SlotSpec("float32", 4), NORMAL: SlotSpec("float32", 4),
                  TANGENT: SlotSpec("float32", 4), POSITION: SlotSpec("float32", 4),
                  MASK: SlotSpec("float32", 1)}
+DPDU = "dpdu"
+DPDV = "dpdv"
+SHAPE = "shape"
+SURFACE = (DPDU, DPDV, SHAPE)
+"""The surface slots every visibility pass writes besides :data:`GBUFFER` (module docstring)."""
+SURFACE_SPECS = {s: SlotSpec("float32", 4) for s in SURFACE}
 
 
 @dataclass

@@ -10,9 +10,14 @@ in the BTF data, so tilting the frame by the relief would count it twice), ``pos
 t)`` and ``mask`` (0 where the ray leaves the shell without meeting the relief); and
 ``relief_normal`` (4 f32, (n.xyz, 0), world): the displaced surface's normal, the shading
 frame tilted by the height field's normal (per-texel central-difference normals, bilinearly
-interpolated and renormalized, exactly as :meth:`neumat.data.heightfield.HeightField.normal_at`).
+interpolated and renormalized, exactly as :meth:`neumat.data.heightfield.HeightField.normal_at`,
+with the slope taken through the hit face's anisotropic UV metric: ∇_xy z = thickness · R ·
+J⁻ᵀ ∇_g H, J the tangent-plane Jacobian of dP/du, dP/dv in the shading frame). The surface
+slots (:data:`~neumat.render.passes.base.SURFACE`) carry the hit face's dP/du, dP/dv, second
+fundamental form and the relief thickness interpolated at the hit.
 
-LoD: a ray cone, ``texels = t_entry · camera.spread_angle / uv_to_world · R`` (isotropic, no
+LoD: a ray cone, ``texels = t_entry · camera.spread_angle / σ_max · R`` with σ_max the larger
+singular value of the entry face's [dP/du dP/dv] (the UV direction it stretches most; no
 foreshortening: conservative), ``lod = log2(texels) + lod_bias``; the coarse march stops
 descending at ``floor(lod)``, and the fine steps (8 per texel crossed, at most 32) then span a
 2^lod-texel cell. The fine samples always read the full-resolution bilinear height (so the surface hit never floats above the
@@ -46,9 +51,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..scene import HeightSpec, Scene
-from .base import GBUFFER, GBUFFER_SPECS, RenderContext, RenderPass, Resource, SlotSpec, \
-    compute_kernel
-from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass
+from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, \
+    Resource, SlotSpec, compute_kernel
+from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, \
+    face_metric_rows
 
 SHADER = "hf_trace.slang"
 ENTRY = "hf_trace"
@@ -111,7 +117,7 @@ class HfTracePass(RenderPass):
     """
 
     INPUTS = (SEGMENTS, SEGMENT_PRISMS)
-    OUTPUTS = GBUFFER + (RELIEF_NORMAL,)
+    OUTPUTS = GBUFFER + (RELIEF_NORMAL,) + SURFACE
 
     def __init__(self, device, scene: Scene, lod_bias: int = 0, shell: ShellPass | None = None,
                  max_rounds: int = 4, max_baked_texels: int = MAX_BAKED_TEXELS) -> None:
@@ -131,18 +137,24 @@ class HfTracePass(RenderPass):
         self.max_baked_texels = int(max_baked_texels)
         res = int(spec.height.shape[0])
         self._tiled = self._height_buffers(spec.height, wrap=True, res=res, origin=(0, 0))
-        self.uv_to_world = scene.mesh.uv_to_world()
         mesh = scene.mesh
         usage = spy.BufferUsage.shader_resource
+        thickness = corner_thickness(scene)
+        self.height_span = float(thickness.max())
+        """Largest relief thickness over the mesh, scene units per unit of h01 (s·(d_hi - d_lo))."""
 
-        def per_corner(a, name):
+        def per_corner(a, name, w=None):
             rows = np.zeros(mesh.faces.shape + (4,), np.float32)
             rows[..., : a.shape[1]] = a[mesh.faces]
+            if w is not None:
+                rows[..., 3] = w
             return device.create_buffer(usage=usage, data=rows.reshape(-1, 4), label=f"hf_trace.{name}")
 
         self._faces = {"face_uv": per_corner(mesh.uvs, "face_uv"),
-                       "face_normal": per_corner(mesh.normals, "face_normal"),
-                       "face_tangent": per_corner(mesh.tangents, "face_tangent")}
+                       "face_normal": per_corner(mesh.normals, "face_normal", thickness),
+                       "face_tangent": per_corner(mesh.tangents, "face_tangent"),
+                       "face_metric": device.create_buffer(usage=usage, data=face_metric_rows(mesh, thickness),
+                                                           label="hf_trace.face_metric")}
         self.kernel = compute_kernel(device, SHADER, ENTRY)
         dummy = device.create_buffer(usage=usage, size=16, label="hf_trace.no_synthesis")
         unused_plane = {"gaussian": dummy, "lut": dummy, "rows": 1, "cols": 1, "channels": 1}
@@ -186,7 +198,9 @@ class HfTracePass(RenderPass):
         else the exact per-sample evaluation."""
         synth = synthesis.height_shader_params()  # raises if there is no height plane
         res = self._tiled["res"]
-        reach = int(np.ceil(res * self.height_span / self.uv_to_world))  # 45° shadow ray, whole shell
+        # 45° shadow ray through the thickest shell, at the mesh-wide scale (rays crossing
+        # strongly stretched faces, e.g. near a UV sphere's poles, may reach the clamped border)
+        reach = int(np.ceil(res * self.height_span / self.scene.mesh.uv_to_world()))
         origin, size = relief_box(self.scene.mesh.uvs[self.scene.mesh.faces], res, BAKE_PAD_TEXELS + reach)
         if size[0] * size[1] > self.max_baked_texels:
             return {**self._tiled, "mode": MODES["exact"], "synth": synth, "relief": "exact"}
@@ -202,13 +216,8 @@ class HfTracePass(RenderPass):
             return {**self._tiled, "mode": MODES["tiled"], "synth": self._no_synthesis}
         return {k: v for k, v in self._synthesized.items() if k != "relief"}
 
-    @property
-    def height_span(self) -> float:
-        """Scene units per unit of h01 (``d_hi - d_lo``)."""
-        return float(self.scene.height.d_hi - self.scene.height.d_lo)
-
     def reflect(self) -> dict[str, SlotSpec]:
-        return {**SEGMENT_SPECS, **GBUFFER_SPECS, RELIEF_NORMAL: SlotSpec("float32", 4)}
+        return {**SEGMENT_SPECS, **GBUFFER_SPECS, RELIEF_NORMAL: SlotSpec("float32", 4), **SURFACE_SPECS}
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         import slangpy as spy
@@ -228,8 +237,7 @@ class HfTracePass(RenderPass):
     def _dispatch(self, ctx, inputs, out, resume_t, resuming: bool) -> None:
         self.kernel.dispatch(
             thread_count=[ctx.width, ctx.height, 1], camera=self.scene.camera.shader_params(),
-            hf=self.shader_height_field(), uv_to_world=float(self.uv_to_world),
-            height_span=self.height_span, lod_bias=self.lod_bias,
+            hf=self.shader_height_field(), lod_bias=self.lod_bias,
             resuming=int(resuming), resume_t=resume_t,
             **self._faces, segments=inputs[SEGMENTS].buffer,
             segment_prisms=inputs[SEGMENT_PRISMS].buffer,

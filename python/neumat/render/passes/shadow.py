@@ -7,16 +7,20 @@ surface point at the hit's (u, v) along ωi, in the material's tangent space (te
 h01 along the normal), marched on the same height texels and max mip chain as ``hf_trace``
 until it leaves the shell top: visibility 1 if it escapes, 0 if it meets the relief or ωi is
 below the horizon. With synthesis on that relief is hf_trace's baked synthesized height (or its
-exact per-sample fallback, see :mod:`.hf_trace`). Exact on planar meshes; on curved ones the
-tangent plane at the hit stands in for the shell (a first-order approximation, as inside
-hf_trace's prisms).
+exact per-sample fallback, see :mod:`.hf_trace`). Scene units become texels through the pixel's
+own UV metric (the surface slots ``dpdu``, ``dpdv``: anisotropic), h01 through its relief
+thickness (``shape.w``); the ray's path follows the surface bending away under it (or rising
+to meet it) to second order, with the curvature ``shape.xyz`` along its direction (marched as
+up to 8 chords; ``traceShadow`` in ``shaders/hf_trace.slang``). Exact on planes; on curved
+meshes the hit face's metric and curvature hold along the whole path.
 
 Slots (module constants):
 
 ==================  ========  ===============================================================
 slot                channels  meaning
 ==================  ========  ===============================================================
-g-buffer (in)       see base  ``uv``, ``normal``, ``tangent``, ``position``, ``mask``
+g-buffer (in)       see base  ``uv``, ``normal``, ``tangent``, ``position``, ``mask``, and
+                              the surface slots ``dpdu``, ``dpdv``, ``shape``
 ``shadow``          4 f32     visibility of lights 0..3 in {0, 1} (1 for unused lights; all
                               0 off the mask)
 ==================  ========  ===============================================================
@@ -27,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..lights import DirectionalLight, PointLight
-from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, \
-    Resource, SlotSpec, compute_kernel
+from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, SURFACE, SURFACE_SPECS, TANGENT, UV, \
+    RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
 from .hf_trace import HfTracePass
 
 SHADOW = "shadow"
@@ -68,10 +72,10 @@ class ShadowPass(RenderPass):
 
     Args:
         device: slangpy device.
-        trace: the hf_trace pass of the frame (its height buffers and scene scale are reused).
+        trace: the hf_trace pass of the frame (its height buffers are reused).
     """
 
-    INPUTS = (UV, NORMAL, TANGENT, POSITION, MASK)
+    INPUTS = (UV, NORMAL, TANGENT, POSITION, MASK) + SURFACE
     OUTPUTS = (SHADOW,)
 
     def __init__(self, device, trace: HfTracePass) -> None:
@@ -81,7 +85,8 @@ class ShadowPass(RenderPass):
         """DirectionalLight / PointLight, at most :data:`MAX_LIGHTS`; set before :meth:`execute`."""
 
     def reflect(self) -> dict[str, SlotSpec]:
-        return {**{s: GBUFFER_SPECS[s] for s in self.INPUTS}, SHADOW: SlotSpec("float32", 4)}
+        specs = {**GBUFFER_SPECS, **SURFACE_SPECS}
+        return {**{s: specs[s] for s in self.INPUTS}, SHADOW: SlotSpec("float32", 4)}
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         self.check_inputs(inputs)
@@ -89,7 +94,6 @@ class ShadowPass(RenderPass):
         self.kernel.dispatch(
             thread_count=[ctx.width, ctx.height, 1], width=ctx.width, height=ctx.height,
             lights=pack_lights(self.device, self.lights), hf=self.trace.shader_height_field(),
-            uv_to_world=float(self.trace.uv_to_world), height_span=self.trace.height_span,
             **{s: inputs[s].buffer for s in self.INPUTS}, visibility=out[SHADOW].buffer,
         )
         return out

@@ -13,16 +13,19 @@ base-mesh ray caster: one segment with exit = entry.
 
 The g-buffer slots (:data:`~neumat.render.passes.base.GBUFFER`) hold the first crossing (for a
 base mesh, the hit): ``uv = (u, v, h01, 0)``, interpolated ``normal`` / ``tangent``,
-``position = (p, t)``.
+``position = (p, t)``; the surface slots (:data:`~neumat.render.passes.base.SURFACE`) the UV
+metric of its base face (:func:`face_metric_rows`; the thickness is the face's mean).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..metric import face_metric
 from ..scene import Scene, build_bvh, reorder, shell_soup
-from .base import GBUFFER, GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, \
-    RenderPass, Resource, SlotSpec, compute_kernel
+from ..shapes import Mesh
+from .base import DPDU, DPDV, GBUFFER, GBUFFER_SPECS, MASK, NORMAL, POSITION, SHAPE, SURFACE, \
+    SURFACE_SPECS, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
 
 MAX_SEGMENTS = 8
 """Segments per pixel (``kMaxSegments`` in shell.slang)."""
@@ -56,6 +59,26 @@ def _tri_rows(pos: np.ndarray, soup) -> np.ndarray:
     return rows.reshape(-1, 4)
 
 
+def face_metric_rows(mesh: Mesh, corner_thickness: np.ndarray) -> np.ndarray:
+    """[3F, 4] float32 ``FaceMetric`` rows of ``render_types.slang`` per base face: (dP/du, 0),
+    (dP/dv, 0), (II_uu, II_uv, II_vv, mean of ``corner_thickness`` [F, 3] over the face's
+    corners) — :func:`neumat.render.metric.face_metric`."""
+    dpdu, dpdv, second = face_metric(mesh)
+    rows = np.zeros((mesh.faces.shape[0], 3, 4), np.float32)
+    rows[:, 0, :3], rows[:, 1, :3], rows[:, 2, :3] = dpdu, dpdv, second
+    rows[:, 2, 3] = np.mean(corner_thickness, axis=1)
+    return rows.reshape(-1, 4)
+
+
+def corner_thickness(scene: Scene) -> np.ndarray:
+    """[F, 3] float32 relief thickness (scene units per unit of h01) at each corner of each base
+    face: s·(d_hi - d_lo) (:mod:`neumat.render.scene`); zeros without a height field."""
+    mesh, spec = scene.mesh, scene.height
+    if spec is None:
+        return np.zeros(mesh.faces.shape, np.float32)
+    return (spec.scale_of(mesh)[mesh.faces] * np.float32(spec.d_hi - spec.d_lo)).astype(np.float32)
+
+
 def is_bottom_cap(soup) -> np.ndarray:
     """[T] bool: the triangle is a bottom cap (all corners at h01 = 0); in base-mesh mode every
     triangle is."""
@@ -71,7 +94,7 @@ class ShellPass(RenderPass):
     """
 
     INPUTS = ()
-    OUTPUTS = (SEGMENTS, SEGMENT_PRISMS) + GBUFFER
+    OUTPUTS = (SEGMENTS, SEGMENT_PRISMS) + GBUFFER + SURFACE
 
     def __init__(self, device, scene: Scene) -> None:
         import slangpy as spy
@@ -81,7 +104,7 @@ class ShellPass(RenderPass):
         self.base_only = scene.height is None
         lo = None if self.base_only else scene.height.d_lo
         hi = None if self.base_only else scene.height.d_hi
-        soup = shell_soup(scene.mesh, lo, hi)
+        soup = shell_soup(scene.mesh, lo, hi, None if self.base_only else scene.height.scale_of(scene.mesh))
         self.bvh = build_bvh(soup.positions)
         self.soup = reorder(soup, self.bvh.order)
         p = self.soup.positions
@@ -104,12 +127,13 @@ class ShellPass(RenderPass):
             "tri_prism": upload(self.soup.prism, "tri_prism"),
             "base_only": int(self.base_only),
         }
+        self._face_metric = upload(face_metric_rows(scene.mesh, corner_thickness(scene)), "face_metric")
         self._no_resume = device.create_buffer(usage=usage, data=np.zeros(1, np.float32), label="shell.no_resume")
         self.kernel = compute_kernel(device, SHADER, ENTRY)
         self.finish = compute_kernel(device, SHADER, "shell_gbuffer")
 
     def reflect(self) -> dict[str, SlotSpec]:
-        return {**SEGMENT_SPECS, **GBUFFER_SPECS}
+        return {**SEGMENT_SPECS, **GBUFFER_SPECS, **SURFACE_SPECS}
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         self.check_inputs(inputs)
@@ -121,8 +145,9 @@ class ShellPass(RenderPass):
         self._trace(ctx, out, None)
         self.finish.dispatch(
             thread_count=threads, camera=cam.shader_params(), segments=out[SEGMENTS].buffer,
-            segment_prisms=out[SEGMENT_PRISMS].buffer, uv=out[UV].buffer, position=out[POSITION].buffer,
-            mask=out[MASK].buffer,
+            segment_prisms=out[SEGMENT_PRISMS].buffer, face_metric=self._face_metric, uv=out[UV].buffer,
+            position=out[POSITION].buffer, mask=out[MASK].buffer,
+            **{slot: out[slot].buffer for slot in (DPDU, DPDV, SHAPE)},
         )
         return out
 

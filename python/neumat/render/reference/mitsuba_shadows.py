@@ -1,0 +1,133 @@
+"""Mitsuba 3 reference of the shadow pass on any mesh: the truly displaced surface, hit by
+neumat's own camera rays, one shadow ray per pixel toward a directional light.
+
+The displaced surface is the shell's (:mod:`neumat.render.scene`): each base face is split into
+k × k sub-triangles on a barycentric grid (k such that a sub-edge spans at most
+1/``vertices_per_texel`` texel in u and in v), and each grid point moved to
+``Σ b_i P_i + (d_lo + H(uv)(d_hi - d_lo)) Σ b_i s_i N_i`` — the point of the prism over it at the
+height of the bilinear, tiled height map H (``neumat.data.interp.bilinear``, texel centres at
+(i + .5)/R), b the barycentrics, s_i the :class:`~neumat.render.scene.HeightSpec` vertex factor
+(unnormalized vertex normals, as the prisms' caps). Mitsuba (``scalar_rgb``) casts the
+:meth:`~neumat.render.camera.Camera.rays` of every pixel centre against it and, from each hit,
+a shadow ray (``spawn_ray``) toward the light; a pixel is shadowed if that ray is blocked.
+
+Comparison (:func:`shadow_agreement`): on pixels that both renderers see, the IoU of the
+shadowed sets and both shadowed fractions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...data.interp import bilinear
+from ...data.mitsuba_ref import require_mitsuba
+from ..camera import Camera
+from ..scene import HeightSpec
+from ..shapes import Mesh
+
+
+def subdivision_level(mesh: Mesh, res: int, vertices_per_texel: float) -> int:
+    """k of the module docstring: sub-triangle edges span <= 1 / vertices_per_texel texel along
+    u and along v on every face (``res`` texels per UV unit)."""
+    uv = mesh.uvs[mesh.faces].astype(np.float64)
+    span = np.abs(uv - np.roll(uv, 1, axis=1)).max()
+    return max(1, int(np.ceil(span * res * vertices_per_texel)))
+
+
+def displaced_surface(mesh: Mesh, spec: HeightSpec, vertices_per_texel: float = 2.0):
+    """(positions [N, 3] float32, faces [M, 3] uint32) of the displaced surface (module docstring)."""
+    k = subdivision_level(mesh, spec.height.shape[0], vertices_per_texel)
+    i, j = np.meshgrid(np.arange(k + 1), np.arange(k + 1), indexing="ij")
+    keep = (i + j) <= k
+    i, j = i[keep], j[keep]  # grid point (i, j): barycentrics (1 - (i+j)/k, i/k, j/k)
+    bary = np.stack([k - i - j, i, j], 1).astype(np.float64) / k  # [G, 3]
+    index = -np.ones((k + 1, k + 1), np.int64)
+    index[i, j] = np.arange(i.size)
+    a, b = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+    up = (a + b) <= k - 1
+    down = (a + b) <= k - 2
+    tris = np.concatenate([
+        np.stack([index[a[up], b[up]], index[a[up] + 1, b[up]], index[a[up], b[up] + 1]], 1),
+        np.stack([index[a[down] + 1, b[down]], index[a[down] + 1, b[down] + 1], index[a[down], b[down] + 1]], 1),
+    ])  # counter-clockwise as the base face (corner 0 -> 1 -> 2)
+    f = mesh.faces
+    s = spec.scale_of(mesh).astype(np.float64)
+    p = np.einsum("gc,fcx->fgx", bary, mesh.positions.astype(np.float64)[f])
+    n = np.einsum("gc,fcx->fgx", bary, (mesh.normals.astype(np.float64) * s[:, None])[f])
+    uv = np.einsum("gc,fcx->fgx", bary, mesh.uvs.astype(np.float64)[f])
+    h = bilinear(spec.height.astype(np.float64), (uv.reshape(-1, 2)) % 1.0, wrap=True).reshape(uv.shape[:2])
+    d = spec.d_lo + h * (spec.d_hi - spec.d_lo)
+    pos = (p + d[..., None] * n).reshape(-1, 3)
+    faces = (tris[None] + (np.arange(f.shape[0]) * bary.shape[0])[:, None, None]).reshape(-1, 3)
+    return pos.astype(np.float32), faces.astype(np.uint32)
+
+
+@dataclass
+class ReferenceShadows:
+    """Mitsuba's view of one frame (module docstring)."""
+
+    hit: np.ndarray
+    """[H, W] bool: the camera ray meets the displaced surface."""
+    shadowed: np.ndarray
+    """[H, W] bool: its shadow ray is blocked (False where not hit)."""
+    position: np.ndarray
+    """[H, W, 3] float32 hit points (0 where not hit)."""
+
+
+def mitsuba_scene(positions: np.ndarray, faces: np.ndarray):
+    """A Mitsuba scene holding one triangle mesh."""
+    mi = require_mitsuba()
+    mesh = mi.Mesh("displaced", positions.shape[0], faces.shape[0])
+    params = mi.traverse(mesh)
+    params["vertex_positions"] = type(params["vertex_positions"])(np.ascontiguousarray(positions, np.float32).ravel())
+    params["faces"] = type(params["faces"])(np.ascontiguousarray(faces, np.uint32).ravel())
+    params.update()
+    return mi.load_dict({"type": "scene", "displaced": mesh})
+
+
+def reference_shadows(scene, camera: Camera, light_directions) -> list[ReferenceShadows]:
+    """Per light (unit world directions toward it): Mitsuba's hits of ``camera``'s pixel-centre
+    rays on ``scene`` (:func:`mitsuba_scene`) and their shadow rays."""
+    mi = require_mitsuba()
+    o, d = camera.rays()
+    h, w = o.shape[:2]
+    hit = np.zeros((h, w), bool)
+    pos = np.zeros((h, w, 3), np.float32)
+    interactions = {}
+    for r in range(h):
+        for c in range(w):
+            si = scene.ray_intersect(mi.Ray3f(mi.Point3f(*o[r, c]), mi.Vector3f(*d[r, c])))
+            if si.is_valid():
+                hit[r, c] = True
+                pos[r, c] = [si.p[0], si.p[1], si.p[2]]
+                interactions[(r, c)] = si
+    out = []
+    for wi in light_directions:
+        wi = np.asarray(wi, np.float64)
+        wi = mi.Vector3f(*(wi / np.linalg.norm(wi)))
+        shadowed = np.zeros((h, w), bool)
+        for (r, c), si in interactions.items():
+            shadowed[r, c] = scene.ray_test(si.spawn_ray(wi))
+        out.append(ReferenceShadows(hit, shadowed, pos))
+    return out
+
+
+def shadow_agreement(ours_visible: np.ndarray, ours_lit: np.ndarray, ref: ReferenceShadows,
+                     region: np.ndarray | None = None) -> dict[str, float]:
+    """IoU of the shadowed sets and the shadowed fractions (neumat, Mitsuba) over the pixels
+    both see (and ``region``, [H, W] bool, when given); ``pixels``: how many.
+
+    Args:
+        ours_visible: [H, W] bool, neumat's mask.
+        ours_lit: [H, W] bool, neumat's visibility toward the light.
+    """
+    sel = ours_visible & ref.hit
+    if region is not None:
+        sel &= region
+    a, b = ~ours_lit[sel], ref.shadowed[sel]
+    union = np.sum(a | b)
+    return {"ours": float(a.mean()) if a.size else float("nan"),
+            "mitsuba": float(b.mean()) if b.size else float("nan"),
+            "iou": float(np.sum(a & b) / union) if union else 1.0, "pixels": int(sel.sum())}
