@@ -5,6 +5,8 @@
 #   make assets  re-train the shipped materials in assets/materials and the NeuMIP decoders in
 #                assets/neumip (CPU, deterministic)
 #   make bench   setup + INT8 MLP throughput and frame-time benchmarks (JSON, markdown, PNG in out/)
+#   make fidelity  setup + train the fidelity suite's materials and compare their renders with
+#                Mitsuba 3 at held-out light/view pairs (out/fidelity/; FIDELITY_ARGS=--quick etc.)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,7 +16,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.in cuda/*.cu cuda/*.cuh cuda/*.h cuda/*.cpp) CMakeLists.txt pyproject.toml
 
-.PHONY: setup vulkan display test demo bench assets clean
+.PHONY: setup vulkan display test demo bench fidelity assets clean
 
 setup: $(VENV)/.neumat-installed vulkan display
 
@@ -65,6 +67,10 @@ bench: setup
 	@mkdir -p out
 	$(BIN)/neumat bench mlp --json out/bench_mlp.json
 	$(BIN)/neumat bench frames --out out/bench_frames
+
+FIDELITY_ARGS ?=
+fidelity: setup
+	$(BIN)/neumat fidelity --out out/fidelity $(FIDELITY_ARGS)
 
 clean:
 	rm -rf build out .pytest_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import bench_cmd, doctor_cmd, eval_cmd, export_cmd, inspect_cmd, render_cmd, train_cmd, view_cmd
-from . import neumip_cmd
+from . import fidelity_cmd, neumip_cmd
 
 app = typer.Typer(
     name="neumat",
@@ -21,6 +21,7 @@ app.command("export")(export_cmd.export)
 app.command("eval")(eval_cmd.evaluate)
 app.command("render")(render_cmd.render)
 app.command("view")(view_cmd.view)
+app.command("fidelity")(fidelity_cmd.fidelity)
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(neumip_cmd.app, name="neumip")
 

@@ -59,6 +59,9 @@ EXTENSIONS = (".png", ".exr", ".tif", ".tiff", ".jpg", ".jpeg")
 
 SKIP_TOKEN = re.compile(r"^(\d+k|\d+px|png|jpe?g|exr|tiff?|gl|dx|opengl|directx|\d+)$")
 
+DEFAULT_HEIGHT_SCALE = 0.03
+"""Displacement of height 1 in UV units when the user gives none (texture sets rarely say):
+3 % of the tile width."""
 DEFAULT_ROUGHNESS = 0.5
 """Roughness used when a set has neither a roughness nor an ARM map."""
 DEFAULT_METALLIC = 0.0
@@ -78,28 +81,33 @@ def find_pbr_maps(directory: str | Path) -> dict[str, Path]:
         role, rank = _role_of(path)
         if role is not None:
             ext_rank = EXTENSIONS.index(path.suffix.lower())
-            found.setdefault(role, []).append((rank, ext_rank, path))
+            # OpenGL normal maps before DirectX ones of equal rank (Poly Haven ships nor_gl and nor_dx)
+            is_dx = role == "normal" and _convention_of(path) == "directx"
+            found.setdefault(role, []).append((rank, is_dx, ext_rank, path))
     chosen = {}
     for role, cands in found.items():
         cands.sort()
-        chosen[role] = cands[0][2]
+        chosen[role] = cands[0][-1]
         if len(cands) > 1:
-            log.info("%s: %s map %s chosen over %s", directory, role, cands[0][2].name,
-                     [c[2].name for c in cands[1:]])
+            log.info("%s: %s map %s chosen over %s", directory, role, cands[0][-1].name,
+                     [c[-1].name for c in cands[1:]])
     return chosen
 
 
-def load_pbr_maps(directory: str | Path, *, name: str | None = None, height_scale: float = 0.03,
+def load_pbr_maps(directory: str | Path, *, name: str | None = None,
+                  height_scale: float = DEFAULT_HEIGHT_SCALE,
                   normal_convention: str = "auto", allow_flat: bool = False) -> PbrMaterial:
     """Load a downloaded texture set into a :class:`PbrMaterial`.
 
     Args:
         directory: folder holding the set's images.
         name: material name (default: the folder's name).
-        height_scale: displacement of height 1 in UV units (texture sets rarely say; 0.03 = 3 %
-            of the tile width).
+        height_scale: displacement of height 1 in UV units (texture sets rarely say; default
+            :data:`DEFAULT_HEIGHT_SCALE`).
         normal_convention: ``"auto"``, ``"opengl"`` or ``"directx"`` (module docstring).
         allow_flat: accept a set without a height map (flat, no parallax) instead of failing.
+
+    The file used for each role is logged at INFO (and recorded in ``meta["files"]``).
 
     Raises:
         PbrLoadError: missing directory / albedo / height, unreadable file, non-square albedo.
@@ -109,6 +117,8 @@ def load_pbr_maps(directory: str | Path, *, name: str | None = None, height_scal
                            f"{normal_convention!r}")
     directory = Path(directory)
     maps = find_pbr_maps(directory)
+    for role, path in sorted(maps.items()):
+        log.info("%s: %s map %s", directory.name, role, path.name)
     if "albedo" not in maps:
         raise PbrLoadError(f"{directory}: no albedo map (expected a file named with one of "
                            f"{ROLE_TOKENS['albedo']}); recognized: {_describe(maps)}")
@@ -152,6 +162,8 @@ def load_pbr_maps(directory: str | Path, *, name: str | None = None, height_scal
         normal = decode_normal_map(_fit(_channels(read_image(path), 3, path), res, path),
                                    convention)
         meta["normal_convention"] = convention
+        log.info("%s: normal map read as %s (green toward %s)", directory.name, convention,
+                 "the image top" if convention == "opengl" else "the image bottom")
     return PbrMaterial(
         name=name or directory.name, albedo=np.clip(albedo, 0, 1), height=np.clip(height, 0, 1),
         roughness=np.clip(roughness, 0, 1), metallic=np.clip(metallic, 0, 1),
@@ -302,6 +314,7 @@ def _scalar_map(maps, role, grey, arm, arm_channel, default, res) -> np.ndarray:
     if role in maps:
         return grey(role)
     if arm is not None:
+        log.info("%s from the ARM map's %s channel", role, "RGB"[arm_channel])
         return arm[..., arm_channel]
     log.info("no %s map; using the constant %s", role, default)
     return np.full((res, res), default, dtype=np.float32)
