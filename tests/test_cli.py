@@ -29,6 +29,17 @@ def test02_doctor_self_check_passes(tmp_path):
     assert "numpy" in usable and "native" in usable
     for name, r in report["int8_backends"].items():
         assert ("unavailable" in r and r["unavailable"]) or r["total"] == 0, name
+    # The render device is named as the device module describes it (llvmpipe on CPU-only machines).
+    from neumat.render.device import DeviceError, default_device, describe
+
+    try:
+        device = describe(default_device())
+    except DeviceError:
+        assert report["render_device"]["ok"] is False and "render device: none" in result.output
+        return
+    assert report["render_device"] == {"ok": True, "device": str(device), "adapter": device.adapter,
+                                       "api": device.api, "software": device.software}
+    assert f"render device: {device}" in result.output.replace("\n", "")
 
 
 def test03_bench_mlp_json_complete(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -12,11 +13,14 @@ from .quant.testvectors import check_cases, count_mismatches
 
 
 def render_device_info() -> dict:
-    """The slangpy render device neumat would use, or the error explaining why there is none."""
+    """The slangpy render device neumat would use — ``{"ok": True, "device": "<adapter> [<api>,
+    software|hardware]", "adapter", "api", "software"}`` — or ``{"ok": False, "error"}`` saying
+    why there is none."""
     try:
         from .render.device import default_device, describe
 
-        return {"ok": True, **describe(default_device())}
+        description = describe(default_device())
+        return {"ok": True, "device": str(description), **dataclasses.asdict(description)}
     except Exception as e:  # noqa: BLE001 — report any failure of device creation to the user
         return {"ok": False, "error": f"{type(e).__name__}: {e}"}
 

@@ -30,7 +30,7 @@ def doctor(
     console.print("versions: " + ", ".join(f"{k} {v or '[dim]not installed[/]'}" for k, v in m["versions"].items()))
     dev = report["render_device"]
     if dev["ok"]:
-        console.print("render device: " + ", ".join(f"{k}={v}" for k, v in dev.items() if k != "ok"))
+        console.print(f"render device: {dev['device']}", markup=False)
     else:
         console.print(f"[red]render device: none[/] — {dev['error']}")
     table = Table(title="INT8 MLP backends (bit-exact self-check vs numpy reference)")
