@@ -14,7 +14,7 @@ from neumat.bundle import import_inm, load_bundle  # noqa: E402
 from neumat.cli import eval_cmd, export_cmd, train_cmd  # noqa: E402
 from neumat.eval import evaluate_heldout  # noqa: E402
 from neumat.train import sources  # noqa: E402
-from neumat.train.checkpoint import latest_checkpoint  # noqa: E402
+from neumat.train.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from train_fixtures import SMALL, AnalyticBtf  # noqa: E402
 
 runner = CliRunner()
@@ -85,6 +85,10 @@ def test01_train_export_eval_roundtrip(tmp_path):
     (["train", "--material", "analytic", "--set", "optim.lr=1"], "lr_mlp"),
     (["train"], "--material"),
     (["train", "--material", "nope-not-a-material", "--steps", "1"], "unknown material"),
+    (["train", "--material", "analytic", "--height-scale", "0.05"], "apply to --maps only"),
+    (["train", "--maps", "x", "--normal-source", "bump"], "normal_source must be one of"),
+    (["train", "--maps", "x", "--normal-convention", "yup"], "normal_convention must be one of"),
+    (["train", "--material", "analytic", "--resolution", "0"], "resolution must be >= 1"),
 ])
 def test02_bad_options_are_clear_errors(tmp_path, args, message):
     result = runner.invoke(app, args + ["--out", str(tmp_path / "o")])
@@ -152,7 +156,7 @@ def test08_train_from_user_maps_and_from_ubo2014(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     bundle = load_bundle(nmat)
     assert bundle.provenance["source"]["kind"] == "maps" and bundle.height.shape == (32, 32)
-    assert bundle.provenance["metrics"]["int8_psnr"] > 10.0
+    assert bundle.provenance["metrics"]["int8"]["psnr"] > 10.0
 
     view = np.radians([[0.0, 0.0], [30.0, 90.0], [60.0, 225.0]])
     light = np.radians([[15.0, 0.0], [45.0, 120.0], [60.0, 300.0], [75.0, 45.5]])
@@ -164,3 +168,100 @@ def test08_train_from_user_maps_and_from_ubo2014(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     bundle = load_bundle(nmat)
     assert bundle.provenance["source"]["kind"] == "btf" and bundle.height is None  # measured: no surface
+
+
+def _write_maps(folder, rng, res=32):
+    """A user's texture set as downloaded (ambientCG naming): colour, smooth bumps, roughness."""
+    import imageio.v3 as iio
+
+    folder.mkdir()
+    t = 2 * np.pi * (np.arange(res) + 0.5) / res
+    bumps = 0.5 + 0.25 * (np.sin(2 * t)[:, None] + np.cos(3 * t)[None, :])
+    iio.imwrite(folder / f"{folder.name}_Color.png", rng.integers(0, 256, (res, res, 3), dtype=np.uint8))
+    iio.imwrite(folder / f"{folder.name}_Displacement.png", np.round(255 * bumps).astype(np.uint8))
+    iio.imwrite(folder / f"{folder.name}_Roughness.png", np.full((res, res), 128, np.uint8))
+    return folder
+
+
+TINY_MAPS = (*[s for s in SMALL if not s.startswith("data.chunks")], "data.chunks=2", "data.batch_size=512",
+             "data.val_samples=512", "data.calibration_samples=1024", "source.sampling=slices",
+             "source.slice_resolution=8", "source.n_views=4", "source.n_lights=4")
+"""A tiny run on a maps source: 4 x 4 slices of 8^2 pixels, 2 of them held out (rendered in
+milliseconds; a point-sampled source spends seconds on its sample pool at every build)."""
+
+
+def test09_maps_options_recorded_and_eval_reproduces_the_trainers_figures(tmp_path, monkeypatch, caplog):
+    """--height-scale / --resolution reach the data and the provenance; the trainer's final held-out
+    figures (provenance "metrics") are exactly what `neumat eval` prints for the bundle."""
+    import logging
+
+    monkeypatch.setenv("NEUMAT_CACHE", str(tmp_path / "cache"))
+    maps = _write_maps(tmp_path / "Rock01_1K", np.random.default_rng(0))
+    out, nmat = tmp_path / "run", tmp_path / "rock.nmat"
+    with caplog.at_level(logging.INFO, logger="neumat"):
+        result = runner.invoke(app, ["train", "--maps", str(maps), "--height-scale", "0.05", "--resolution", "0",
+                                     "--out", str(out), "--steps", "6", "--export", str(nmat),
+                                     *_sets(*TINY_MAPS, "val_every=6")])
+    assert result.exit_code == 0, result.output
+    logged = [r.getMessage() for r in caplog.records if r.name == "neumat.data.pbr_io"]
+    for role, name in (("albedo", "Rock01_1K_Color.png"), ("height", "Rock01_1K_Displacement.png"),
+                       ("roughness", "Rock01_1K_Roughness.png")):
+        assert f"Rock01_1K: {role} map {name}" in logged, logged
+    assert "no metallic map; using the constant 0.0" in logged
+
+    bundle = load_bundle(nmat)
+    spec = bundle.provenance["source"]
+    assert spec["height_scale"] == 0.05 and spec["resolution"] == 0 and spec["normal_convention"] == "auto"
+    assert spec["files"] == {"albedo": "Rock01_1K_Color.png", "height": "Rock01_1K_Displacement.png",
+                             "roughness": "Rock01_1K_Roughness.png"}
+    assert tuple(bundle.height_range) == (0.0, 0.05) and bundle.height.shape == (32, 32)  # files' own 32^2
+    recorded = bundle.provenance["metrics"]
+    assert recorded["step"] == 6 and recorded["evaluated_by"].startswith("neumat.eval.evaluate_heldout")
+    assert "validation" in bundle.provenance and "int8_psnr" in bundle.provenance["validation"]
+
+    result = runner.invoke(app, ["eval", str(nmat), "--ckpt", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["source"]["height_scale"] == 0.05
+    assert report["int8"] == recorded["int8"]  # bit-identical: one function, the same data
+    assert list(report["int8"]) == ["rel_l1", "psnr", "l1", "mse", "valid"]  # relative L1 first
+    assert {k: v for k, v in report["fp32"].items() if k != "step"} == recorded["fp32"]
+    assert (report["directions"], report["pixels"]) == (recorded["directions"], recorded["pixels"]) == (2, 128)
+    table = runner.invoke(app, ["eval", str(nmat)], env={"COLUMNS": "200"}).output
+    header = next(line for line in table.splitlines() if "model" in line)
+    assert [c.strip() for c in header.split("┃") if c.strip()][:4] == ["model", "relative L1", "PSNR", "L1"]
+    assert f"{recorded['int8']['rel_l1']:.2%}" in table and f"{recorded['int8']['psnr']:.2f}" in table
+
+    # A bundle written before the spec recorded height_scale is evaluated at the loader default.
+    old = dict(spec)
+    del old["height_scale"]
+    default = sources.make_source(old).material
+    assert default.height_scale == 0.03 and not np.array_equal(default.height * 0.03, bundle.height * 0.05)
+    # --maps given to eval keeps the recorded options of a maps source (a moved folder).
+    result = runner.invoke(app, ["eval", str(nmat), "--maps", str(maps), "--json"])
+    assert json.loads(result.output)["int8"] == recorded["int8"], result.output
+
+
+def test10_cli_source_option_wins_over_the_config_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEUMAT_CACHE", str(tmp_path / "cache"))
+    maps = _write_maps(tmp_path / "Rock02", np.random.default_rng(1), res=16)
+    config = tmp_path / "train.toml"
+    config.write_text("[source]\nheight_scale = 0.07\nresolution = 8\n")
+    common = ["--maps", str(maps), "--config", str(config), "--steps", "1", *_sets(*TINY_MAPS, "val_every=1")]
+    for extra, want in (([], (0.07, 8)), (["--height-scale", "0.02", "--resolution", "16"], (0.02, 16))):
+        out = tmp_path / f"run{len(extra)}"
+        result = runner.invoke(app, ["train", *common, "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        saved = json.loads((out / "config.json").read_text())["source"]
+        assert (saved["height_scale"], saved["resolution"]) == want
+        spec = load_checkpoint(latest_checkpoint(out))["source"]
+        assert (spec["height_scale"], spec["resolution"]) == want
+
+
+def test11_help_explains_every_source_option_with_units():
+    text = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "250"}).output
+    for option in ("--height-scale", "--resolution", "--normal-source", "--normal-convention", "--allow-flat",
+                   "--sampling", "--uv-space", "--source-seed", "--slice-resolution", "--views", "--lights"):
+        assert option in text, option
+    for units in ("UV units", "Texels per tile side", "pixels", "tile width"):
+        assert units in text, units

@@ -19,13 +19,18 @@ def evaluate(
     material: Annotated[Optional[str], typer.Option(help="Evaluate against this registry material instead.")] = None,
     maps: Annotated[Optional[Path], typer.Option(help="... against a synthetic BTF of this PBR map folder.")] = None,
     btf: Annotated[Optional[Path], typer.Option(help="... against this UBO2014 BTF file.")] = None,
-    resolution: Annotated[Optional[int], typer.Option(help="Synthetic material resolution (with --material/--maps).")] = None,
+    resolution: Annotated[Optional[int], typer.Option(
+        min=0, help="Override the source's texels per tile side (0 with maps: the files' own).")] = None,
+    height_scale: Annotated[Optional[float], typer.Option(
+        min=0, help="Override the maps source's displacement of height 1, in UV units (tile widths).")] = None,
 ) -> None:
-    """Render the held-out directions through the INT8 reference and report L1 and PSNR.
+    """Render the held-out directions through the INT8 reference: relative L1, PSNR, L1.
 
-    The data source is rebuilt from the bundle's provenance unless --material/--maps/--btf
-    say otherwise. Figures are in BTF value units, PSNR with peak 1; the INT8 figures need
-    no torch (numpy reference), the FP32 ones (--ckpt) do.
+    The data source is rebuilt from the bundle's provenance (with the options it was trained
+    with, e.g. the maps' height scale). --material/--maps/--btf name another one; a source of
+    the recorded kind keeps the recorded options (e.g. --maps NEW_DIR for a moved folder).
+    Figures are in BTF value units, PSNR with peak 1 — the same function and data as the
+    trainer's final figures (provenance "metrics"). INT8 needs no torch, FP32 (--ckpt) does.
     """
     from ..bundle import BundleError, load_bundle
     from ..data import DataError
@@ -42,7 +47,7 @@ def evaluate(
     console = Console()
     try:
         bundle = load_bundle(bundle_path)
-        report = evaluation_report(bundle, choice, resolution, ckpt)
+        report = evaluation_report(bundle, choice, {"resolution": resolution, "height_scale": height_scale}, ckpt)
     except errors as e:
         console.print(f"[red]eval failed:[/] {e}")
         raise typer.Exit(1) from None
@@ -50,34 +55,49 @@ def evaluate(
         typer.echo(json.dumps(report, indent=2))
         return
     table = Table(title=f"{bundle_path}: {report['directions']} held-out directions, {report['pixels']} pixels")
-    for col in ("model", "L1", "relative L1", "PSNR [dB]"):
+    for col in ("model", "relative L1", "PSNR [dB]", "L1"):
         table.add_column(col)
     rows = [("INT8 (as rendered)", report["int8"])]
     if report["fp32"]:
         rows.append((f"FP32 (checkpoint step {report['fp32']['step']})", report["fp32"]))
     for label, m in rows:
-        table.add_row(label, f"{m['l1']:.5f}", f"{m['rel_l1']:.2%}", f"{m['psnr']:.2f}")
+        table.add_row(label, f"{m['rel_l1']:.2%}", f"{m['psnr']:.2f}", f"{m['l1']:.5f}")
     console.print(table)
 
 
-def evaluation_report(bundle, choice: dict[str, str] | None, resolution: Optional[int],
+def evaluation_spec(bundle, choice: dict[str, str] | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The source spec ``neumat eval`` rebuilds: the bundle's recorded one, or ``choice`` (from
+    --material/--maps/--btf) on top of the recorded options when the kinds agree, then the
+    ``overrides`` that are not None (spec keys, e.g. ``height_scale``)."""
+    from ..eval import SOURCE_KEY, require_source_spec
+
+    recorded = bundle.provenance.get(SOURCE_KEY)
+    if choice is None:
+        spec = dict(require_source_spec(bundle))
+    elif isinstance(recorded, dict) and recorded.get("kind") == choice["kind"]:
+        spec = {k: v for k, v in recorded.items() if k not in ("name", "path", "files")} | choice
+    else:
+        spec = dict(choice)
+    return spec | {k: v for k, v in overrides.items() if v is not None}
+
+
+def evaluation_report(bundle, choice: dict[str, str] | None, overrides: dict[str, Any],
                       ckpt: Optional[Path]) -> dict[str, Any]:
     """``{"int8", "fp32", "pixels", "directions", "per_direction", "source"}`` (see ``neumat eval``).
 
-    ``int8``/``fp32`` hold ``l1``, ``rel_l1``, ``mse``, ``psnr``, ``valid`` over the valid
-    held-out pixels; ``fp32`` is None without ``ckpt``; ``per_direction`` lists the INT8
-    figures per direction pair.
+    ``int8``/``fp32`` hold :data:`neumat.eval.HEADLINE_KEYS` (relative L1, PSNR, L1, MSE,
+    valid pixels) over the valid held-out pixels; ``fp32`` is None without ``ckpt``;
+    ``per_direction`` lists the INT8 figures per direction pair. ``choice``/``overrides``: see
+    :func:`evaluation_spec`.
     """
-    from ..eval import evaluate_heldout, require_source_spec
+    from ..eval import evaluate_heldout, headline_metrics
     from ..train import sources
 
-    spec = dict(choice) if choice else dict(require_source_spec(bundle))
-    if resolution is not None:
-        spec["resolution"] = resolution
+    spec = evaluation_spec(bundle, choice, overrides)
     images = sources.make_source(spec).heldout_images()
     int8 = evaluate_heldout(bundle, images)
     report: dict[str, Any] = {
-        "int8": {k: int8[k] for k in ("l1", "rel_l1", "mse", "psnr", "valid")}, "fp32": None, "pixels": int8["pixels"],
+        "int8": headline_metrics(int8), "fp32": None, "pixels": int8["pixels"],
         "directions": len(images), "per_direction": int8["per_direction"], "source": spec,
     }
     if ckpt is not None:

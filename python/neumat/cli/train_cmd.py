@@ -3,6 +3,7 @@
 Examples::
 
     neumat train --material leather --out runs/leather --export leather.nmat
+    neumat train --maps ~/textures/Rock051_2K --height-scale 0.04 --resolution 0 --export rock.nmat
     neumat train --btf data/UBO2014/carpet01.btf --config train.toml --max-minutes 30
     neumat train --out runs/leather --resume                       # continue after a kill
     neumat train --material leather --out runs/leather --export leather.nmat --view  # watch it learn
@@ -44,10 +45,55 @@ def source_choice(material: Optional[str], maps: Optional[Path], btf: Optional[P
     return {"kind": kind, ("name" if kind == "material" else "path"): str(value)}
 
 
+SOURCE_PANEL = "Data source (recorded in the bundle; `neumat eval` rebuilds it)"
+"""Help panel grouping the data-source options of ``neumat train``."""
+
+
 def train(
-    material: Annotated[Optional[str], typer.Option(help="Synthetic registry material to train.")] = None,
-    maps: Annotated[Optional[Path], typer.Option(help="Folder of PBR maps to render a synthetic BTF from.")] = None,
-    btf: Annotated[Optional[Path], typer.Option(help="Measured UBO2014 BTF file.")] = None,
+    material: Annotated[Optional[str], typer.Option(
+        help="Synthetic registry material to train.", rich_help_panel=SOURCE_PANEL)] = None,
+    maps: Annotated[Optional[Path], typer.Option(
+        help="Folder of PBR maps (albedo + height, optional roughness/metallic/normal/ARM, any common "
+             "naming) to render a synthetic BTF from; the file used for each map is logged.",
+        rich_help_panel=SOURCE_PANEL)] = None,
+    btf: Annotated[Optional[Path], typer.Option(
+        help="Measured UBO2014 BTF file.", rich_help_panel=SOURCE_PANEL)] = None,
+    height_scale: Annotated[Optional[float], typer.Option(
+        min=0, help="--maps: displacement of height-map value 1 in UV units, i.e. fractions of the tile "
+                    "width (0.04 = a 4 % deep relief on a tile). Default: 0.03.",
+        rich_help_panel=SOURCE_PANEL)] = None,
+    resolution: Annotated[Optional[int], typer.Option(
+        min=0, help="Texels per tile side: --material generates at it, --maps resamples the maps to it; "
+                    "0 keeps the maps' own resolution. Default: 256.", rich_help_panel=SOURCE_PANEL)] = None,
+    normal_source: Annotated[Optional[str], typer.Option(
+        help="Shading normals of the rendered BTF: 'height' (the height map's gradient) or 'map' (the "
+             "set's normal map). Default: height.", rich_help_panel=SOURCE_PANEL)] = None,
+    normal_convention: Annotated[Optional[str], typer.Option(
+        help="--maps normal map green axis: 'opengl' (toward the image top), 'directx' (toward the bottom) "
+             "or 'auto' (gl/dx in the file name, else OpenGL). Default: auto.",
+        rich_help_panel=SOURCE_PANEL)] = None,
+    allow_flat: Annotated[Optional[bool], typer.Option(
+        "--allow-flat/--require-height", help="--maps: accept a folder without a height map (flat, no "
+                                              "parallax). Default: require one.",
+        rich_help_panel=SOURCE_PANEL)] = None,
+    sampling: Annotated[Optional[str], typer.Option(
+        help="Synthetic data: 'points' (every sample rendered at its own uv and random directions) or "
+             "'slices' (a fixed grid of views x lights, each a slice-resolution² image). Default: points.",
+        rich_help_panel=SOURCE_PANEL)] = None,
+    uv_space: Annotated[Optional[str], typer.Option(
+        help="Synthetic data: 'surface' (parallax removed, the renderer traces the height field) or "
+             "'reference' (parallax in the data, as measured BTFs). Default: surface.",
+        rich_help_panel=SOURCE_PANEL)] = None,
+    source_seed: Annotated[Optional[int], typer.Option(
+        help="Seed of a registry material's procedural content and of a slice source's direction set "
+             "(not of the training). Default: 0.", rich_help_panel=SOURCE_PANEL)] = None,
+    slice_resolution: Annotated[Optional[int], typer.Option(
+        min=1, help="Slice sampling: side of each rendered (light, view) image, pixels. Default: 64.",
+        rich_help_panel=SOURCE_PANEL)] = None,
+    views: Annotated[Optional[int], typer.Option(
+        min=1, help="Slice sampling: number of view directions. Default: 12.", rich_help_panel=SOURCE_PANEL)] = None,
+    lights: Annotated[Optional[int], typer.Option(
+        min=1, help="Slice sampling: light directions per view. Default: 12.", rich_help_panel=SOURCE_PANEL)] = None,
     config: Annotated[Optional[Path], typer.Option(help="Config file (.json or .toml, any subset of fields).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory: config.json, checkpoints, history, loss.png.")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps.")] = None,
@@ -65,6 +111,10 @@ def train(
 
     The resolved config is saved beside the checkpoints; --resume continues a killed run
     bit-identically; under torchrun each process trains its share of every global batch.
+
+    Source options given here win over the config file (any other field: --set source.FIELD=VALUE).
+    At the end the held-out figures of the exported INT8 bundle are computed exactly as
+    `neumat eval` computes them, stored in its provenance ("metrics") and printed.
     """
     setup_logging()
     from ..data import DataError
@@ -78,6 +128,11 @@ def train(
     if view and export is None:
         raise typer.BadParameter("--view shows the exported bundle: give --export PATH too")
     overrides = [f"source.{k}={_json_value(v)}" for k, v in (choice or {}).items()]
+    source_fields = {"height_scale": height_scale, "resolution": resolution, "normal_source": normal_source,
+                     "normal_convention": normal_convention, "allow_flat": allow_flat, "sampling": sampling,
+                     "uv_space": uv_space,
+                     "seed": source_seed, "slice_resolution": slice_resolution, "n_views": views, "n_lights": lights}
+    overrides += [f"source.{k}={_json_value(v)}" for k, v in source_fields.items() if v is not None]
     for key, value in (("out", out), ("steps", steps), ("max_minutes", max_minutes), ("export", export),
                        ("seed", seed)):
         if value is not None:
@@ -103,11 +158,12 @@ def train(
         raise typer.Exit(1) from None
     finally:
         shutdown_distributed()
-    m = result.metrics
-    if m:
-        log.info("done at step %d: held-out PSNR fp32 %.2f dB, int8 %.2f dB (L1 %.5f / %.5f)%s", result.steps_done,
-                 m["fp32_psnr"], m["int8_psnr"], m["fp32_l1"], m["int8_l1"],
-                 f"; bundle {cfg.export}" if cfg.export else "")
+    h = result.heldout
+    if h:
+        log.info("done at step %d. Held-out (as `neumat eval` reports it; %d direction pairs, %d pixels): "
+                 "INT8 relative L1 %.2f %%, PSNR %.2f dB | FP32 relative L1 %.2f %%, PSNR %.2f dB%s",
+                 result.steps_done, h["directions"], h["pixels"], 100 * h["int8"]["rel_l1"], h["int8"]["psnr"],
+                 100 * h["fp32"]["rel_l1"], h["fp32"]["psnr"], f"; bundle {cfg.export}" if cfg.export else "")
 
 
 def _json_value(value: object) -> str:

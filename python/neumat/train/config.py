@@ -120,7 +120,8 @@ class SourceConfig:
     path: str = ""
     """PBR map folder (kind "maps") or BTF file (kind "btf")."""
     resolution: int = 256
-    """Texture resolution of synthetic materials, in texels per tile side."""
+    """Texture resolution in texels per tile side: registry materials are generated at it, PBR map
+    folders (kind "maps") resampled to it; 0 (maps only): keep the files' own resolution."""
     seed: int = 0
     """Seed of a synthetic material's procedural content / direction set (not of the training)."""
     uv_space: str = "surface"
@@ -132,6 +133,17 @@ class SourceConfig:
     """Synthetic sources: view directions wo (UBO2014 measures 151)."""
     n_lights: int = 12
     """Synthetic sources: light directions wi per view (UBO2014 measures 151)."""
+    normal_source: str = "height"
+    """Synthetic sources: shading normals of the rendered BTF from the height map's gradient
+    ("height") or from the material's normal map ("map"; kind "maps" with a normal map)."""
+    height_scale: float = 0.03
+    """Kind "maps": displacement of height-map value 1, in UV units (fractions of the tile width;
+    0.03 = 3 %, :data:`neumat.data.pbr_io.DEFAULT_HEIGHT_SCALE`). Texture sets rarely state it."""
+    normal_convention: str = "auto"
+    """Kind "maps": the normal map's green axis: "opengl" (green toward the image top), "directx"
+    (toward the bottom) or "auto" (read gl/dx from the file name, else OpenGL)."""
+    allow_flat: bool = False
+    """Kind "maps": accept a folder without a height map (flat material, no parallax)."""
 
 
 @dataclass
