@@ -144,6 +144,15 @@ def error_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     return {"l1": float(np.mean(np.abs(diff))), "rel_l1": rel, "mse": mse, "psnr": psnr(mse), "valid": int(keep.sum())}
 
 
+HEADLINE_KEYS = ("rel_l1", "psnr", "l1", "mse", "valid")
+"""Keys of the held-out figures every report shows, in reading order (relative L1 first)."""
+
+
+def headline_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`HEADLINE_KEYS` of an :func:`error_metrics` / :func:`evaluate_heldout` dict, in order."""
+    return {k: metrics[k] for k in HEADLINE_KEYS}
+
+
 def psnr(mse: float) -> float:
     """``10 log10(1 / mse)`` in dB (peak 1.0 in BTF units); capped at 200 dB for mse = 0."""
     return 200.0 if mse <= 1e-20 else float(-10.0 * math.log10(mse))
