@@ -218,6 +218,9 @@ def test09_maps_options_recorded_and_eval_reproduces_the_trainers_figures(tmp_pa
     recorded = bundle.provenance["metrics"]
     assert recorded["step"] == 6 and recorded["evaluated_by"].startswith("neumat.eval.evaluate_heldout")
     assert "validation" in bundle.provenance and "int8_psnr" in bundle.provenance["validation"]
+    summary = [r.getMessage() for r in caplog.records if r.name == "neumat.cli.train_cmd"][-1]
+    q = recorded["int8"]
+    assert f"INT8 relative L1 {100 * q['rel_l1']:.2f} %, PSNR {q['psnr']:.2f} dB" in summary, summary
 
     result = runner.invoke(app, ["eval", str(nmat), "--ckpt", str(out), "--json"])
     assert result.exit_code == 0, result.output
