@@ -78,9 +78,9 @@ def light_direction(elevation: float, azimuth: float = AZIMUTH) -> np.ndarray:
 
 
 def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions) -> dict[str, np.ndarray]:
-    """neumat's g-buffer ``mask`` [H, W] bool, ``normal`` [H, W, 3] and ``lit`` [L, H, W] bool
-    (shell → hf_trace → shadow, tiled height map)."""
-    from ..render.passes import MASK, NORMAL, HfTracePass, RenderContext, ShellPass
+    """neumat's g-buffer ``mask`` [H, W] bool, ``normal`` [H, W, 3], ``position`` [H, W, 3] and
+    ``lit`` [L, H, W] bool (shell → hf_trace → shadow, tiled height map)."""
+    from ..render.passes import MASK, NORMAL, POSITION, HfTracePass, RenderContext, ShellPass
     from ..render.passes.shadow import SHADOW, ShadowPass
 
     scene = Scene(mesh, camera, height=spec)
@@ -92,7 +92,7 @@ def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions) -
     shadow.lights = [DirectionalLight(tuple(d), (1.0, 1.0, 1.0)) for d in directions]
     vis = shadow.execute(ctx, gbuffer)[SHADOW].numpy()
     return {"mask": gbuffer[MASK].numpy()[..., 0] > 0.5, "normal": gbuffer[NORMAL].numpy()[..., :3],
-            "lit": np.moveaxis(vis[..., : len(directions)] > 0.5, -1, 0)}
+            "position": gbuffer[POSITION].numpy()[..., :3], "lit": np.moveaxis(vis[..., : len(directions)] > 0.5, -1, 0)}
 
 
 def measure_scene(device, bundle, key: str, size: int, elevations=ELEVATIONS,
