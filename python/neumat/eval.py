@@ -4,8 +4,9 @@ The reference "infer" of a ``.nmat`` triple-plane material: float32 bilinear pla
 (:func:`bilinear_lookup_np`, the twin of :func:`neumat.models.triple_plane.bilinear_lookup`),
 H/D coordinates from :func:`neumat.angles.plane_coords` in the bundle's ``angle_param``, features concatenated in the bundle's
 input order, the INT8 MLP through the numpy reference :func:`neumat.quant.forward`, and the
-result multiplied by the material's ``value_scale`` (:data:`VALUE_SCALE_KEY` in the bundle's
-provenance). Only the MLP is INT8; features are float32. The held-out helpers
+result decoded to BTF values by the bundle's output encoding (:mod:`neumat.output_encoding`:
+``"linear"`` multiplies by the provenance ``value_scale``, :data:`VALUE_SCALE_KEY`). Only the
+MLP is INT8; features are float32. The held-out helpers
 (:func:`render_heldout`, :func:`evaluate_heldout`) also take NeuMIP bundles, evaluated by
 :mod:`neumat.neumip`.
 
@@ -24,10 +25,9 @@ import numpy as np
 
 from .angles import PLANE_PARAMETERIZATIONS, plane_coords
 from .bundle import NEUMIP, TRIPLE_PLANE, Bundle, BundleError
+from .output_encoding import VALUE_SCALE_KEY, OutputEncoding, OutputEncodingError
 from .quant import forward
 
-VALUE_SCALE_KEY = "value_scale"
-"""Provenance key: the factor the MLP output (in [0, 1]) is multiplied by to give BTF values."""
 SOURCE_KEY = "source"
 """Provenance key: the data source spec (see :mod:`neumat.train.sources`) to rebuild held-out data."""
 WRAP_PLANES = ("U",)
@@ -35,7 +35,7 @@ WRAP_PLANES = ("U",)
 
 
 class EvalError(ValueError):
-    """A bundle cannot be evaluated (wrong kind, angle parameterization or value scale)."""
+    """A bundle cannot be evaluated (wrong kind, angle parameterization, output encoding or scale)."""
 
 
 def bilinear_lookup_np(plane: np.ndarray, st: np.ndarray, wrap: bool) -> np.ndarray:
@@ -84,6 +84,15 @@ def bundle_value_scale(bundle: Bundle) -> float:
     return positive_provenance_number(bundle, VALUE_SCALE_KEY, 1.0)
 
 
+def bundle_output_encoding(bundle: Bundle) -> OutputEncoding:
+    """The triple-plane bundle's output encoding (:mod:`neumat.output_encoding`; ``"linear"``
+    with ``value_scale`` when the provenance records none); :class:`EvalError` if unknown or bad."""
+    try:
+        return OutputEncoding.from_provenance(bundle.provenance)
+    except OutputEncodingError as e:
+        raise EvalError(str(e)) from e
+
+
 def check_triple_plane(bundle: Bundle) -> None:
     """Raise :class:`EvalError` unless ``bundle`` is a triple-plane material this module evaluates."""
     if bundle.kind != TRIPLE_PLANE:
@@ -93,7 +102,7 @@ def check_triple_plane(bundle: Bundle) -> None:
             f"bundle H/D planes use angle parameterization {bundle.angle_param!r}; this neumat "
             f"evaluates {', '.join(map(repr, PLANE_PARAMETERIZATIONS))} (neumat.angles)"
         )
-    bundle_value_scale(bundle)
+    bundle_output_encoding(bundle)
 
 
 def bundle_features(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray) -> np.ndarray:
@@ -116,12 +125,12 @@ def render_int8(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray, 
     Evaluated in chunks of ``chunk`` samples to bound memory.
     """
     check_triple_plane(bundle)
-    scale = np.float32(bundle_value_scale(bundle))
+    encoding = bundle_output_encoding(bundle)
     mlp = bundle.mlps["rgb"]
     out = np.empty((len(uv), 3), dtype=np.float32)
     for a in range(0, len(uv), chunk):
         b = a + chunk
-        out[a:b] = forward(mlp, bundle_features(bundle, uv[a:b], wi[a:b], wo[a:b])) * scale
+        out[a:b] = encoding.decode(forward(mlp, bundle_features(bundle, uv[a:b], wi[a:b], wo[a:b])))
     return out
 
 

@@ -22,9 +22,11 @@ def export(
     """Export a trained checkpoint as an INT8 .nmat bundle (optionally also the INM layout).
 
     The decoder is quantized with the checkpoint's frozen observer scales; planes are stored
-    float32; provenance records value_scale, data source, config and last validation.
+    float32; provenance records the output encoding and its scale(s), data source, config and
+    last validation.
     """
     from ..bundle import BundleError
+    from ..eval import bundle_output_encoding
     from ..train.checkpoint import CheckpointError, resolve_checkpoint
     from ..train.export import export_checkpoint
 
@@ -42,6 +44,6 @@ def export(
         raise typer.Exit(1) from None
     widths = "x".join(map(str, bundle.mlps["rgb"].widths))
     console.print(f"wrote {out} (step {bundle.provenance['step']}, MLP {widths}, "
-                  f"value_scale {bundle.provenance['value_scale']:.4g})")
+                  f"output {bundle_output_encoding(bundle).provenance()})")
     if layout:
         console.print(f"wrote INM layout to {layout[1]}")

@@ -22,7 +22,8 @@ slot              channels    meaning
 ================  ==========  ===================================================================
 g-buffer (in)     see base    ``uv``, ``normal``, ``tangent``, ``position``, ``mask``
 ``u_features``    C f32       optional input: synthesized U features (:mod:`.synthesis`)
-``btf``           4 f32       (BTF value rgb · value_scale, lit): linear Rec.709 BTF value
+``btf``           4 f32       (BTF value rgb, lit): the MLP output decoded by the bundle's output
+                              encoding (:mod:`neumat.output_encoding`), linear Rec.709 BTF value
                               (cosine foreshortening included, see :mod:`neumat.data.source`);
                               lit = 1 if ωi.z > 0 else 0 (then rgb = 0); zeros off the mask
 ``irradiance``    4 f32       (E.rgb, 0): the primary light's irradiance at normal incidence
@@ -45,7 +46,7 @@ import numpy as np
 from ...angles import parameterization_index
 from ...backends.slang import UNROLL_DOTS, link_constants, slang_mlp_type
 from ...bundle import TRIPLE_PLANE, Bundle
-from ...eval import bundle_value_scale, check_triple_plane
+from ...eval import bundle_output_encoding, check_triple_plane
 from ..camera import Camera
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, \
@@ -138,7 +139,7 @@ class InferPass(RenderPass):
         if self.mlp.n_outputs != 3:
             raise ValueError(f"the rgb network must have 3 outputs, got {self.mlp.n_outputs}")
         check_triple_plane(bundle)
-        self.value_scale = bundle_value_scale(bundle)
+        self.output_encoding = bundle_output_encoding(bundle)
         self.angle_param = parameterization_index(bundle.angle_param)
         order = bundle.feature_order("rgb")
         usage = spy.BufferUsage.shader_resource
@@ -216,7 +217,8 @@ class InferPass(RenderPass):
         synth = inputs.get(U_FEATURES)
         shadow = inputs.get(SHADOW)
         frame = {"camera": self.camera.shader_params(), **light_params(self.lights[0]),
-                 "valueScale": float(self.value_scale), "useSynth": int(synth is not None),
+                 "outputEncoding": self.output_encoding.index, "outputScale": list(self.output_encoding.scale),
+                 "useSynth": int(synth is not None),
                  "synthChannels": self.u_channels, "writeDebug": int(self.debug),
                  "featureCount": int(self.mlp.n_inputs), "angleParam": self.angle_param}
         kernel = self.kernel(self.precision)

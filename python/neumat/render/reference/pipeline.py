@@ -3,7 +3,9 @@
 Given the g-buffer the visibility passes produced (host copies), computes what
 ``shaders/infer.slang`` and ``shaders/compose.slang`` compute, with the trainer's own pieces:
 :func:`neumat.eval.bilinear_lookup_np`, :func:`neumat.angles.plane_coords`,
-:func:`neumat.quant.forward` (INT8, bit-exact contract). Frames and units as in
+:func:`neumat.quant.forward` (INT8, bit-exact contract), the bundle's output decode
+(:mod:`neumat.output_encoding`).
+Frames and units as in
 :mod:`neumat.render.passes.infer`.
 """
 
@@ -13,7 +15,7 @@ import numpy as np
 
 from ...angles import plane_coords
 from ...bundle import Bundle
-from ...eval import WRAP_PLANES, bilinear_lookup_np, bundle_value_scale
+from ...eval import WRAP_PLANES, bilinear_lookup_np, bundle_output_encoding
 from ...quant import forward
 from ..lights import DirectionalLight, PointLight
 
@@ -74,7 +76,7 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light) 
     mlp = forward(bundle.mlps["rgb"], feats)
     lit = (wi[:, 2] > 0).astype(np.float32)
     btf = np.zeros((h * w, 4), np.float32)
-    btf[idx, :3] = mlp * np.float32(bundle_value_scale(bundle)) * lit[:, None]
+    btf[idx, :3] = bundle_output_encoding(bundle).decode(mlp) * lit[:, None]
     btf[idx, 3] = lit
     irr = np.zeros((h * w, 4), np.float32)
     irr[idx, :3] = e
