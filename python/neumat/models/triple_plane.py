@@ -15,8 +15,8 @@ Each plane is a float32 parameter ``[rows, cols, C]`` (channel-last, exactly the
 ``[row = t, col = s, channel]`` layout), so export is a copy. Features are concatenated in the
 order :data:`FEATURE_ORDER` = U, H, D and decoded by a bias-free 4-layer
 :class:`neumat.models.qat.QatMlp` ``3C -> hidden -> hidden -> hidden -> 3`` (ReLU between,
-output clamped to [0, 1]); the output is the BTF value divided by the material's
-``value_scale`` (see :mod:`neumat.train.export`).
+output clamped to [0, 1]); the output is the BTF value in the run's output encoding
+(:mod:`neumat.output_encoding`: ``"linear"`` divides by ``value_scale``).
 
 Bilinear filtering (the definition the renderers implement; see :func:`bilinear_lookup`)
 ----------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ CLAMP = "clamp"
 ADDRESSING = {"U": WRAP, "H": CLAMP, "D": CLAMP}
 """Addressing mode of each plane."""
 RGB = 3
-"""Decoder outputs (linear Rec.709 RGB, scaled by ``1 / value_scale``)."""
+"""Decoder outputs (linear Rec.709 RGB in the run's output encoding)."""
 
 
 def bilinear_lookup(plane: torch.Tensor, st: torch.Tensor, addressing: str) -> torch.Tensor:
@@ -164,7 +164,7 @@ class TriplePlaneField(nn.Module):
         return torch.cat([bilinear_lookup(self.planes[p], coords[p], ADDRESSING[p]) for p in FEATURE_ORDER], dim=1)
 
     def forward(self, uv: torch.Tensor, h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """Scaled linear RGB ``[B, 3]`` in [0, 1] (BTF value / ``value_scale``).
+        """Encoded linear RGB ``[B, 3]`` in [0, 1] (BTF value in the run's output encoding).
 
         Args:
             uv: float32 ``[B, 2]`` texture coordinates (wrapped into the tile).

@@ -3,8 +3,8 @@
 
 ``radiance = shaded.rgb`` (the infer pass's sum over lights) where ``mask`` = 1 — or, for a
 material pass that writes no ``shaded`` slot, ``btf.rgb · irradiance.rgb`` (one light) — else
-``background`` (linear Rec.709; the BTF value already holds the cosine foreshortening and the
-bundle's value_scale).
+``background`` (linear Rec.709; the BTF value already holds the cosine foreshortening and is
+decoded by the bundle's output encoding).
 Display: ``x = radiance · 2^exposure``, tone map (``"aces"``: Narkowicz 2015 fit of the ACES
 RRT+ODT, ``x(2.51x + 0.03) / (x(2.43x + 0.59) + 0.14)``; ``"reinhard"``: ``x / (1 + x)``;
 ``"clamp"``: none), clamp to [0, 1], sRGB OETF, ``byte = floor(v · 255 + 0.5)``.
