@@ -44,14 +44,13 @@ def fidelity(
     extent: Annotated[float, typer.Option(help="Texture tiles across the image at a head-on view.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated materials.")] = 0,
 ) -> None:
-    """Train materials from PBR texture sets (real-world file names) and measure their rendered
-    fidelity against Mitsuba 3 at held-out light/view pairs.
+    """Train materials from PBR texture sets (real-world file names) and measure their rendered fidelity against
+    Mitsuba 3 at held-out light/view pairs.
 
-    Per material and pair: relative L1, HDR-FLIP, PSNR and mean-colour ratio of neumat's
-    Renderer (INT8, height-field tracing and traced shadows on, synthesis off) against a
-    Mitsuba 3 render of the displaced maps with the project's BRDF, same camera and light.
-    Writes OUT/fidelity.json (schema neumat.fidelity/1), OUT/fidelity.md and OUT/fidelity.png
-    (contact sheet: Mitsuba | neumat | FLIP per pair).
+    Per material and pair: relative L1, HDR-FLIP, PSNR and mean-colour ratio of neumat's Renderer (INT8,
+    height-field tracing and traced shadows on, synthesis off) against Mitsuba 3 renders of the displaced maps
+    with the project's BRDF, same camera and light. Writes OUT/fidelity.json (schema neumat.fidelity/1),
+    OUT/fidelity.md and OUT/fidelity.png (contact sheet: Mitsuba, neumat, FLIP map per pair).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -33,9 +33,8 @@ brick_photo         ambientcg   photograph-based (``skimage.data.brick``)       
 =================== =========== ======================================================= =====
 
 ``hs`` is the intended ``height_scale`` (UV units per height unit; the tile is 1×1). Texture
-sets do not record it; the suite passes it to training where the config has a
-``source.height_scale`` field, and the ground truth always uses the height scale recorded in
-the trained bundle (:mod:`neumat.fidelity.run`).
+sets do not record it; the suite trains with ``source.height_scale = hs``, and the ground truth
+always uses the height scale recorded in the evaluated bundle (:mod:`neumat.fidelity.run`).
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ Per material (:mod:`.materials`):
 1. its texture set is written to ``OUT/materials/NAME/`` (kept when already there);
 2. its bundle is trained from that folder through the Python API
    (:func:`neumat.train.loop.train` with the project's *default* :class:`TrainConfig`,
-   ``source.kind = "maps"`` — what ``neumat train --maps DIR`` does), plus
-   :data:`QUICK_OVERRIDES` with ``quick`` and the caller's ``section.field=value`` overrides
-   last; run folder ``OUT/runs/NAME``, bundle ``OUT/bundles/NAME.nmat``. With ``bundles``
+   ``source.kind = "maps"`` and the material's intended ``source.height_scale`` — what
+   ``neumat train --maps DIR --height-scale H`` does; the maps are resampled to the default
+   ``source.resolution`` as for any user), plus :data:`QUICK_OVERRIDES` with ``quick`` and the
+   caller's ``section.field=value`` overrides last; run folder ``OUT/runs/NAME``, bundle ``OUT/bundles/NAME.nmat``. With ``bundles``
    set, ``BUNDLES/NAME.nmat`` is evaluated instead (nothing is trained);
 3. the maps are loaded back with :func:`neumat.data.pbr_io.load_pbr_maps` at the bundle's
    recorded height scale (``height_range``), and for every pair (:mod:`.pairs`) Mitsuba renders
@@ -231,16 +232,13 @@ def train_material(spec: SuiteMaterial, folder: Path, cfg: FidelityConfig) -> tu
     """Train ``spec`` from its texture folder with the default config (module docstring);
     returns (bundle path, training record for the report)."""
     from ..train import TrainConfig, apply_overrides
-    from ..train.config import SourceConfig
     from ..train.loop import train
 
     bundle_path = cfg.out / "bundles" / f"{spec.name}.nmat"
     bundle_path.parent.mkdir(parents=True, exist_ok=True)  # the trainer's export does not create it
     overrides = ["source.kind=maps", f"source.path={json.dumps(str(folder.resolve()))}",
                  f"out={json.dumps(str(cfg.out / 'runs' / spec.name))}",
-                 f"export={json.dumps(str(bundle_path))}"]
-    if "height_scale" in {f.name for f in dataclasses.fields(SourceConfig)}:
-        overrides.append(f"source.height_scale={spec.height_scale}")
+                 f"export={json.dumps(str(bundle_path))}", f"source.height_scale={spec.height_scale}"]
     overrides += list(QUICK_OVERRIDES if cfg.quick else ()) + list(cfg.overrides)
     train_cfg = apply_overrides(TrainConfig(), overrides)
     start = time.perf_counter()
