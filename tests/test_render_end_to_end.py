@@ -59,6 +59,10 @@ def setup(device):
     truth = SliceRenderer(source.material, source.config.normal_source)
     # plane of side 2 centred at 0: u = x + 1, v = y + 1 (whole periods: the same tile as u = x)
     renderer = Renderer(bundle, plane(2.0, segments=8), (SIZE, SIZE), device=device)
+    # the btf check compares with the level-0 model (render_int8); oblique views' footprints
+    # exceed a texel, where feature LoD would blend mip levels (tests/test_render_feature_lod.py)
+    for debug in (False, True):
+        renderer.infer_pass(debug).feature_lod = False
     assert renderer.height_spec.d_hi == pytest.approx(source.material.height_scale)
     return bundle, truth, renderer
 

@@ -8,7 +8,7 @@ height-field materials, :class:`~.hf_trace.HfTracePass`::
     gbuf = ShellPass(device, scene).execute(ctx, {})
     if scene.height is not None:
         gbuf = HfTracePass(device, scene).execute(ctx, gbuf)
-    uv = gbuf[UV].numpy()          # [H, W, 4] (u, v, h01, lod)
+    uv = gbuf[UV].numpy()          # [H, W, 4] (u, v, h01, footprint)
 """
 
 from .base import GBUFFER, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, \

@@ -3,7 +3,7 @@ algorithm in that file's header, seed 003 section 4.2.2).
 
 Inputs are the ``shell`` pass's segment slots (the ray's intervals inside successive prisms);
 the first segment whose march meets the relief gives the hit. Outputs are the g-buffer
-(:data:`~neumat.render.passes.base.GBUFFER`): refined ``uv = (u, v, h01, lod)``, the shading
+(:data:`~neumat.render.passes.base.GBUFFER`): refined ``uv = (u, v, h01, footprint)``, the shading
 frame ``normal`` / ``tangent`` (the base face's vertex frame interpolated at the hit: the
 frame the BTF's ωi, ωo are measured in — the relief's own shading, masking and shadowing are
 in the BTF data, so tilting the frame by the relief would count it twice), ``position = (p,

@@ -7,8 +7,10 @@ the frame of the BTF's directions), ωi = towards the light and ωo =
 towards the camera eye (both pointing away from the surface, local frame), features in the
 bundle's input order — U at the g-buffer (u, v) (or the synthesis pass's ``u_features``), H / D
 at :func:`neumat.angles.plane_coords` (ωi, ωo) in the bundle's ``angle_param`` — bilinear exactly as
-:func:`neumat.eval.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp),
-then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
+:func:`neumat.eval.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
+the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a texel
+(trilinear, :mod:`neumat.render.feature_mips`; off with :attr:`InferPass.feature_lod` = False;
+the synthesized ``u_features`` are read as given, level 0) — then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
 ``mlp_int8.slang`` (bit-exact with :func:`neumat.quant.forward`), ``"fp32"``: a float MLP on the
 dequantized weights ``W_l · sw_l`` (ReLU, output clamped to [0, 1]), ``"fp16"``: the same with
 the weights rounded to float16 and float16 activations and sums (needs shader float16,
@@ -48,6 +50,7 @@ from ...backends.slang import UNROLL_DOTS, link_constants, slang_mlp_type
 from ...bundle import TRIPLE_PLANE, Bundle
 from ...eval import bundle_output_encoding, check_triple_plane
 from ..camera import Camera
+from ..feature_mips import mip_chain
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, \
     RenderPass, Resource, SlotSpec
@@ -151,10 +154,14 @@ class InferPass(RenderPass):
             data.append(plane.ravel())
             offset += plane.size
         self.u_channels = int(bundle.planes["U"].shape[2])
+        u_mips = mip_chain(bundle.planes["U"])[1:]
+        u_mip_offset = offset
+        data += [m.ravel() for m in u_mips]
         segs += [[0, 1, 1, 0]] * (3 - len(segs))
         coord = [COORDS[p] for p in order] + [-1] * (3 - len(order))
         self._planes = {"data": device.create_buffer(usage=usage, data=np.concatenate(data), label="infer.planes"),
-                        "seg0": segs[0], "seg1": segs[1], "seg2": segs[2], "coord": coord}
+                        "seg0": segs[0], "seg1": segs[1], "seg2": segs[2], "coord": coord,
+                        "uLevels": 1 + len(u_mips), "uMipOffset": u_mip_offset}
         self._int8 = {"weights": device.create_buffer(usage=usage, data=self.mlp.flat_weights(), label="infer.w8"),
                       "multipliers": device.create_buffer(usage=usage, data=self.mlp.multipliers(), label="infer.m")}
         fw = np.concatenate([w.ravel() for w in dequantized_weights(self.mlp)])
@@ -174,6 +181,9 @@ class InferPass(RenderPass):
         """The lights (1..MAX_LIGHTS); the first is the primary light of the ``btf`` slot."""
         self.precision = "int8"
         """The MLP that runs: one of :data:`PRECISIONS`."""
+        self.feature_lod = True
+        """Read the U plane through its mip chain by the pixel footprint (module docstring); the
+        MLPs (INT8 too) take the trilinear float features as they take level-0 ones."""
 
     @property
     def fp32(self) -> bool:
@@ -229,7 +239,8 @@ class InferPass(RenderPass):
               "features": out[FEATURES].buffer if self.debug else self._dummy,
               "directions": out[DIRECTIONS].buffer if self.debug else self._dummy}
         kernel.dispatch(
-            thread_count=[ctx.width, ctx.height, 1], frame=frame, planes=self._planes,
+            thread_count=[ctx.width, ctx.height, 1], frame=frame,
+            planes={**self._planes, "uLevels": self._planes["uLevels"] if self.feature_lod else 1},
             mlp={"int8": self._int8, "fp32": self._fp32, "fp16": self._fp16}[self.precision], lights=pack_lights(self.device, self.lights),
             useShadow=int(shadow is not None), io=io,
         )

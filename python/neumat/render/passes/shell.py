@@ -12,7 +12,7 @@ a high-valence vertex) is marked and continued by :meth:`ShellPass.resume`, whic
 base-mesh ray caster: one segment with exit = entry.
 
 The g-buffer slots (:data:`~neumat.render.passes.base.GBUFFER`) hold the first crossing (for a
-base mesh, the hit): ``uv = (u, v, h01, 0)``, interpolated ``normal`` / ``tangent``,
+base mesh, the hit): ``uv = (u, v, h01, footprint)``, interpolated ``normal`` / ``tangent``,
 ``position = (p, t)``; the surface slots (:data:`~neumat.render.passes.base.SURFACE`) the UV
 metric of its base face (:func:`face_metric_rows`; the thickness is the face's mean).
 """
@@ -146,7 +146,7 @@ class ShellPass(RenderPass):
         self.finish.dispatch(
             thread_count=threads, camera=cam.shader_params(), segments=out[SEGMENTS].buffer,
             segment_prisms=out[SEGMENT_PRISMS].buffer, face_metric=self._face_metric, uv=out[UV].buffer,
-            position=out[POSITION].buffer, mask=out[MASK].buffer,
+            position=out[POSITION].buffer, mask=out[MASK].buffer, normal=out[NORMAL].buffer,
             **{slot: out[slot].buffer for slot in (DPDU, DPDV, SHAPE)},
         )
         return out

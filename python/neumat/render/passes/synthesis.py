@@ -6,7 +6,7 @@ Slots (module constants):
 ==================  ============  ===========================================================
 slot                channels      meaning
 ==================  ============  ===========================================================
-``uv`` (in)         4 f32         G-buffer texture coords (u, v, h01, lod); only (u, v) read
+``uv`` (in)         4 f32         G-buffer texture coords (u, v, h01, footprint); only (u, v) read
 ``u_features``      C f32         synthesized U-plane features (C = channels of the U plane),
                                   in the plane's own units, ready for the infer pass
 ``synth_height``    1 f32         synthesized height in [0, 1] (0 when the bundle has none)

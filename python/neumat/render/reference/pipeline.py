@@ -17,6 +17,7 @@ from ...angles import plane_coords
 from ...bundle import Bundle
 from ...eval import WRAP_PLANES, bilinear_lookup_np, bundle_output_encoding
 from ...quant import forward
+from ..feature_mips import mip_chain, trilinear_lookup_np
 from ..lights import DirectionalLight, PointLight
 
 
@@ -53,7 +54,8 @@ def shading_directions(gbuffer: dict[str, np.ndarray], eye, light) -> tuple[np.n
     return local(wi_w), local(wo_w), np.asarray(e, np.float32), idx
 
 
-def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light) -> dict[str, np.ndarray]:
+def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
+                    feature_lod: bool = True) -> dict[str, np.ndarray]:
     """The infer pass in numpy.
 
     Args:
@@ -61,6 +63,8 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light) 
         gbuffer: ``{"uv", "normal", "tangent", "position", "mask"}`` float32 ``[H, W, C]``.
         eye: camera position (scene units).
         light: the primary light.
+        feature_lod: the U plane through its mip chain by ``uv.w`` (:mod:`neumat.render.feature_mips`,
+            as :attr:`~neumat.render.passes.infer.InferPass.feature_lod`).
 
     Returns:
         ``{"btf", "irradiance"}`` float32 ``[H, W, 4]`` as the pass writes them, and for the
@@ -70,9 +74,15 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light) 
     h, w = gbuffer["mask"].shape[:2]
     wi, wo, e, idx = shading_directions(gbuffer, eye, light)
     hc, dc = plane_coords(wi, wo, bundle.angle_param)
-    coords = {"U": gbuffer["uv"].reshape(-1, 4)[idx, :2], "H": hc, "D": dc}
-    feats = np.concatenate([bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES)
-                            for p in bundle.feature_order("rgb")], axis=1)
+    uv = gbuffer["uv"].reshape(-1, 4)[idx]
+    coords = {"U": uv[:, :2], "H": hc, "D": dc}
+
+    def lookup(p):
+        if p == "U" and feature_lod:
+            return trilinear_lookup_np(mip_chain(bundle.planes["U"]), uv[:, :2], uv[:, 3])
+        return bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES)
+
+    feats = np.concatenate([lookup(p) for p in bundle.feature_order("rgb")], axis=1)
     mlp = forward(bundle.mlps["rgb"], feats)
     lit = (wi[:, 2] > 0).astype(np.float32)
     btf = np.zeros((h * w, 4), np.float32)
