@@ -80,3 +80,38 @@ def test03_shell_pass_writes_the_hit_faces_metric(device):
     thick = shell[SHAPE].numpy()[shell[MASK].numpy()[..., 0] > 0.5, 3]
     s = vertex_uv_scale(mesh)[mesh.faces].mean(axis=1) * 0.05
     assert thick.min() >= s.min() - 1e-7 and thick.max() <= s.max() + 1e-7 and thick.min() > 0
+
+
+def test04_relief_normal_follows_the_anisotropic_metric(device):
+    """A plane whose u is stretched 3:1 (dP/du = 3, dP/dv = 1 scene units per UV unit) under a
+    sinusoid relief: the relief normal is the displaced surface's, slope (x, y) = span · R ·
+    (dH/dg_x / 3, dH/dg_y) per texel (central differences), texel normals interpolated
+    bilinearly as neumat.data.heightfield.HeightField.normal_at. One mesh-wide scale (sqrt 3)
+    would tilt it wrongly along both axes."""
+    from neumat.data.heightfield import HeightField
+    from neumat.render.passes import NORMAL, UV, HfTracePass
+    from neumat.render.passes.hf_trace import RELIEF_NORMAL
+    from height_fields import R, sinusoid
+
+    height, span = sinusoid(), 0.05
+    p = shapes.plane(2.0, segments=4)
+    mesh = shapes.Mesh(p.positions, p.normals, p.uvs * np.float32([1 / 3.0, 1.0]), p.faces)
+    cam = Camera(eye=(0.2, -0.3, 1.6), target=(0.0, 0.0, 0.0), fov_y=40, width=48, height=48)
+    scene = Scene(mesh, cam, height=HeightSpec(height, 0.0, span))
+    ctx = RenderContext(device, 48, 48)
+    out = HfTracePass(device, scene).execute(ctx, ShellPass(device, scene).execute(ctx, {}))
+    mask = out[MASK].numpy()[..., 0] > 0.5
+    assert mask.mean() > 0.9
+    h = height.astype(np.float64)
+    gx = 0.5 * (np.roll(h, -1, 1) - np.roll(h, 1, 1))
+    gy = 0.5 * (np.roll(h, -1, 0) - np.roll(h, 1, 0))
+    texel = np.stack([-span * R * gx / 3.0, -span * R * gy, np.ones_like(h)], -1)
+    texel /= np.linalg.norm(texel, axis=-1, keepdims=True)
+    uv = out[UV].numpy()[mask, :2].astype(np.float64)
+    expect = HeightField(height, span, texel_normals=texel).normal_at(uv % 1.0)
+    got = out[RELIEF_NORMAL].numpy()[mask, :3]
+    assert np.abs(got - expect).max() < 2e-4
+    assert np.allclose(out[NORMAL].numpy()[mask, :3], [0, 0, 1], atol=1e-6)
+    isotropic = np.stack([-span * R * gx / np.sqrt(3.0), -span * R * gy / np.sqrt(3.0), np.ones_like(h)], -1)
+    wrong = HeightField(height, span, texel_normals=isotropic / np.linalg.norm(isotropic, axis=-1, keepdims=True))
+    assert np.abs(got - wrong.normal_at(uv % 1.0)).max() > 50 * 2e-4  # the test tells them apart
