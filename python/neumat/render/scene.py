@@ -50,9 +50,9 @@ class HeightSpec:
     height: np.ndarray
     """float32 [R, R] in [0, 1] (bundle layout: row = v, col = u)."""
     d_lo: float
-    """Displacement of height 0, scene units (height_scale · h_min)."""
+    """Displacement of height 0 (height_scale · h_min): scene units, times the vertex factor s."""
     d_hi: float
-    """Displacement of height 1, scene units (height_scale · h_max); > d_lo."""
+    """Displacement of height 1 (height_scale · h_max), as d_lo; > d_lo."""
     vertex_scale: np.ndarray | None = None
     """[V] float32 per-vertex factor s of d_lo, d_hi (module docstring); None = 1 everywhere."""
 
