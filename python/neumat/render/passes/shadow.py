@@ -9,10 +9,13 @@ until it leaves the shell top: visibility 1 if it escapes, 0 if it meets the rel
 below the horizon. With synthesis on that relief is hf_trace's baked synthesized height (or its
 exact per-sample fallback, see :mod:`.hf_trace`). Scene units become texels through the pixel's
 own UV metric (the surface slots ``dpdu``, ``dpdv``: anisotropic), h01 through its relief
-thickness (``shape.w``); the ray's path follows the surface bending away under it (or rising
-to meet it) to second order, with the curvature ``shape.xyz`` along its direction (marched as
-up to 8 chords; ``traceShadow`` in ``shaders/hf_trace.slang``). Exact on planes; on curved
-meshes the hit face's metric and curvature hold along the whole path.
+thickness (``shape.w``); the straight ray is followed over the surface's osculating circle
+along its direction (normal curvature from ``shape.xyz``): its height above the curving surface
+and the arc it travels over it (marched as up to 8 chords; ``traceShadow`` in
+``shaders/hf_trace.slang``). Exact on planes and spheres; elsewhere the hit face's metric and
+curvature hold along the whole path. (A curvature-free tangent-plane march read the sphere's
+equator band 6–9 points too dark against Mitsuba; tracing shadow rays through the shell prisms
+instead was not built.)
 
 Slots (module constants):
 
