@@ -117,12 +117,12 @@ def test04_registry_material_end_to_end(tmp_path, monkeypatch):
     small = [s for s in SMALL if not s.startswith("data.chunks")]
     result = runner.invoke(app, ["train", "--material", "leather", "--out", str(out), "--steps", "30",
                                  "--export", str(nmat), *_sets(*small, "data.chunks=4", "source.resolution=32",
-                                                               "source.slice_resolution=16", "source.n_views=6",
-                                                               "source.n_lights=6", "val_every=30")])
+                                                               "val_every=30")])
     assert result.exit_code == 0, result.output
     bundle = load_bundle(nmat)
     spec = bundle.provenance["source"]
-    assert spec["kind"] == "material" and spec["name"] == "leather" and spec["slices"]["uv_space"] == "surface"
+    assert spec["kind"] == "material" and spec["name"] == "leather" and spec["sampling"] == "points"
+    assert spec["points"]["uv_space"] == "surface"
     assert (out / "loss.png").stat().st_size > 10_000  # the loss curve (matplotlib: train extra)
     material = sources.make_source(spec).material  # the bundle carries the surface it was rendered from
     np.testing.assert_array_equal(bundle.height, material.height)

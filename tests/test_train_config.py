@@ -73,13 +73,13 @@ def test05_lr_schedule_warmup_and_warm_restarts():
 
     o = apply_overrides(TrainConfig(), ["optim.warmup_steps=10", "optim.restart_period=100",
                                         "optim.restart_mult=2", "optim.min_lr_ratio=0.1"]).optim
-    assert lr_factor(0, o) == pytest.approx(0.1) and lr_factor(9, o) == pytest.approx(1.0)
-    assert lr_factor(10, o) == pytest.approx(1.0)  # cycle 1 starts at the peak
-    assert lr_factor(60, o) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
-    assert lr_factor(109, o) == pytest.approx(0.1, abs=1e-3)  # end of cycle 1 (100 steps)
-    assert lr_factor(110, o) == pytest.approx(1.0)  # restart; cycle 2 lasts 200 steps
-    assert lr_factor(210, o) == pytest.approx(0.55)
-    assert lr_factor(310, o) == pytest.approx(1.0)
+    assert lr_factor(0, o, 10_000) == pytest.approx(0.1) and lr_factor(9, o, 10_000) == pytest.approx(1.0)
+    assert lr_factor(10, o, 10_000) == pytest.approx(1.0)  # cycle 1 starts at the peak
+    assert lr_factor(60, o, 10_000) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert lr_factor(109, o, 10_000) == pytest.approx(0.1, abs=1e-3)  # end of cycle 1 (100 steps)
+    assert lr_factor(110, o, 10_000) == pytest.approx(1.0)  # restart; cycle 2 lasts 200 steps
+    assert lr_factor(210, o, 10_000) == pytest.approx(0.55)
+    assert lr_factor(310, o, 10_000) == pytest.approx(1.0)
 
     q = apply_overrides(TrainConfig(), ["qat.quantize_start=0.25", "qat.finetune_start=0.75",
                                         "qat.finetune_lr_scale=0.2"]).qat

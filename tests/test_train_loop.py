@@ -9,10 +9,12 @@ import pytest
 torch = pytest.importorskip("torch", reason="training needs torch (pip install 'neumat[train]')")
 
 from neumat.bundle import load_bundle  # noqa: E402
-from neumat.eval import error_metrics, evaluate_heldout, render_int8  # noqa: E402
+from neumat.eval import error_metrics, evaluate_heldout, headline_metrics, render_int8  # noqa: E402
+from neumat.output_encoding import OutputEncoding  # noqa: E402
 from neumat.train import load_config, train  # noqa: E402
 from neumat.train.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from neumat.train.sampling import validation_batch  # noqa: E402
+from neumat.train.schedule import lr_factor, qat_phase  # noqa: E402
 from train_fixtures import AnalyticBtf, small_config  # noqa: E402
 
 MIN_INT8_PSNR_DB = 35.0
@@ -36,10 +38,10 @@ def quality_run(tmp_path_factory):
     return cfg, result, time.monotonic() - t0
 
 
-def test01_reaches_heldout_quality_within_a_short_cpu_budget(quality_run):
-    cfg, result, seconds = quality_run
+def test01_reaches_heldout_quality_in_a_short_run(quality_run):
+    cfg, result, _ = quality_run
     m = result.metrics
-    assert result.steps_done == 600 and seconds < 60
+    assert result.steps_done == 600  # (~10 s on an idle core; timing is the benchmarks' business)
     assert m["int8_psnr"] > MIN_INT8_PSNR_DB, m
     assert abs(m["int8_gap_db"]) < MAX_INT8_GAP_DB, m
     # Far better than the best constant predictor on the same held-out samples.
@@ -56,8 +58,8 @@ def test02_exported_bundle_reproduces_the_validation_figure_exactly(quality_run)
     cfg, result, _ = quality_run
     bundle = load_bundle(cfg.export)
     assert bundle.checksum() == result.bundle.checksum()
-    assert bundle.provenance["step"] == 600 and bundle.provenance["metrics"]["int8_psnr"] == result.metrics["int8_psnr"]
-    assert bundle.provenance["value_scale"] == pytest.approx(result.value_scale)
+    assert bundle.provenance["step"] == 600 and bundle.provenance["validation"]["int8_psnr"] == result.metrics["int8_psnr"]
+    assert OutputEncoding.from_provenance(bundle.provenance) == result.output
     assert bundle.provenance["source"] == {"kind": "custom", "name": "analytic-64"}
     val = validation_batch(AnalyticBtf(), cfg.seed, cfg.data.val_samples)
     again = error_metrics(render_int8(bundle, val.uv, val.wi, val.wo), val.rgb)
@@ -65,6 +67,8 @@ def test02_exported_bundle_reproduces_the_validation_figure_exactly(quality_run)
     # Held-out images (pixel grids of unseen directions) agree with the sampled validation.
     images = evaluate_heldout(bundle, AnalyticBtf().heldout_images())
     assert images["psnr"] > MIN_INT8_PSNR_DB - 3 and images["pixels"] == 6 * 16 * 16
+    # The run's final figures (provenance "metrics", TrainResult.heldout) are exactly these.
+    assert bundle.provenance["metrics"]["int8"] == headline_metrics(images) == result.heldout["int8"]
 
 
 def test03_run_directory_holds_config_history_and_checkpoints(quality_run):
@@ -84,3 +88,21 @@ def test04_time_budget_stops_with_checkpoint_and_export(tmp_path):
     assert result.stopped_by_budget and 0 < result.steps_done < 100000
     assert load_checkpoint(result.checkpoint)["step"] == result.steps_done
     assert load_bundle(tmp_path / "b.nmat").provenance["step"] == result.steps_done
+
+
+def test04b_time_budget_rescales_the_schedule_so_qat_and_decay_happen(tmp_path):
+    """A budget far below the planned steps: the run is rescaled after the probe steps, so it
+    still ends in the frozen-range fine-tune phase with the learning rate decayed."""
+    cfg = small_config(tmp_path / "run", "steps=100000", "max_minutes=0.05", "budget_probe_steps=6",
+                       "val_every=100000", "ckpt_every=100000", "log_every=1", "optim.restart_period=0",
+                       "optim.lr_mlp=0.003")
+    result = train(cfg, AnalyticBtf())
+    state = load_checkpoint(result.checkpoint)
+    assert result.stopped_by_budget and state["total_steps"] == result.steps_done < 100000
+    last = [h for h in result.history if h["kind"] == "train"][-1]
+    assert last["step"] == result.steps_done
+    # the last step ran in the fine-tune phase (lr x 0.1) at the end of the run's one cosine cycle
+    total = result.steps_done
+    assert qat_phase(total - 1, total, cfg.qat).name == "finetune"
+    assert last["lr_mlp"] == pytest.approx(0.003 * 0.1 * lr_factor(total - 1, cfg.optim, total), rel=1e-6)
+    assert lr_factor(total - 1, cfg.optim, total) < 0.5

@@ -11,6 +11,7 @@ from neumat.eval import bilinear_lookup_np, bundle_features, render_int8  # noqa
 from neumat.models.qat import QatMode  # noqa: E402
 from neumat.models.triple_plane import CLAMP, WRAP, TriplePlaneField, bilinear_lookup  # noqa: E402
 from neumat.train.export import to_bundle  # noqa: E402
+from neumat.output_encoding import OutputEncoding  # noqa: E402
 
 
 def _plane(rows, cols, c, seed=0):
@@ -90,7 +91,7 @@ def test06_bundle_features_equal_model_features(tmp_path):
     f.set_qat_mode(QatMode.OBSERVE)
     f.train()
     f(*(torch.from_numpy(a) for a in (uv, h, d)))  # record activation ranges
-    path = to_bundle(f, value_scale=2.5, provenance={"note": "test"}).save(tmp_path / "m.nmat")
+    path = to_bundle(f, OutputEncoding.linear(2.5), PLANE_PARAMETERIZATION, {"note": "test"}).save(tmp_path / "m.nmat")
     bundle = load_bundle(path)
     assert bundle.feature_order("rgb") == ("U", "H", "D") and bundle.angle_param == PLANE_PARAMETERIZATION
     assert bundle.provenance["value_scale"] == 2.5 and bundle.provenance["plane_addressing"]["U"] == "wrap"

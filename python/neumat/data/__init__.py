@@ -1,6 +1,8 @@
 """BTF data: sources of (u, v, ωi, ωo) -> linear RGB samples behind one interface.
 
 * :class:`BtfSource` / :class:`BtfBatch` — the interface and conventions (:mod:`.source`).
+* :class:`PointBtf` — a :class:`PbrMaterial` rendered with true displacement at every
+  sample's own (uv, ωi, ωo) (:mod:`.points`, the training default);
 * :class:`SyntheticBtf` — slices of a :class:`PbrMaterial` rendered with true displacement
   (:mod:`.render`), cached on disk; materials from :func:`make_material` (procedural and
   scikit-image photos) or :func:`load_pbr_maps` (downloaded texture sets).
@@ -15,6 +17,7 @@ from .errors import DataError, PbrLoadError, Ubo2014FormatError
 from .materials import MATERIALS, make_material
 from .pbr import PbrMaterial
 from .pbr_io import find_pbr_maps, load_pbr_maps
+from .points import HELDOUT_PAIRS, PointBtf, PointBtfConfig
 from .render import SliceRenderer
 from .slices import SliceBtfSource
 from .source import BtfBatch, BtfSource, held_out_split
@@ -23,6 +26,7 @@ from .ubo2014 import Ubo2014Btf, Ubo2014Config
 from .ubo2014_format import factorize_frames, read_ubo2014, write_ubo2014
 
 __all__ = [
+    "HELDOUT_PAIRS",
     "MATERIALS",
     "BtfBatch",
     "BtfSource",
@@ -30,6 +34,8 @@ __all__ = [
     "DirectionSet",
     "PbrLoadError",
     "PbrMaterial",
+    "PointBtf",
+    "PointBtfConfig",
     "SliceBtfSource",
     "SliceRenderer",
     "SyntheticBtf",

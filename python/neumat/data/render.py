@@ -104,35 +104,60 @@ class SliceRenderer:
         Returns:
             [L, N, 3] float64 values; NaN where a ``"surface"`` point is masked from ωo.
         """
-        if uv_space not in UV_SPACES:
-            raise DataError(f"uv_space must be one of {UV_SPACES}, got {uv_space!r}")
         wo = np.asarray(wo, dtype=np.float64)
         lights = np.atleast_2d(np.asarray(lights, dtype=np.float64))
         uv = np.asarray(uv, dtype=np.float64)
+        p, visible, texels = self._shading_points(uv, np.broadcast_to(wo, (uv.shape[0], 3)), uv_space)
+        out = np.empty((lights.shape[0], uv.shape[0], 3))
+        for j, wi in enumerate(lights):
+            out[j] = self._shade(p, visible, texels, np.broadcast_to(wi, p.shape), wo, shadows)
+        return out
+
+    def render_samples(self, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray,
+                       uv_space: str = "surface", shadows: bool = True) -> np.ndarray:
+        """BTF values of samples that each have their own directions (point-sampled training).
+
+        Args:
+            uv: [N, 2] texture coordinates; wi, wo: [N, 3] unit light / view directions
+                (z > 0, local frame, pointing away from the surface).
+            uv_space, shadows: as in :meth:`render_view`.
+
+        Returns:
+            [N, 3] float64 values; NaN where a ``"surface"`` point is masked from its ωo.
+        """
+        uv, wi, wo = (np.asarray(a, dtype=np.float64) for a in (uv, wi, wo))
+        p, visible, texels = self._shading_points(uv, wo, uv_space)
+        return self._shade(p, visible, texels, wi, wo, shadows)
+
+    def _shading_points(self, uv: np.ndarray, wo: np.ndarray, uv_space: str):
+        """(hit points [N, 3] unwrapped, visible [N] bool, shading inputs at the hits) of the
+        camera rays of ``uv`` seen from ``wo`` [N, 3] in ``uv_space``."""
+        if uv_space not in UV_SPACES:
+            raise DataError(f"uv_space must be one of {UV_SPACES}, got {uv_space!r}")
         if uv_space == "reference":
             p, visible = self.trace_reference(uv, wo), np.ones(uv.shape[0], dtype=bool)
         else:
             p = np.concatenate([uv, self.field.height_at(uv)[:, None]], axis=1)
-            visible = ~self.field.occluded(p + SURFACE_EPS * wo, np.broadcast_to(wo, p.shape))
+            visible = ~self.field.occluded(p + SURFACE_EPS * wo, wo)
         uv_hit = p[:, :2] % 1.0
-        normal = self.field.normal_at(uv_hit)
-        kd = bilinear(self.maps["kd"], uv_hit)
-        f0 = bilinear(self.maps["f0"], uv_hit)
-        alpha = bilinear(self.maps["alpha"], uv_hit)
-        out = np.empty((lights.shape[0], uv.shape[0], 3))
-        for j, wi in enumerate(lights):
-            value = eval_brdf_cos(kd, f0, alpha, normal, wi, wo)
-            if shadows:
-                lit = ~self.field.occluded(p + SURFACE_EPS * wi, np.broadcast_to(wi, p.shape))
-                value *= lit[:, None]
-            value[~visible] = np.nan
-            out[j] = value
-        return out
+        texels = {"normal": self.field.normal_at(uv_hit),
+                  **{k: bilinear(self.maps[k], uv_hit) for k in ("kd", "f0", "alpha")}}
+        return p, visible, texels
+
+    def _shade(self, p: np.ndarray, visible: np.ndarray, texels: dict, wi: np.ndarray,
+               wo: np.ndarray, shadows: bool) -> np.ndarray:
+        """[N, 3] BRDF·cos (× the shadow test toward ``wi`` [N, 3]); NaN where not ``visible``."""
+        value = eval_brdf_cos(texels["kd"], texels["f0"], texels["alpha"], texels["normal"], wi, wo)
+        if shadows:
+            lit = ~self.field.occluded(p + SURFACE_EPS * wi, wi)
+            value *= lit[:, None]
+        value[~visible] = np.nan
+        return value
 
     def trace_reference(self, uv: np.ndarray, wo: np.ndarray) -> np.ndarray:
         """[N, 3] surface points seen by reference-space samples: the camera ray along -ωo
-        entering the shell top z = height_scale at uv, traced to its first hit (unwrapped
-        coordinates; take ``% 1`` for texture lookups)."""
+        ([3] or [N, 3]) entering the shell top z = height_scale at uv, traced to its first hit
+        (unwrapped coordinates; take ``% 1`` for texture lookups)."""
         n = uv.shape[0]
         origin = np.concatenate([uv, np.full((n, 1), self.field.scale)], axis=1)
         t = self.field.first_hit(origin, np.broadcast_to(-wo, origin.shape))

@@ -17,8 +17,10 @@ from .directions import DirectionSet, ubo_like_directions
 from .disk_cache import SliceDiskCache, default_cache_root, hash_key
 from .errors import DataError
 from .pbr import PbrMaterial
+from .points import PointBtf, PointBtfConfig
 from .render import NORMAL_SOURCES, UV_SPACES, SliceRenderer
 from .slices import SliceBtfSource
+from .source import BtfSource
 
 log = logging.getLogger(__name__)
 
@@ -167,23 +169,32 @@ class SyntheticBtf(SliceBtfSource):
                 "renderer_version": RENDERER_VERSION, **asdict(self.config)}
 
 
+def _source_of(material: PbrMaterial, config: SyntheticBtfConfig | PointBtfConfig | None) -> BtfSource:
+    """A point-sampled source for a :class:`PointBtfConfig`, else a slice source."""
+    if isinstance(config, PointBtfConfig):
+        return PointBtf(material, config)
+    return SyntheticBtf(material, config)
+
+
 def material_source(name: str, resolution: int = 256, seed: int = 0,
-                    config: SyntheticBtfConfig | None = None) -> SyntheticBtf:
+                    config: SyntheticBtfConfig | PointBtfConfig | None = None) -> BtfSource:
     """The synthetic BTF of registry material ``name`` (:func:`~.materials.make_material`)
-    with maps of ``resolution``² texels generated from ``seed``."""
+    with maps of ``resolution``² texels generated from ``seed``: slices
+    (:class:`SyntheticBtf`, the default) or point samples (a :class:`PointBtfConfig`)."""
     from .materials import make_material
-    return SyntheticBtf(make_material(name, resolution, seed), config)
+    return _source_of(make_material(name, resolution, seed), config)
 
 
 def maps_source(path: str, resolution: int | None = None, seed: int = 0,
-                config: SyntheticBtfConfig | None = None, **load_options) -> SyntheticBtf:
+                config: SyntheticBtfConfig | PointBtfConfig | None = None, **load_options) -> BtfSource:
     """The synthetic BTF of a downloaded PBR texture set (:func:`~.pbr_io.load_pbr_maps`).
 
     Args:
         path: the folder of maps.
         resolution: resample the maps to this many texels per side (``None``: as loaded).
-        seed: seed of the direction set (overrides ``config.direction_seed``).
-        config: rendering and sampling settings.
+        seed: seed of the direction set of a slice source (overrides ``config.direction_seed``;
+            point sources draw directions from the training seed instead).
+        config: a :class:`SyntheticBtfConfig` (slices, the default) or a :class:`PointBtfConfig`.
         load_options: passed to :func:`~.pbr_io.load_pbr_maps` (``height_scale``, ...).
     """
     from dataclasses import replace
@@ -192,4 +203,6 @@ def maps_source(path: str, resolution: int | None = None, seed: int = 0,
     material = load_pbr_maps(path, **load_options)
     if resolution is not None:
         material = material.resized(resolution)
-    return SyntheticBtf(material, replace(config or SyntheticBtfConfig(), direction_seed=seed))
+    if not isinstance(config, PointBtfConfig):
+        config = replace(config or SyntheticBtfConfig(), direction_seed=seed)
+    return _source_of(material, config)

@@ -11,7 +11,11 @@ A checkpoint ``<out>/ckpt_<step:08d>.pt`` is one ``torch.save`` dict (loaded bac
                    observer ranges)
 ``optimizer``      ``AdamW.state_dict()``
 ``scaler``         AMP gradient scaler state (empty dict when AMP is off)
-``value_scale``    float, BTF value of decoder output 1.0
+``value_scale``,   the run's output encoding (:mod:`neumat.output_encoding`):
+``output_*``       ``output_encoding`` (absent in older checkpoints: ``"linear"``) with
+                   ``value_scale`` (float) or ``output_scale`` (3 floats)
+``angle_param``    the run's H/D plane parameterization (absent in older checkpoints:
+                   ``"rusinkiewicz-concentric-v1"``)
 ``source``         data source spec (:mod:`neumat.train.sources`)
 ``rng``            Python, numpy-global, torch CPU and CUDA generator states
 ``history``        loss / validation records so far

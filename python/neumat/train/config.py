@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..output_encoding import ENCODINGS
+
 
 class ConfigError(ValueError):
     """A configuration file, key or value is invalid; the message says which and what is allowed."""
@@ -56,8 +58,9 @@ class OptimConfig:
     """Adam denominator epsilon."""
     warmup_steps: int = 100
     """Linear learning-rate warm-up, in optimizer steps (then the cosine schedule starts)."""
-    restart_period: int = 4000
-    """Length of the first cosine cycle T_0, in optimizer steps."""
+    restart_period: int = 0
+    """Length of the first cosine cycle T_0, in optimizer steps; 0: one cycle over the whole run
+    (so the rate decays by the end however many steps a time budget allows)."""
     restart_mult: int = 2
     """Each cycle is restart_mult times longer than the previous one (T_mult >= 1)."""
     min_lr_ratio: float = 0.02
@@ -107,6 +110,11 @@ class DataConfig:
     """Quantile of all training RGB values used as the automatic value_scale."""
     calibration_samples: int = 65536
     """Training samples drawn (with a fixed seed) to calibrate the automatic value_scale."""
+    output_encoding: str = "linear"
+    """How the decoder's [0, 1] output maps to BTF values (:mod:`neumat.output_encoding`):
+    "linear" (x value_scale; values above it clip) or "reinhard-v1" (s_c y / (1 - y) with
+    per-channel s_c = the mean training value, or value_scale if set; the L1 loss then weighs
+    errors relative to the value, and highlights up to 1023 s_c survive)."""
 
 
 @dataclass
@@ -124,6 +132,13 @@ class SourceConfig:
     folders (kind "maps") resampled to it; 0 (maps only): keep the files' own resolution."""
     seed: int = 0
     """Seed of a synthetic material's procedural content / direction set (not of the training)."""
+    sampling: str = "points"
+    """Synthetic sources: "points" (every sample rendered at its own uv and continuous random
+    directions, :class:`neumat.data.PointBtf`; held-out relative L1 leather 31 % -> see README)
+    or "slices" (a fixed n_views x n_lights grid of slice_resolution² images, as measured BTFs)."""
+    pool_size: int = 4_000_000
+    """Point sampling: training samples rendered once (numpy, ~30 s per 4M on one core for a
+    256² material) and drawn from at random; 0: fresh samples every batch (~5x slower on CPU)."""
     uv_space: str = "surface"
     """Synthetic sources: "surface" (parallax removed: the triple-plane renderer traces the height
     field itself) or "reference" (parallax baked into the data, as in measured BTFs)."""
@@ -165,7 +180,13 @@ class TrainConfig:
     seed: int = 0
     """Seed of initialization and sampling; same seed + config + process count = same weights."""
     max_minutes: float = 0.0
-    """Stop (checkpoint, validate, export) after this much wall time of this invocation; 0: none."""
+    """Wall-time budget of this invocation, minutes; 0: none. After ``budget_probe_steps`` steps
+    the run's total step count is rescaled to what fits (at most ``steps``), so warm-up, QAT
+    phases and learning-rate decay all happen within it; a hard stop guards the rest. A budget
+    makes the step count depend on the machine's speed (``total_steps`` in the provenance)."""
+    budget_probe_steps: int = 20
+    """Steps timed before a ``max_minutes`` budget rescales the run (>= 1; earlier if they take
+    more than 10 % of the budget)."""
     val_every: int = 500
     """Optimizer steps between quantized validations (and --export writes)."""
     ckpt_every: int = 500
@@ -305,7 +326,7 @@ def validate_config(cfg: TrainConfig) -> None:
         (1 <= m.channels and 3 * m.channels <= 128, "model.channels must be in [1, 42] (3 * channels <= 128)"),
         (1 <= m.hidden <= 128, "model.hidden must be in [1, 128] (INT8 MLP width limit)"),
         (o.lr_planes > 0 and o.lr_mlp > 0, "optim learning rates must be > 0"),
-        (o.restart_period >= 1 and o.restart_mult >= 1, "optim.restart_period and restart_mult must be >= 1"),
+        (o.restart_period >= 0 and o.restart_mult >= 1, "optim.restart_period must be >= 0, restart_mult >= 1"),
         (0 <= o.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]"),
         (o.warmup_steps >= 0 and o.grad_clip >= 0 and o.angular_smoothness >= 0,
          "optim.warmup_steps, grad_clip and angular_smoothness must be >= 0"),
@@ -317,11 +338,15 @@ def validate_config(cfg: TrainConfig) -> None:
         (d.chunks % d.accum_steps == 0, "data.chunks must be a multiple of data.accum_steps"),
         (d.val_samples >= 1 and d.calibration_samples >= 1, "data.val_samples and calibration_samples must be >= 1"),
         (d.value_scale >= 0 and 0 < d.value_quantile <= 1, "data.value_scale >= 0, data.value_quantile in (0, 1]"),
+        (d.output_encoding in ENCODINGS, f"data.output_encoding must be one of {', '.join(ENCODINGS)}"),
         (cfg.steps >= 1 and cfg.val_every >= 1 and cfg.ckpt_every >= 1 and cfg.log_every >= 1,
          "steps, val_every, ckpt_every and log_every must be >= 1"),
-        (cfg.keep_checkpoints >= 1 and cfg.max_minutes >= 0, "keep_checkpoints >= 1, max_minutes >= 0"),
+        (cfg.keep_checkpoints >= 1 and cfg.max_minutes >= 0 and cfg.budget_probe_steps >= 1,
+         "keep_checkpoints >= 1, max_minutes >= 0, budget_probe_steps >= 1"),
         (cfg.source.kind in ("", "material", "maps", "btf"), "source.kind must be material, maps or btf"),
         (cfg.source.uv_space in ("surface", "reference"), "source.uv_space must be surface or reference"),
+        (cfg.source.sampling in ("points", "slices") and cfg.source.pool_size >= 0,
+         "source.sampling must be points or slices, source.pool_size >= 0"),
         (min(cfg.source.slice_resolution, cfg.source.n_views, cfg.source.n_lights) >= 1,
          "source.slice_resolution, n_views and n_lights must be >= 1"),
     ]

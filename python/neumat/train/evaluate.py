@@ -1,8 +1,10 @@
-"""FP32 held-out figures of a trained field, for comparison with its INT8 bundle.
+"""The held-out figures of a trained material: INT8 bundle and FP32 field on the same images.
 
 The INT8 figures come from :func:`neumat.eval.evaluate_heldout` (numpy reference, exactly what
-renderers compute from the ``.nmat``); these come from the torch field with a float decoder on
-the same pixels. Both in BTF value units (see :mod:`neumat.eval`).
+renderers compute from the ``.nmat``); the FP32 ones from the torch field with a float decoder
+on the same pixels. Both in BTF value units (see :mod:`neumat.eval`). :func:`heldout_report` is
+what the trainer stores in the bundle's provenance (``metrics``) at the end of a run, and
+``neumat eval`` computes the same figures with the same functions from the rebuilt source.
 """
 
 from __future__ import annotations
@@ -13,28 +15,48 @@ from typing import Any
 import numpy as np
 
 from ..angles import plane_coords
-from ..eval import error_metrics, image_uv
+from ..bundle import Bundle
+from ..eval import bundle_output_encoding, error_metrics, evaluate_heldout, headline_metrics, image_uv
 from ..models.triple_plane import TriplePlaneField
+from ..output_encoding import OutputEncoding
 from .checkpoint import load_checkpoint
-from .export import fp32_predict, model_from_state
+from .export import fp32_predict, model_from_state, state_coding
 
 HeldoutImages = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+EVALUATED_BY = "neumat.eval.evaluate_heldout(source.heldout_images())"
+"""Tag of the held-out figures in provenance ``metrics``: what computed them, on which data."""
 
 
-def fp32_heldout(model: TriplePlaneField, value_scale: float, images: HeldoutImages) -> dict[str, float]:
-    """``{"l1", "rel_l1", "mse", "psnr", "valid"}`` of the FP32 field over the valid held-out pixels."""
+def heldout_report(bundle: Bundle, model: TriplePlaneField, images: HeldoutImages, step: int) -> dict[str, Any]:
+    """Held-out figures of a run's INT8 ``bundle`` and FP32 ``model`` (decoded with the bundle's
+    output encoding and angle parameterization) on ``images``.
+
+    Returns ``{"evaluated_by", "step", "directions", "pixels", "int8": {...}, "fp32": {...}}``
+    with :data:`neumat.eval.HEADLINE_KEYS` in ``int8``/``fp32`` — the figures ``neumat eval``
+    (``--ckpt`` for FP32) prints for the same bundle and source.
+    """
+    int8 = evaluate_heldout(bundle, images)
+    fp32 = fp32_heldout(model, bundle_output_encoding(bundle), bundle.angle_param, images)
+    return {"evaluated_by": EVALUATED_BY, "step": int(step), "directions": len(images), "pixels": int8["pixels"],
+            "int8": headline_metrics(int8), "fp32": fp32}
+
+
+def fp32_heldout(model: TriplePlaneField, output: OutputEncoding, angle_param: str,
+                 images: HeldoutImages) -> dict[str, float]:
+    """:func:`~neumat.eval.headline_metrics` of the FP32 field (trained with output encoding
+    ``output`` and H/D parameterization ``angle_param``) over the valid held-out pixels."""
     preds, targets = [], []
     for wi, wo, image in images:
         rows, cols = image.shape[:2]
         uv = image_uv(rows, cols)
         h, d = plane_coords(np.broadcast_to(np.asarray(wi, np.float32), (len(uv), 3)),
-                            np.broadcast_to(np.asarray(wo, np.float32), (len(uv), 3)))
-        preds.append(fp32_predict(model, uv, h.astype(np.float32), d.astype(np.float32)) * np.float32(value_scale))
+                            np.broadcast_to(np.asarray(wo, np.float32), (len(uv), 3)), angle_param)
+        preds.append(output.decode(fp32_predict(model, uv, h.astype(np.float32), d.astype(np.float32))))
         targets.append(np.asarray(image, np.float32).reshape(-1, 3))
-    return error_metrics(np.concatenate(preds), np.concatenate(targets))
+    return headline_metrics(error_metrics(np.concatenate(preds), np.concatenate(targets)))
 
 
 def checkpoint_fp32(ckpt: str | Path, images: HeldoutImages) -> dict[str, Any]:
-    """FP32 held-out figures of a checkpoint: ``{"l1", "rel_l1", "mse", "psnr", "valid", "step"}``."""
+    """FP32 held-out figures of a checkpoint: :func:`fp32_heldout` plus ``step``."""
     state = load_checkpoint(ckpt)
-    return {**fp32_heldout(model_from_state(state), float(state["value_scale"]), images), "step": int(state["step"])}
+    return {**fp32_heldout(model_from_state(state), *state_coding(state), images), "step": int(state["step"])}

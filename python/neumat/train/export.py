@@ -2,16 +2,25 @@
 
 The bundle holds the planes as float32 ``[rows, cols, C]`` (the exact values training used),
 the decoder as an :class:`~neumat.quant.Int8MLP` with the frozen observer scales
-(:func:`neumat.models.qat.export_int8`), input order U, H, D, angle parameterization
-:data:`neumat.angles.PLANE_PARAMETERIZATION`, and provenance:
+(:func:`neumat.models.qat.export_int8`), input order U, H, D, the run's angle
+parameterization (``angle_param``; new runs :data:`neumat.angles.PLANE_PARAMETERIZATION`), and
+provenance:
 
 =====================  ========================================================
-``value_scale``        renderers multiply the MLP's [0, 1] output by it to get BTF
-                       values (see :mod:`neumat.eval`)
+``output_encoding``    how renderers decode the MLP's [0, 1] output to BTF values
+                       (:mod:`neumat.output_encoding`): ``"linear"`` or
+                       ``"reinhard-v1"``
+``value_scale``        ``"linear"``: the scale (BTF value of output 1.0)
+``output_scale``       ``"reinhard-v1"``: ``[s_r, s_g, s_b]``, BTF value of output 0.5
 ``source``             data source spec (:mod:`.sources`) for ``neumat eval``
 ``step``               optimizer steps trained
 ``config``             the resolved training config
-``metrics``            last validation figures (FP32 and INT8 held-out L1/PSNR)
+``metrics``            final held-out figures of the run, as ``neumat eval`` computes
+                       them (:func:`neumat.train.evaluate.heldout_report`: INT8 and
+                       FP32 relative L1, PSNR, L1 over ``source.heldout_images()``);
+                       absent from the exports before the run's last step
+``validation``         last periodic validation on random held-out samples (a progress
+                       figure of the trainer, not comparable with ``neumat eval``)
 ``plane_addressing``   ``{"U": "wrap", "H": "clamp", "D": "clamp"}``
 ``filter``             ``"bilinear-texel-centre-f32"`` (see :mod:`neumat.models.triple_plane`)
 ``neumat_version``     version of the exporter
@@ -32,11 +41,12 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..angles import PLANE_PARAMETERIZATION
+from ..angles import LEGACY_PLANE_PARAMETERIZATION
 from ..bundle import Bundle, export_inm, save_bundle
-from ..eval import SOURCE_KEY, VALUE_SCALE_KEY
+from ..eval import SOURCE_KEY
 from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
+from ..output_encoding import OutputEncoding
 from .checkpoint import load_checkpoint
 from .config import config_from_dict
 from .sources import make_source
@@ -61,18 +71,19 @@ def material_surface(source: Any) -> dict[str, Any]:
             "height_range": (0.0, float(material.height_scale)), "height_units": "uv"}
 
 
-def to_bundle(model: TriplePlaneField, value_scale: float, provenance: dict[str, Any] | None = None,
-              surface: dict[str, Any] | None = None) -> Bundle:
+def to_bundle(model: TriplePlaneField, output: OutputEncoding, angle_param: str,
+              provenance: dict[str, Any] | None = None, surface: dict[str, Any] | None = None) -> Bundle:
     """The INT8 bundle of ``model`` (any device; copied to host numpy).
 
-    ``surface``: optional height fields from :func:`material_surface`.
+    ``output``, ``angle_param``: the output encoding and H/D plane parameterization the model
+    was trained with. ``surface``: optional height fields from :func:`material_surface`.
 
     Raises:
         ValueError: the decoder's activation ranges were never observed.
     """
     planes = {p: model.planes[p].detach().float().cpu().numpy().copy() for p in FEATURE_ORDER}
     prov = {
-        VALUE_SCALE_KEY: float(value_scale),
+        **output.provenance(),
         "plane_addressing": dict(ADDRESSING),
         "filter": FILTER,
         "neumat_version": __version__,
@@ -81,8 +92,14 @@ def to_bundle(model: TriplePlaneField, value_scale: float, provenance: dict[str,
     }
     return Bundle.triple_plane(
         planes["U"], planes["H"], planes["D"], export_int8(model.mlp), order=FEATURE_ORDER,
-        angle_param=PLANE_PARAMETERIZATION, provenance=prov, **(surface or {}),
+        angle_param=angle_param, provenance=prov, **(surface or {}),
     )
+
+
+def state_coding(state: dict[str, Any]) -> tuple[OutputEncoding, str]:
+    """``(output encoding, angle_param)`` a checkpoint's run trained with; checkpoints that record
+    neither are ``"linear"`` with their ``value_scale`` and ``"rusinkiewicz-concentric-v1"``."""
+    return OutputEncoding.from_provenance(state), state.get("angle_param", LEGACY_PLANE_PARAMETERIZATION)
 
 
 def model_from_state(state: dict[str, Any]) -> TriplePlaneField:
@@ -94,15 +111,26 @@ def model_from_state(state: dict[str, Any]) -> TriplePlaneField:
     return model
 
 
+def heldout_record(history: list[dict[str, Any]], step: int) -> dict[str, Any]:
+    """The held-out figures (:func:`neumat.train.evaluate.heldout_report`) a run recorded in its
+    history at ``step``; ``{}`` if it recorded none there (the run went on or stopped earlier)."""
+    found = [h for h in history if h.get("kind") == "heldout" and h.get("step") == step]
+    return {k: v for k, v in found[-1].items() if k != "kind"} if found else {}
+
+
 def run_provenance(state: dict[str, Any]) -> dict[str, Any]:
-    """Provenance of a checkpoint's model: source, step, config, last validation metrics."""
-    vals = [h for h in state.get("history", []) if h.get("kind") == "val"]
-    return {
+    """Provenance of a checkpoint's model: source, step, config, final held-out figures
+    (``metrics``, if the checkpoint is a run's last step) and last periodic validation."""
+    history = state.get("history", [])
+    vals = [h for h in history if h.get("kind") == "val"]
+    prov = {
         SOURCE_KEY: state["source"],
         "step": int(state["step"]),
         "config": state["config"],
-        "metrics": {k: v for k, v in vals[-1].items() if k != "kind"} if vals else {},
+        "validation": {k: v for k, v in vals[-1].items() if k != "kind"} if vals else {},
     }
+    heldout = heldout_record(history, int(state["step"]))
+    return {**prov, "metrics": heldout} if heldout else prov
 
 
 def export_checkpoint(ckpt: str | Path, out: str | Path, inm_dir: str | Path | None = None,
@@ -117,7 +145,7 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, inm_dir: str | Path | N
     except Exception as e:  # noqa: BLE001 — the data may be gone; the material still exports
         log.warning("exporting without a height map: cannot rebuild the data source (%s)", e)
         surface = {}
-    bundle = to_bundle(model_from_state(state), float(state["value_scale"]), run_provenance(state), surface)
+    bundle = to_bundle(model_from_state(state), *state_coding(state), run_provenance(state), surface)
     save_bundle(bundle, out)
     if inm_dir is not None:
         export_inm(bundle, inm_dir, inm_name)
@@ -126,7 +154,7 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, inm_dir: str | Path | N
 
 def fp32_predict(model: TriplePlaneField, uv: np.ndarray, h: np.ndarray, d: np.ndarray,
                  chunk: int = 1 << 16) -> np.ndarray:
-    """FP32 decoder output ``[B, 3]`` in [0, 1] (scaled units) on the model's device, as numpy."""
+    """FP32 decoder output ``[B, 3]`` in [0, 1] (encoded units) on the model's device, as numpy."""
     from ..models.qat import QatMode
 
     device = next(model.parameters()).device

@@ -35,22 +35,25 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..bundle import Bundle, save_bundle
 from ..bundle.atomic import atomic_write_bytes
-from ..data import BtfSource
+from ..data import BtfSource, PointBtf
 from ..eval import SOURCE_KEY
+from ..angles import PLANE_PARAMETERIZATION
 from ..models.triple_plane import TriplePlaneField
+from ..output_encoding import OutputEncoding
 from .checkpoint import (
     checkpoint_path, latest_checkpoint, load_checkpoint, prune_checkpoints, rng_state, save_checkpoint, set_rng_state,
 )
 from .config import TrainConfig, config_to_dict, save_config, validate_config
-from .distributed import DistInfo, all_reduce_mean_, any_process, barrier, init_distributed
+from .distributed import DistInfo, all_reduce_max_, all_reduce_mean_, any_process, barrier, init_distributed
 from .observers import StepObserver
 from .plots import write_loss_curve
 from .progress import TrainProgress
-from .sampling import GlobalBatchSampler, calibrate_value_scale, validation_batch
-from .schedule import lr_factor, qat_phase
+from .sampling import GlobalBatchSampler, calibrate_output, validation_batch
+from .schedule import lr_factor, qat_phase, steps_in_budget
 from . import sources
-from .export import material_surface
+from .export import heldout_record, material_surface, state_coding
 from .validate import ValidationSet, validate
+from .evaluate import heldout_report
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +71,21 @@ class TrainResult:
     steps_done: int
     """Optimizer steps completed."""
     metrics: dict[str, float]
-    """Last validation: fp32_l1, fp32_psnr, int8_l1, int8_psnr, int8_gap_db."""
+    """Last periodic validation on random held-out samples (a progress figure): fp32_l1, fp32_psnr,
+    int8_l1, int8_psnr, int8_gap_db."""
     checkpoint: Path | None
     """Last checkpoint written (None on non-main processes)."""
     bundle: Bundle | None
     """INT8 bundle of the last validation (main process)."""
-    value_scale: float
-    """BTF value of decoder output 1.0."""
+    output: OutputEncoding
+    """The run's output encoding (decoder output -> BTF values)."""
     history: list[dict[str, Any]] = field(default_factory=list)
     """Loss and validation records."""
     stopped_by_budget: bool = False
     """True when ``max_minutes`` ended the run early."""
+    heldout: dict[str, Any] = field(default_factory=dict)
+    """The final held-out figures, as ``neumat eval`` computes them (:func:`.evaluate.heldout_report`;
+    the bundle's provenance ``metrics``); empty on non-main processes."""
 
 
 class Trainer:
@@ -106,6 +113,9 @@ class Trainer:
             source = sources.make_source(self.spec)
         else:
             self.spec = sources.source_spec(cfg.source) if cfg.source.kind else sources.custom_spec(source)
+        self.spec = sources.recorded_spec(self.spec, source)
+        if isinstance(source, PointBtf):  # no pool larger than what the run will draw
+            source.limit_pool(cfg.steps * cfg.data.batch_size)
         self.source = source
         self.out = Path(cfg.out)
         random.seed(cfg.seed)
@@ -123,20 +133,24 @@ class Trainer:
         self.use_amp = cfg.amp and self.info.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.step = 0
+        self.total_steps = cfg.steps
+        """Steps of this run: ``cfg.steps``, or fewer once a ``max_minutes`` budget has rescaled it."""
         self.history: list[dict[str, Any]] = []
-        self.value_scale = 0.0
+        self.angle_param = PLANE_PARAMETERIZATION
+        """H/D plane parameterization of the run (a resumed run keeps its checkpoint's)."""
         self.last_smoothness = torch.zeros(())
         ckpt = self._resume_path(resume)
         if ckpt is not None:
             self._load(ckpt)
         else:
             d = cfg.data
-            self.value_scale = d.value_scale or calibrate_value_scale(source, cfg.seed, d.calibration_samples,
-                                                                      d.value_quantile)
+            self.output = calibrate_output(source, cfg.seed, d.output_encoding, d.calibration_samples,
+                                           d.value_quantile, d.value_scale)
         self.observer = StepObserver(self.model.mlp, cfg.qat.observer_momentum)
         self.sampler = GlobalBatchSampler(source, cfg.seed, cfg.data.batch_size, cfg.data.chunks,
-                                          cfg.data.accum_steps, self.info.rank, self.info.world_size, self.value_scale)
-        self.val = ValidationSet(validation_batch(source, cfg.seed, cfg.data.val_samples), self.value_scale)
+                                          cfg.data.accum_steps, self.info.rank, self.info.world_size, self.output,
+                                          self.angle_param)
+        self.val = ValidationSet(validation_batch(source, cfg.seed, cfg.data.val_samples), self.output, self.angle_param)
         self.surface = material_surface(source)
         # Observer buffers are identical on every process (StepObserver syncs them), so DDP's
         # default buffer broadcast is a no-op in value and costs a few bytes per step.
@@ -166,7 +180,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
-        self.step, self.value_scale = int(state["step"]), float(state["value_scale"])
+        self.step = int(state["step"])
+        self.output, self.angle_param = state_coding(state)
+        self.total_steps = int(state.get("total_steps", self.cfg.steps))
+        if self.cfg.steps != state["config"].get("steps"):  # an explicit --steps extends or shortens the run
+            self.total_steps = self.cfg.steps
         self.history = list(state["history"])
         set_rng_state(state["rng"])
         log.info("resumed from %s at step %d", path, self.step)
@@ -176,7 +194,9 @@ class Trainer:
         return {
             "step": self.step, "config": config_to_dict(self.cfg), "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.use_amp else {},
-            "value_scale": self.value_scale, "source": self.spec, "rng": rng_state(), "history": self.history,
+            **self.output.provenance(), "angle_param": self.angle_param,
+            "source": self.spec, "rng": rng_state(), "history": self.history,
+            "total_steps": self.total_steps,
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -191,14 +211,14 @@ class Trainer:
 
     # -- one optimizer step ------------------------------------------------------------------
     def train_step(self) -> torch.Tensor:
-        """Run optimizer step ``self.step``; returns this process's L1 data loss (0-d, scaled units).
+        """Run optimizer step ``self.step``; returns this process's L1 data loss (0-d, encoded units).
 
         The smoothness penalty's value of the step is left in :attr:`last_smoothness`.
         """
         cfg = self.cfg
-        phase = qat_phase(self.step, cfg.steps, cfg.qat)
+        phase = qat_phase(self.step, self.total_steps, cfg.qat)
         self.model.set_qat_mode(phase.mode)
-        factor = lr_factor(self.step, cfg.optim) * phase.lr_scale
+        factor = lr_factor(self.step, cfg.optim, self.total_steps) * phase.lr_scale
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * factor
         net = self.ddp or self.model
@@ -247,20 +267,27 @@ class Trainer:
 
     # -- the run -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        """Train to ``cfg.steps`` (or the time budget); validate, checkpoint and export on schedule."""
+        """Train to :attr:`total_steps` (rescaled to a time budget, if any); validate, checkpoint and
+        export on schedule."""
         cfg, info = self.cfg, self.info
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.out / "config.json")
-        t0 = time.monotonic()
-        progress = TrainProgress(cfg.steps, self.step, cfg.progress and info.is_main)
+        t0, start_step, probed = time.monotonic(), self.step, False
+        progress = TrainProgress(self.total_steps, self.step, cfg.progress and info.is_main)
         metrics, bundle, ckpt, stopped = self._last_metrics(), None, None, False
-        log.info("training %s: %d steps from %d, batch %d, %d process(es) on %s, value_scale %.4g",
-                 self.spec.get("name", self.spec.get("path")), cfg.steps, self.step, cfg.data.batch_size,
-                 info.world_size, info.device, self.value_scale)
+        log.info("training %s: %d steps from %d, batch %d, %d process(es) on %s, output %s %s",
+                 self.spec.get("name", self.spec.get("path")), self.total_steps, self.step, cfg.data.batch_size,
+                 info.world_size, info.device, self.output.id, ", ".join(f"{s:.4g}" for s in self.output.scale))
         try:
-            while self.step < cfg.steps:
+            while self.step < self.total_steps:
                 loss = self.train_step()
+                if self.step == start_step + 1:  # the first step pays one-off set-up costs
+                    t1 = time.monotonic()
+                elif cfg.max_minutes > 0 and not probed and (
+                        self.step - start_step > cfg.budget_probe_steps
+                        or any_process(time.monotonic() - t0 > 0.1 * cfg.max_minutes * 60, info)):
+                    probed = self._fit_budget(time.monotonic() - t0, time.monotonic() - t1, start_step, progress)
                 progress.advance(cfg.data.batch_size)
                 for cb in self.callbacks:
                     cb(self, self.step)
@@ -272,9 +299,9 @@ class Trainer:
                                          "lr_mlp": self.optimizer.param_groups[1]["lr"]})
                 over = cfg.max_minutes > 0 and info.is_main and time.monotonic() - t0 > cfg.max_minutes * 60
                 stopped = any_process(over, info) if cfg.max_minutes > 0 else False
-                last = stopped or self.step == cfg.steps
+                last = stopped or self.step == self.total_steps
                 if self.step % cfg.val_every == 0 or last:
-                    metrics, bundle = self._validate(progress)
+                    metrics, bundle = self._validate(progress, final=last)
                 if self.step % cfg.ckpt_every == 0 or last:
                     ckpt = self.save_checkpoint()
                 if stopped:
@@ -285,19 +312,48 @@ class Trainer:
             self.observer.active = False
         if info.is_main:
             write_loss_curve(self.history, self.out / "loss.png")
-        return TrainResult(self.step, metrics, ckpt, bundle, self.value_scale, self.history, stopped)
+        stopped = stopped or self.total_steps < cfg.steps  # rescaled to the budget
+        return TrainResult(self.step, metrics, ckpt, bundle, self.output, self.history, stopped,
+                           heldout_record(self.history, self.step))
 
-    def _validate(self, progress: TrainProgress) -> tuple[dict[str, float], Bundle | None]:
+    def _fit_budget(self, elapsed_s: float, probe_s: float, start_step: int, progress: TrainProgress) -> bool:
+        """Rescale :attr:`total_steps` to the ``max_minutes`` budget from the rate of the steps
+        after the first (``probe_s`` seconds; ``elapsed_s`` since the start) — the same total on
+        every process: the main process's measurement is shared. Called once, after
+        ``budget_probe_steps`` steps or 10 % of the budget; returns True."""
+        cfg, info = self.cfg, self.info
+        done = self.step - start_step
+        left = cfg.max_minutes * 60 - elapsed_s
+        fit = steps_in_budget(probe_s / (done - 1), left, self.total_steps - self.step)
+        total = torch.tensor(float(self.step + fit if info.is_main else 0), device=info.device)
+        total = int(all_reduce_max_(total, info).item())
+        if total < self.total_steps:
+            log.info("time budget %.1f min: %.3f s/step, so the run is rescaled to %d steps (from %d); "
+                     "QAT and the learning-rate decay fit inside it", cfg.max_minutes, probe_s / (done - 1), total,
+                     self.total_steps)
+            self.total_steps = total
+            progress.set_total(total)
+        return True
+
+    def _validate(self, progress: TrainProgress, final: bool = False) -> tuple[dict[str, float], Bundle | None]:
+        """Periodic validation (random held-out samples) and export; ``final``: also the held-out
+        figures of :func:`.evaluate.heldout_report`, stored as the bundle's ``metrics``."""
         metrics, bundle = {}, None
         if self.info.is_main:
-            prov = {SOURCE_KEY: self.spec, "step": self.step, "config": config_to_dict(self.cfg)}
+            prov = {SOURCE_KEY: self.spec, "step": self.step, "total_steps": self.total_steps,
+                    "config": config_to_dict(self.cfg)}
             metrics, bundle = validate(self.model, self.val, prov, self.surface)
-            bundle.provenance["metrics"] = dict(metrics)
+            bundle.provenance["validation"] = dict(metrics)
             self.history.append({"kind": "val", "step": self.step, **metrics})
+            if final:
+                bundle.provenance["metrics"] = heldout_report(bundle, self.model,
+                                                              self.source.heldout_images(), self.step)
+                self.history.append({"kind": "heldout", **bundle.provenance["metrics"]})
             progress.update_validation(f"PSNR fp32 {metrics['fp32_psnr']:.2f} int8 {metrics['int8_psnr']:.2f} dB")
-            log.info("step %d: held-out L1 fp32 %.5f (%.1f%%) int8 %.5f (%.1f%%) | PSNR fp32 %.2f int8 %.2f dB",
-                     self.step, metrics["fp32_l1"], 100 * metrics["fp32_rel_l1"], metrics["int8_l1"],
-                     100 * metrics["int8_rel_l1"], metrics["fp32_psnr"], metrics["int8_psnr"])
+            log.info("step %d: validation on %d random held-out samples (a progress figure, not neumat eval's): "
+                     "relative L1 fp32 %.2f%% int8 %.2f%% | PSNR fp32 %.2f int8 %.2f dB", self.step,
+                     len(self.val.batch), 100 * metrics["fp32_rel_l1"], 100 * metrics["int8_rel_l1"],
+                     metrics["fp32_psnr"], metrics["int8_psnr"])
             if self.cfg.export:
                 save_bundle(bundle, self.cfg.export)
         barrier(self.info)

@@ -38,6 +38,11 @@ class TrainProgress:
         if self.enabled:
             self._bar.advance(self._task)
 
+    def set_total(self, total: int) -> None:
+        """The run was rescaled (a time budget) to ``total`` steps."""
+        if self.enabled:
+            self._bar.update(self._task, total=total)
+
     def update_loss(self, loss: float) -> float:
         """Show ``loss``; returns the samples/s since the previous call."""
         now = time.perf_counter()

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..angles import plane_coords
 from ..data import BtfBatch, BtfSource
+from ..output_encoding import LINEAR, OutputEncoding
 
 TRAIN_STREAM = 0
 """SeedSequence word of the training batches."""
@@ -41,16 +42,18 @@ class PlaneBatch:
     d: np.ndarray
     """[B, 2] D-plane coordinates."""
     target: np.ndarray
-    """[B, 3] BTF values divided by ``value_scale`` (may exceed 1 for the rare brightest)."""
+    """[B, 3] BTF values encoded by the run's :class:`~neumat.output_encoding.OutputEncoding`
+    (``"linear"``: divided by ``value_scale``, may exceed 1 for the rare brightest)."""
 
     def __len__(self) -> int:
         return int(self.uv.shape[0])
 
 
-def to_plane_batch(batch: BtfBatch, value_scale: float) -> PlaneBatch:
-    """Convert directions to H/D plane coordinates and scale the targets by ``1 / value_scale``."""
-    h, d = plane_coords(batch.wi.astype(np.float32), batch.wo.astype(np.float32))
-    target = (batch.rgb.astype(np.float32) / np.float32(value_scale)).astype(np.float32)
+def to_plane_batch(batch: BtfBatch, output: OutputEncoding, angle_param: str) -> PlaneBatch:
+    """Convert directions to H/D plane coordinates in ``angle_param`` (one of
+    :data:`neumat.angles.PLANE_PARAMETERIZATIONS`) and encode the targets with ``output``."""
+    h, d = plane_coords(batch.wi.astype(np.float32), batch.wo.astype(np.float32), angle_param)
+    target = output.encode(batch.rgb.astype(np.float32))
     return PlaneBatch(batch.uv.astype(np.float32), h.astype(np.float32), d.astype(np.float32), target)
 
 
@@ -74,7 +77,8 @@ class GlobalBatchSampler:
         chunks: pieces per global batch (multiple of ``world_size * accum_steps``).
         accum_steps: micro-batches per step and process.
         rank, world_size: this process and the process count.
-        value_scale: targets are divided by it.
+        output: the run's output encoding (targets are encoded with it).
+        angle_param: the run's H/D plane parameterization.
     """
 
     def __init__(
@@ -86,14 +90,15 @@ class GlobalBatchSampler:
         accum_steps: int,
         rank: int,
         world_size: int,
-        value_scale: float,
+        output: OutputEncoding,
+        angle_param: str,
     ) -> None:
         if batch_size % chunks or chunks % (world_size * accum_steps):
             raise SamplingError(
                 f"batch_size {batch_size} must split into chunks {chunks}, and chunks into "
                 f"world_size {world_size} x accum_steps {accum_steps}; adjust data.chunks"
             )
-        self.source, self.seed, self.value_scale = source, int(seed), float(value_scale)
+        self.source, self.seed, self.output, self.angle_param = source, int(seed), output, angle_param
         self.chunk_size = batch_size // chunks
         mine = list(range(rank, chunks, world_size))
         per_micro = len(mine) // accum_steps
@@ -111,7 +116,7 @@ class GlobalBatchSampler:
     def micro_batches(self, step: int) -> list[PlaneBatch]:
         """This process's ``accum_steps`` micro-batches of optimizer step ``step``."""
         return [
-            to_plane_batch(concat_batches([self.chunk(step, c) for c in chunks]), self.value_scale)
+            to_plane_batch(concat_batches([self.chunk(step, c) for c in chunks]), self.output, self.angle_param)
             for chunks in self.micro_chunks
         ]
 
@@ -121,11 +126,31 @@ def validation_batch(source: BtfSource, seed: int, n: int) -> BtfBatch:
     return source.sample(n, stream_rng(seed, VALIDATION_STREAM), "heldout")
 
 
+def calibration_values(source: BtfSource, seed: int, n: int) -> np.ndarray:
+    """float64 ``[n, 3]`` training RGB values drawn from the run's calibration stream."""
+    return source.sample(n, stream_rng(seed, CALIBRATION_STREAM), "train").rgb.astype(np.float64)
+
+
 def calibrate_value_scale(source: BtfSource, seed: int, n: int, quantile: float) -> float:
     """Automatic ``value_scale``: the ``quantile`` of ``n`` training RGB values (all channels).
 
     Values above it saturate at the decoder's output clamp; 0.999 keeps highlights while one
     stray texel cannot stretch the range. Never below 1e-6 (an all-black material).
     """
-    rgb = source.sample(n, stream_rng(seed, CALIBRATION_STREAM), "train").rgb
-    return max(float(np.quantile(rgb.astype(np.float64), quantile)), 1e-6)
+    return max(float(np.quantile(calibration_values(source, seed, n), quantile)), 1e-6)
+
+
+def calibrate_output(source: BtfSource, seed: int, encoding: str, n: int, quantile: float,
+                     value_scale: float = 0.0) -> OutputEncoding:
+    """The run's output encoding ``encoding`` with automatic scales from ``n`` training values.
+
+    ``"linear"``: :func:`calibrate_value_scale`. ``"reinhard-v1"``: per channel the mean
+    training value (the typical value encodes near y = 0.5; never below 1e-6). A
+    ``value_scale`` > 0 is used for every channel instead.
+    """
+    if value_scale > 0:
+        return OutputEncoding(encoding, (value_scale,) * 3)
+    if encoding == LINEAR:
+        return OutputEncoding.linear(calibrate_value_scale(source, seed, n, quantile))
+    mean = np.mean(calibration_values(source, seed, n), axis=0)
+    return OutputEncoding(encoding, tuple(max(float(m), 1e-6) for m in mean))

@@ -1,7 +1,10 @@
 """Learning-rate schedule and QAT phases as pure functions of the optimizer step.
 
-Being functions of the step (not stateful schedulers) is what makes a resumed run continue
-exactly where the killed one stopped: nothing but the step needs restoring.
+Being functions of the step and the run's total step count (not stateful schedulers) is what
+makes a resumed run continue exactly where the killed one stopped: nothing but the step and
+the total need restoring. A wall-time budget (``max_minutes``) rescales the *total*
+(:func:`steps_in_budget`), so warm-up, the QAT phases and the learning-rate decay all fit in
+the budget and every exported bundle has gone through QAT.
 """
 
 from __future__ import annotations
@@ -13,21 +16,35 @@ from ..models.qat import QatMode
 from .config import OptimConfig, QatConfig
 
 
-def lr_factor(step: int, cfg: OptimConfig) -> float:
-    """Multiplier of the peak learning rates at optimizer step ``step`` (0-based).
+def lr_factor(step: int, cfg: OptimConfig, total_steps: int) -> float:
+    """Multiplier of the peak learning rates at optimizer step ``step`` (0-based) of a run of
+    ``total_steps``.
 
-    Linear warm-up over ``warmup_steps``, then cosine annealing with warm restarts (Loshchilov
-    & Hutter 2017, SGDR): cycle ``i`` lasts ``T_0 * T_mult^i`` steps and within it the factor
-    goes ``min + (1 - min) * (1 + cos(pi * t / T_i)) / 2`` from 1 down to ``min_lr_ratio``.
+    Linear warm-up over ``warmup_steps`` steps, then cosine annealing
+    from 1 down to ``min_lr_ratio``: over the rest of the run when ``restart_period`` is 0 (one
+    cycle that ends with the run, whatever its length), else with warm restarts (Loshchilov &
+    Hutter 2017, SGDR): cycle ``i`` lasts ``T_0 * T_mult^i`` steps.
     """
-    if step < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
-    t, period = step - cfg.warmup_steps, cfg.restart_period
+    warmup = cfg.warmup_steps
+    if step < warmup:
+        return (step + 1) / warmup
+    t = step - warmup
+    period = cfg.restart_period or max(total_steps - warmup, 1)
     while t >= period:
         t -= period
         period *= cfg.restart_mult
     lo = cfg.min_lr_ratio
     return lo + (1.0 - lo) * 0.5 * (1.0 + math.cos(math.pi * t / period))
+
+
+def steps_in_budget(seconds_per_step: float, budget_s: float, planned_steps: int, reserve: float = 0.1) -> int:
+    """How many more steps fit in ``budget_s`` seconds at the measured ``seconds_per_step``.
+
+    ``reserve`` of the budget is kept for the final validation and export; the result is at
+    least 1 (a run always finishes the step it is in) and at most ``planned_steps``.
+    """
+    fit = int((1.0 - reserve) * budget_s / max(seconds_per_step, 1e-9))
+    return max(1, min(planned_steps, fit))
 
 
 @dataclass(frozen=True)

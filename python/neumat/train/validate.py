@@ -4,7 +4,7 @@ The INT8 figure is computed on the exported :class:`~neumat.bundle.Bundle` by
 :func:`neumat.eval.render_int8` — numpy bilinear plane lookups and the numpy INT8 reference
 MLP — i.e. exactly what a renderer computes from the ``.nmat`` file (and what ``neumat eval``
 reports). The FP32 figure is the torch field with the decoder in float mode. Both are in BTF
-value units (outputs multiplied by ``value_scale``).
+value units (outputs decoded by the run's output encoding, :mod:`neumat.output_encoding`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from ..bundle import Bundle
 from ..data import BtfBatch
 from ..eval import error_metrics, render_int8
 from ..models.triple_plane import TriplePlaneField
+from ..output_encoding import OutputEncoding
 from .export import fp32_predict, to_bundle
 from .sampling import to_plane_batch
 
@@ -28,11 +28,13 @@ class ValidationSet:
 
     batch: BtfBatch
     """Raw samples (uv, wi, wo, BTF rgb)."""
-    value_scale: float
-    """The run's value scale."""
+    output: OutputEncoding
+    """The run's output encoding."""
+    angle_param: str
+    """The run's H/D plane parameterization (:data:`neumat.angles.PLANE_PARAMETERIZATIONS`)."""
 
     def __post_init__(self) -> None:
-        self.inputs = to_plane_batch(self.batch, self.value_scale)
+        self.inputs = to_plane_batch(self.batch, self.output, self.angle_param)
 
 
 def validate(model: TriplePlaneField, val: ValidationSet, provenance: dict[str, Any] | None = None,
@@ -44,8 +46,8 @@ def validate(model: TriplePlaneField, val: ValidationSet, provenance: dict[str, 
     ``bundle``: the exported INT8 material the INT8 figures were computed on.
     """
     b, p = val.batch, val.inputs
-    fp32 = fp32_predict(model, p.uv, p.h, p.d) * np.float32(val.value_scale)
-    bundle = to_bundle(model, val.value_scale, provenance, surface)
+    fp32 = val.output.decode(fp32_predict(model, p.uv, p.h, p.d))
+    bundle = to_bundle(model, val.output, val.angle_param, provenance, surface)
     int8 = render_int8(bundle, b.uv, b.wi, b.wo)
     f, q = error_metrics(fp32, b.rgb), error_metrics(int8, b.rgb)
     metrics = {"fp32_l1": f["l1"], "fp32_rel_l1": f["rel_l1"], "fp32_psnr": f["psnr"],

@@ -155,7 +155,7 @@ def optimize(model: NeuMipField, materials: list[MaterialData], cfg: NeuMipConfi
                 model.decoders.set_qat_mode(QatMode.QUANTIZE)
             else:  # frozen decoders: float, then fake-quantized with their frozen ranges
                 model.decoders.set_qat_mode(QatMode.FLOAT if phase.name == "observe" else QatMode.QUANTIZE)
-            factor = lr_factor(step, sched) * (phase.lr_scale if decoders == "qat" else 1.0)
+            factor = lr_factor(step, sched, steps) * (phase.lr_scale if decoders == "qat" else 1.0)
             for g, b in zip(opt.param_groups, base):
                 g["lr"] = b * factor
             uv, wi, wo, target = _step_batch(cfg, materials, step)
