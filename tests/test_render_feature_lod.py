@@ -70,6 +70,12 @@ def test02_close_up_is_unchanged_to_the_bit(renderer_factory, hf):
     r = renderer_factory(shapes.plane(2.0, segments=2), (64, 64))
     cam = Camera(eye=(0.0, 0.0, 0.15), target=(0.0, 0.0, 0.0), up=(0.0, 1.0, 0.0), fov_y=40, width=64, height=64)
     on, off = render(r, cam, True, hf), render(r, cam, False, hf)
+    # uv.w: the ray cone (t * spread) cut by the plane, stretched 1/cos along the view (UV = scene
+    # units here), log2
+    _, d = cam.rays()
+    t = on.aovs["gbuffer.position"][..., 3]
+    expect = np.log2(t * cam.spread_angle / np.abs(d[..., 2]))
+    assert np.abs(on.aovs["gbuffer.uv"][..., 3] - expect).max() < 1e-3
     footprint = on.aovs["gbuffer.uv"][..., 3] + np.log2(256)  # level-0 texels (U plane 256 wide)
     assert footprint.max() < 0.0  # the premise: magnified everywhere
     assert np.array_equal(on.image, off.image) and np.array_equal(on.aovs["features"], off.aovs["features"])
