@@ -1,0 +1,226 @@
+"""Output encodings (neumat.output_encoding): numpy definition, Slang decode, every evaluator.
+
+Tolerances: the "linear" decode is one float32 multiply, bit-exact everywhere. The
+"reinhard-v1" decode divides; numpy divides correctly rounded, Vulkan's OpFDiv may be off by
+2.5 ulp (lavapipe and GPUs may use a reciprocal), so device vs numpy is compared with a
+relative tolerance of 4 ulp (4 * 2^-23); numpy vs numpy stays bit-exact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neumat.bundle import make_random_bundle
+from neumat.eval import EvalError, bundle_output_encoding, render_int8
+from neumat.output_encoding import (
+    ENCODINGS,
+    LINEAR,
+    REINHARD,
+    Y_MAX,
+    OutputEncoding,
+    OutputEncodingError,
+)
+from neumat.quant import forward
+from neumat.render import shapes
+from neumat.render.camera import Camera
+from neumat.render.lights import DirectionalLight
+from neumat.render.reference.pipeline import reference_infer
+from neumat.render.renderer import Renderer
+
+ULP_REL = 4 * 2.0 ** -23
+"""Relative device-vs-numpy tolerance of the reinhard decode (see the module docstring)."""
+SCALE = (0.5, 1.0, 2.0)
+REINHARD_ENC = OutputEncoding(REINHARD, SCALE)
+
+
+def _y_samples(rng, n):
+    """[n, 3] float32 outputs: uniform [0, 1] plus 0, 0.5, Y_MAX, 1 and neighbours of Y_MAX."""
+    y = rng.uniform(0, 1, (n, 3)).astype(np.float32)
+    special = np.float32([0, 0.5, Y_MAX, 1, np.nextafter(Y_MAX, 1), np.nextafter(Y_MAX, 0)])
+    return np.vstack([y, np.repeat(special[:, None], 3, axis=1)]).astype(np.float32)
+
+
+def test01_round_trip_monotone_and_highlights():
+    """decode(encode(v)) = v within 2 ulp-ish for 0 <= v <= 1023 s_c; decode is monotone
+    non-decreasing and clamps at Y_MAX; a value 10x the scale survives (the old "linear"
+    clamp would cut it to 1x)."""
+    rng = np.random.default_rng(1)
+    s = np.float32(SCALE)
+    v = (s * rng.uniform(0, 1000, (20000, 3))).astype(np.float32)
+    back = REINHARD_ENC.decode(REINHARD_ENC.encode(v))
+    np.testing.assert_allclose(back, v, rtol=2e-4, atol=0)  # y has 24 bits; v/(s+v) at v = 1000 s: ~1e-4
+    mid = v <= 10 * s
+    np.testing.assert_allclose(back[mid], v[mid], rtol=5e-6, atol=1e-12)
+    y = np.linspace(0, 1, 100001, dtype=np.float32)[:, None].repeat(3, 1)
+    dec = REINHARD_ENC.decode(y)
+    assert np.all(np.diff(dec, axis=0) >= 0) and np.all(np.diff(dec[y[:, 0] <= Y_MAX], axis=0)[1:] > 0)
+    assert np.array_equal(REINHARD_ENC.decode(np.ones((1, 3), np.float32)), (s * 1023).reshape(1, 3))
+    assert np.all(REINHARD_ENC.encode(np.float32([[-1, 0, 1e30]])) == np.float32([[0, 0, Y_MAX]]))
+    assert np.array_equal(REINHARD_ENC.encode(s[None]), np.full((1, 3), 0.5, np.float32))  # s_c -> 0.5
+    highlight = (10 * s)[None]
+    np.testing.assert_allclose(REINHARD_ENC.decode(REINHARD_ENC.encode(highlight)), highlight, rtol=1e-6)
+    linear = OutputEncoding.linear(2.0)
+    assert np.max(linear.decode(np.clip(linear.encode(highlight), 0, 1))) == 2.0  # clipped at the scale
+    y = rng.uniform(0, 1, (1000, 3)).astype(np.float32)
+    assert np.array_equal(linear.decode(y), y * np.float32(2.0))  # one multiply, as before
+
+
+def test02_provenance_and_errors():
+    assert OutputEncoding.from_provenance({}) == OutputEncoding.linear(1.0)  # old bundles: linear, 1
+    assert OutputEncoding.from_provenance({"value_scale": 2.5}) == OutputEncoding.linear(2.5)
+    for enc in (OutputEncoding.linear(0.25), REINHARD_ENC):
+        assert OutputEncoding.from_provenance(enc.provenance()) == enc
+    assert REINHARD_ENC.provenance() == {"output_encoding": "reinhard-v1", "output_scale": [0.5, 1.0, 2.0]}
+    assert ENCODINGS.index(REINHARD) == REINHARD_ENC.index == 1 and OutputEncoding.linear(1).index == 0
+    bad = [({"output_encoding": "log1p-v9"}, "unknown output encoding 'log1p-v9'"),
+           ({"output_encoding": REINHARD}, "needs provenance 'output_scale'"),
+           ({"output_encoding": REINHARD, "output_scale": [1, 0, 1]}, "must be a finite number > 0"),
+           ({"output_encoding": REINHARD, "output_scale": [1, float("nan"), 1]}, "finite number > 0"),
+           ({"value_scale": -1.0}, "provenance 'value_scale' must be a finite number > 0")]
+    for record, msg in bad:
+        with pytest.raises(OutputEncodingError, match=msg):
+            OutputEncoding.from_provenance(record)
+    with pytest.raises(OutputEncodingError, match="one scale for all channels"):
+        OutputEncoding(LINEAR, SCALE)
+    b = make_random_bundle(np.random.default_rng(2))
+    b.provenance["output_encoding"] = "nope"
+    uv = np.zeros((4, 2), np.float32)
+    w = np.tile(np.float32([0, 0, 1]), (4, 1))
+    with pytest.raises(EvalError, match="unknown output encoding 'nope'"):
+        render_int8(b, uv, w, w)
+
+
+KERNELS = Path(__file__).with_name("test_output_encoding.slang")
+
+
+def test03_slang_decode_matches_numpy(device):
+    import slangpy as spy
+
+    module = device.load_module_from_source("neumat_test_output_encoding", KERNELS.read_text(), path=str(KERNELS))
+    kernel = device.create_compute_kernel(device.link_program([module], [module.entry_point("decode_batch")]))
+    y = _y_samples(np.random.default_rng(3), 20000)
+    for enc in (OutputEncoding.linear(2.5), REINHARD_ENC):
+        buf = device.create_buffer(usage=spy.BufferUsage.shader_resource, data=y.reshape(-1))
+        out = device.create_buffer(usage=spy.BufferUsage.unordered_access, size=4 * y.size)
+        kernel.dispatch(thread_count=[len(y), 1, 1], y=buf, result=out, count=len(y), encoding=enc.index,
+                        scale=list(enc.scale))
+        got = out.to_numpy().view(np.float32).reshape(-1, 3)
+        ref = enc.decode(y)
+        if enc.id == LINEAR:
+            assert np.array_equal(got, ref)
+        else:
+            np.testing.assert_allclose(got, ref, rtol=ULP_REL, atol=0)
+            assert np.max(got) <= np.float32(SCALE[2]) * 1023 * (1 + ULP_REL)
+
+
+RES = 48
+
+
+@pytest.fixture(scope="module")
+def scene(device):
+    """One random bundle rendered as "linear" x1 (the raw MLP output y) and as "reinhard-v1",
+    INT8 and FP32, on a plane under a directional light (btf AOV + debug features)."""
+    cam = Camera.orbit(azimuth=-60, elevation=55, distance=3.0, width=RES, height=RES)
+    light = DirectionalLight((0.2, -0.3, 0.93), (1.0, 1.0, 1.0))
+    out = {}
+    for name, prov in {"raw": OutputEncoding.linear(1.0).provenance(), "reinhard": REINHARD_ENC.provenance()}.items():
+        b = make_random_bundle(np.random.default_rng(4))
+        b.provenance.update(prov)
+        r = Renderer(b, shapes.plane(2.0, segments=4), (RES, RES), device=device)
+        for precision in ("int8", "fp32"):
+            out[name, precision] = r.render(cam, [light], hf=False, synthesis=False, aovs=("btf",), debug=True,
+                                            precision=precision)
+        out[name, "bundle"] = b
+    return cam, light, out
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test04_infer_pass_decodes(scene, precision):
+    """The pass's reinhard btf = numpy decode of its own raw MLP output (same pass, "linear"
+    x1), within 4 ulp, INT8 and FP32 paths; unlit/off-mask pixels stay 0."""
+    _, _, out = scene
+    raw = out["raw", precision].aovs["btf"].reshape(-1, 3)
+    got = out["reinhard", precision].aovs["btf"].reshape(-1, 3)
+    lit = np.any(raw > 0, axis=1)
+    assert lit.mean() > 0.2
+    np.testing.assert_allclose(got, REINHARD_ENC.decode(raw) * lit[:, None], rtol=ULP_REL, atol=0)
+    assert np.max(got) > 2 * max(SCALE)  # values beyond the "linear" clamp reach the image
+
+
+def test05_numpy_eval_reference_and_pass_agree(scene):
+    """numpy eval (render_int8) = the render reference without feature LoD (bit-exact, both
+    numpy); the reference with LoD (as the pass runs) = the Slang pass within 4 ulp on pixels
+    whose int8-quantized features agree (see test_render_pipeline)."""
+    from neumat.quant.reference import quantize_input
+
+    cam, light, out = scene
+    b, res = out["reinhard", "bundle"], out["reinhard", "int8"]
+    g = {s: res.aovs[f"gbuffer.{s}"] for s in ("uv", "normal", "tangent", "position", "mask")}
+    ref = reference_infer(b, g, cam.eye, light)
+    idx = ref["index"]
+    lit = ref["wi"][:, 2] > 0
+    uv = g["uv"].reshape(-1, 4)[idx, :2]
+    level0 = reference_infer(b, g, cam.eye, light, feature_lod=False)
+    np.testing.assert_array_equal(render_int8(b, uv, ref["wi"], ref["wo"])[lit],
+                                  level0["btf"].reshape(-1, 4)[idx, :3][lit])
+    mlp = b.mlps["rgb"]
+    feats = res.aovs["features"].reshape(-1, mlp.n_inputs)[idx]
+    m0 = mlp.multipliers()[0]
+    same = np.all(quantize_input(feats, m0) == quantize_input(ref["features"], m0), axis=1) & lit
+    assert same.mean() > 0.9
+    np.testing.assert_allclose(res.aovs["btf"].reshape(-1, 3)[idx][same], ref["btf"].reshape(-1, 4)[idx, :3][same],
+                               rtol=ULP_REL, atol=0)
+    np.testing.assert_allclose(res.aovs["btf"].reshape(-1, 3)[idx][same],
+                               REINHARD_ENC.decode(forward(mlp, feats[same])), rtol=ULP_REL, atol=0)
+    assert bundle_output_encoding(b) == REINHARD_ENC
+
+
+def test06_training_targets_and_calibration():
+    """to_plane_batch encodes targets with the run's encoding; "reinhard-v1" calibrates s_c to
+    the per-channel mean training value; data.output_encoding is validated."""
+    pytest.importorskip("torch")
+    from neumat.angles import PLANE_PARAMETERIZATION
+    from neumat.train.config import ConfigError, TrainConfig, apply_overrides
+    from neumat.train.sampling import CALIBRATION_STREAM, calibrate_output, stream_rng, to_plane_batch
+    from train_fixtures import AnalyticBtf
+
+    source = AnalyticBtf()
+    enc = calibrate_output(source, 0, REINHARD, 4096, 0.999)
+    rgb = source.sample(4096, stream_rng(0, CALIBRATION_STREAM), "train").rgb
+    np.testing.assert_allclose(enc.scale, rgb.astype(np.float64).mean(axis=0), rtol=1e-12)
+    assert calibrate_output(source, 0, REINHARD, 4096, 0.999, value_scale=3.0).scale == (3.0, 3.0, 3.0)
+    batch = source.sample(256, np.random.default_rng(6), "train")
+    p = to_plane_batch(batch, enc, PLANE_PARAMETERIZATION)
+    assert np.array_equal(p.target, enc.encode(batch.rgb)) and p.target.max() < 1
+    np.testing.assert_allclose(enc.decode(p.target), batch.rgb, rtol=1e-5, atol=1e-7)
+    assert apply_overrides(TrainConfig(), [f"data.output_encoding={REINHARD}"]).data.output_encoding == REINHARD
+    with pytest.raises(ConfigError, match="data.output_encoding must be one of linear, reinhard-v1"):
+        apply_overrides(TrainConfig(), ["data.output_encoding=log"])
+
+
+def test07_shipped_v1_linear_bundle_evaluates_as_before():
+    """A shipped bundle from before both changes (angle_param "rusinkiewicz-concentric-v1", no
+    output_encoding) evaluates bit for bit as the old definition spelled out: Rusinkiewicz
+    (theta_d, phi_d) on the D plane, INT8 MLP output times value_scale."""
+    from neumat.angles import LEGACY_PLANE_PARAMETERIZATION, hemisphere_to_square, rusinkiewicz
+    from neumat.bundle import load_bundle
+    from neumat.eval import WRAP_PLANES, bilinear_lookup_np
+
+    bundle = load_bundle(Path(__file__).resolve().parents[1] / "assets" / "materials" / "leather.nmat")
+    assert bundle.angle_param == LEGACY_PLANE_PARAMETERIZATION and "output_encoding" not in bundle.provenance
+    rng = np.random.default_rng(7)
+    n = 4096
+    uv = rng.uniform(0, 1, (n, 2)).astype(np.float32)
+    w = rng.normal(size=(2, n, 3))
+    w[..., 2] = np.abs(w[..., 2])
+    wi, wo = (w / np.linalg.norm(w, axis=-1, keepdims=True)).astype(np.float32)
+    wo[:64] = wi[:64] * np.float32([-1, -1, 1])  # mirror configurations
+    th, ph, td, pd = rusinkiewicz(wi, wo)
+    coords = {"U": uv, "H": hemisphere_to_square(th, ph), "D": hemisphere_to_square(td, pd)}
+    feats = np.concatenate([bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES)
+                            for p in bundle.feature_order("rgb")], axis=1)
+    expect = forward(bundle.mlps["rgb"], feats) * np.float32(bundle.provenance["value_scale"])
+    assert np.array_equal(render_int8(bundle, uv, wi, wo), expect)
