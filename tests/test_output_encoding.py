@@ -180,10 +180,12 @@ def test05_numpy_eval_reference_and_pass_agree(scene):
 
 def test06_training_targets_and_calibration():
     """to_plane_batch encodes targets with the run's encoding; "reinhard-v1" calibrates s_c to
-    the per-channel mean training value; data.output_encoding is validated."""
+    the per-channel mean training value; checkpoints restore both; data.output_encoding is
+    validated."""
     pytest.importorskip("torch")
-    from neumat.angles import PLANE_PARAMETERIZATION
+    from neumat.angles import LEGACY_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION
     from neumat.train.config import ConfigError, TrainConfig, apply_overrides
+    from neumat.train.export import state_coding
     from neumat.train.sampling import CALIBRATION_STREAM, calibrate_output, stream_rng, to_plane_batch
     from train_fixtures import AnalyticBtf
 
@@ -196,6 +198,9 @@ def test06_training_targets_and_calibration():
     p = to_plane_batch(batch, enc, PLANE_PARAMETERIZATION)
     assert np.array_equal(p.target, enc.encode(batch.rgb)) and p.target.max() < 1
     np.testing.assert_allclose(enc.decode(p.target), batch.rgb, rtol=1e-5, atol=1e-7)
+    # Checkpoints record the run's encoding and angle parameterization; older ones had neither.
+    assert state_coding({"value_scale": 2.0}) == (OutputEncoding.linear(2.0), LEGACY_PLANE_PARAMETERIZATION)
+    assert state_coding({**enc.provenance(), "angle_param": PLANE_PARAMETERIZATION}) == (enc, PLANE_PARAMETERIZATION)
     assert apply_overrides(TrainConfig(), [f"data.output_encoding={REINHARD}"]).data.output_encoding == REINHARD
     with pytest.raises(ConfigError, match="data.output_encoding must be one of linear, reinhard-v1"):
         apply_overrides(TrainConfig(), ["data.output_encoding=log"])
