@@ -117,6 +117,7 @@ def test04_metrics_against_hand_computed_values():
 mi = pytest.importorskip("mitsuba", reason="Mitsuba ground truth needs `pip install mitsuba`")
 
 from neumat.fidelity.reference import TARGET, FidelityView, render_reference  # noqa: E402
+from neumat.fidelity.run import uv_mismatch  # noqa: E402
 
 
 def test05_mitsuba_camera_shoots_the_renderer_rays():
@@ -137,9 +138,10 @@ def test05_mitsuba_camera_shoots_the_renderer_rays():
                 assert np.abs(np.array(ray.o) - origin[r, c]).max() < 1.1e-2
 
 
-def exact_image(material, view: FidelityView, supersample: int) -> np.ndarray:
+def exact_image(material, view: FidelityView, supersample: int) -> tuple[np.ndarray, np.ndarray]:
     """The project's exact renderer through the view's camera: every sub-pixel ray hits the
-    bilinear height field (ray marching), BTF value there (one ωo), box-averaged."""
+    bilinear height field (ray marching), BTF value there (one ωo); the [S, S, 3] image and
+    the [S, S, 2] hit xy, box-averaged."""
     from neumat.data.render import SliceRenderer
 
     sr = SliceRenderer(material)
@@ -149,7 +151,8 @@ def exact_image(material, view: FidelityView, supersample: int) -> np.ndarray:
     p = origin.reshape(-1, 3) + t[:, None] * direction.reshape(-1, 3)
     values = sr.render_points(p[:, :2], view.pair.wo, view.pair.wi[None], "surface", shadows=True)[0]
     s = view.size
-    return np.nanmean(values.reshape(s, supersample, s, supersample, 3), axis=(1, 3))
+    return (np.nanmean(values.reshape(s, supersample, s, supersample, 3), axis=(1, 3)),
+            p[:, :2].reshape(s, supersample, s, supersample, 2).mean(axis=(1, 3)))
 
 
 @pytest.mark.parametrize("name,pair", [("rough_plaster", "grazing_light"), ("basket_weave", "oblique_a"),
@@ -158,11 +161,15 @@ def test06_mitsuba_reference_matches_the_exact_renderer(tmp_path, name, pair):
     spec = SUITE[name]
     material = load_pbr_maps(write_texture_set(spec, tmp_path / name, 32), height_scale=spec.height_scale)
     view = FidelityView(select_pairs(pair)[0], size=16)
-    ref = render_reference(material, view, spp=64)
-    ours = exact_image(material, view, 4)
+    ref, ref_uv = render_reference(material, view, spp=64, uv_spp=16)
+    ours, hits = exact_image(material, view, 4)
     rel = np.abs(ours - ref).sum() / np.abs(ref).sum()
     assert rel < 0.03, rel
     assert np.abs(ours[:, ::-1] - ref).sum() / np.abs(ref).sum() > 0.10  # the check can fail
+    # Mitsuba's texture-coordinate image is the exact hits' xy (the suite's geometry check)
+    covered = np.ones((16, 16), bool)
+    assert uv_mismatch(ref_uv, hits, covered, 1.0 / 16) <= 0.02
+    assert uv_mismatch(ref_uv[::-1], hits, covered, 1.0 / 16) > 0.5
 
 
 @pytest.mark.slow

@@ -167,9 +167,20 @@ def reference_scene(material: PbrMaterial, view: FidelityView, spp: int = 64, bs
 
 
 def render_reference(material: PbrMaterial, view: FidelityView, spp: int = 64, seed: int = 0,
-                     bsdf=None) -> np.ndarray:
-    """Mitsuba's image of :func:`reference_scene`: float32 [size, size, 3] linear Rec.709 BTF
-    values (radiance under unit irradiance), row 0 at the top."""
+                     bsdf=None, uv_spp: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mitsuba's images of :func:`reference_scene`, row 0 at the top.
+
+    Returns:
+        (float32 [size, size, 3] linear Rec.709 BTF values — radiance under unit irradiance —,
+        float32 [size, size, 2] pixel-averaged texture coordinates of the first hits, in scene
+        units (not wrapped), from an ``aov`` render at ``uv_spp`` samples; None when
+        ``uv_spp`` is 0).
+    """
     mi = require_mitsuba()
     scene = reference_scene(material, view, spp, bsdf)
-    return np.array(mi.render(scene, seed=seed), dtype=np.float32)[..., :3]
+    image = np.array(mi.render(scene, seed=seed), dtype=np.float32)[..., :3]
+    if not uv_spp:
+        return image, None
+    aov = mi.load_dict({"type": "aov", "aovs": "uv:uv"})
+    uv = np.array(mi.render(scene, integrator=aov, seed=seed, spp=uv_spp), dtype=np.float32)[..., :2]
+    return image, uv

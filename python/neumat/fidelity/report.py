@@ -13,8 +13,8 @@ returns)::
                                 stopped_by_budget} | {trained: false},
                       seconds {reference, render}    (all pairs; reference 0 when cached)
                       pairs [{pair, rel_l1, flip, psnr, mean_ratio [3], mean_ratio_min,
-                              mean_ratio_max, coverage}],
-                      mean {rel_l1, flip, psnr, mean_ratio_min, mean_ratio_max},
+                              mean_ratio_max, coverage, uv_mismatch}],
+                      mean {rel_l1, flip, psnr, mean_ratio_min, mean_ratio_max, uv_mismatch},
                       worst {pair, ...same keys}}]   (worst = largest relative L1)
     summary         {mean_rel_l1, mean_flip, worst {material, pair, ...}}
 
@@ -65,11 +65,13 @@ def markdown(report: dict) -> str:
         "",
         "Relative L1 = Σ|pred − ref| / Σ|ref|; FLIP = mean HDR-ꟻLIP (0 = identical); PSNR peak 1 "
         "(BTF units); colour ratio = mean pred / mean ref per channel (min–max). "
-        "Worst = the pair of largest relative L1.",
+        "Worst = the pair of largest relative L1. uv mismatch = fraction of pixels whose traced texture "
+        "coordinate is off Mitsuba's first hit by more than half a pixel (geometry, independent of the "
+        "material's fit; mean over pairs / largest).",
         "",
         "| material | rel. L1 mean | FLIP mean | PSNR mean | colour ratio (mean pair) | worst pair | "
-        "worst rel. L1 | worst FLIP | worst colour ratio | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "worst rel. L1 | worst FLIP | worst colour ratio | uv mismatch | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in mats:
         mean, worst, train = m["mean"], m["worst"], m["training"]
@@ -78,6 +80,7 @@ def markdown(report: dict) -> str:
             f"{mean['mean_ratio_min']:.2f}–{mean['mean_ratio_max']:.2f} | {worst['pair']} | "
             f"{100 * worst['rel_l1']:.1f} % | {worst['flip']:.3f} | "
             f"{worst['mean_ratio_min']:.2f}–{worst['mean_ratio_max']:.2f} | "
+            f"{100 * mean['uv_mismatch']:.1f} / {100 * max(r['uv_mismatch'] for r in m['pairs']):.1f} % | "
             f"{train['seconds'] if train.get('trained') else '—'} |")
     if report.get("summary"):
         s = report["summary"]

@@ -18,7 +18,12 @@ Per material (:mod:`.materials`):
    ``supersample``× the resolution, box-averaged; pixels where any sub-sample misses the
    material are left out;
 4. metrics (:mod:`.metrics`) per pair, the mean over pairs and the worst pair (largest
-   relative L1).
+   relative L1); and a geometry check that needs no trained material: ``uv_mismatch``, the
+   fraction of covered pixels whose pixel-averaged texture coordinate in neumat's render
+   (``uv`` AOV of the traced height field) is more than :data:`UV_TOLERANCE_PIXELS` head-on
+   pixel widths away (on the torus) from Mitsuba's (``aov`` integrator, first hits of the
+   same rays). It stays near 0 when both renderers see the same surface points; a large
+   value means the renderer's height-field tracing found other hits than the exact ones.
 
 :func:`run_fidelity` returns the JSON report (:mod:`.report` describes and writes it) and the
 images of the contact sheet.
@@ -56,8 +61,12 @@ defaults are)."""
 PLANE_SIZE = 16.0
 """Side of the rendered plane, scene units (= tiles); even, so world (x, y) shows uv (x, y) mod
 1, and larger than any view's footprint (checked per view)."""
-METRIC_KEYS = ("rel_l1", "flip", "psnr", "mean_ratio_min", "mean_ratio_max")
+METRIC_KEYS = ("rel_l1", "flip", "psnr", "mean_ratio_min", "mean_ratio_max", "uv_mismatch")
 """Per-pair figures averaged per material."""
+UV_TOLERANCE_PIXELS = 0.5
+"""``uv_mismatch`` threshold, in head-on pixel widths (``extent / image_size`` tiles)."""
+UV_SPP = 16
+"""Mitsuba samples per pixel of the texture-coordinate image."""
 
 
 class FidelityError(ValueError):
@@ -185,13 +194,14 @@ def evaluate_material(spec: SuiteMaterial, folder: Path, bundle_path: Path, pair
             raise FidelityError(f"{pair.name}: the view spans [{x0:.2f}, {x1:.2f}] x [{y0:.2f}, {y1:.2f}], beyond "
                                 f"the {PLANE_SIZE:g}-tile plane; use a smaller extent")
         start = time.perf_counter()
-        ref = _cached_reference(material, view, cfg, bsdf)
+        ref, ref_uv = _cached_reference(material, view, cfg, bsdf)
         seconds["reference"] += time.perf_counter() - start
         start = time.perf_counter()
-        pred, covered = render_view(renderer, view, cfg.supersample)
+        pred, uv, covered = render_view(renderer, view, cfg.supersample)
         seconds["render"] += time.perf_counter() - start
         m = image_metrics(pred, ref, covered)
         flip_map = m.pop("flip_map")
+        m["uv_mismatch"] = uv_mismatch(uv, ref_uv, covered, cfg.extent / cfg.image_size)
         rows.append({"pair": pair.name, **m})
         imgs.pairs.append(pair.name)
         imgs.ref.append(ref)
@@ -213,19 +223,29 @@ def evaluate_material(spec: SuiteMaterial, folder: Path, bundle_path: Path, pair
     return entry, imgs
 
 
-def render_view(renderer, view: FidelityView, supersample: int) -> tuple[np.ndarray, np.ndarray]:
-    """neumat's image of ``view`` (INT8, hf + traced shadows, no synthesis): float32
-    [S, S, 3] radiance box-averaged over ``supersample``² sub-pixels, and [S, S] bool coverage
-    (every sub-pixel sees the material)."""
+def render_view(renderer, view: FidelityView, supersample: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """neumat's image of ``view`` (INT8, hf + traced shadows, no synthesis), box-averaged over
+    ``supersample``² sub-pixels: float32 [S, S, 3] radiance, float32 [S, S, 2] texture
+    coordinates of the traced hits (scene units, not wrapped), and [S, S] bool coverage (every
+    sub-pixel sees the material)."""
     from ..render.lights import DirectionalLight
 
     cam = view.camera(supersample)
     res = renderer.render(cam, [DirectionalLight(tuple(view.pair.wi), (1.0, 1.0, 1.0))], hf=True,
-                          synthesis=False, shadows=True, precision="int8", aovs=("mask",))
+                          synthesis=False, shadows=True, precision="int8", aovs=("mask", "uv"))
     s, k = view.size, supersample
     image = res.image.reshape(s, k, s, k, 3).mean(axis=(1, 3))
+    uv = res.aovs["uv"].reshape(s, k, s, k, 2).mean(axis=(1, 3))
     covered = res.aovs["mask"][..., 0].reshape(s, k, s, k).min(axis=(1, 3)) > 0.5
-    return image.astype(np.float32), covered
+    return image.astype(np.float32), uv.astype(np.float32), covered
+
+
+def uv_mismatch(uv: np.ndarray, ref_uv: np.ndarray, covered: np.ndarray, pixel: float) -> float:
+    """Fraction of ``covered`` pixels whose [S, S, 2] texture coordinates differ (modulo whole
+    tiles) by more than :data:`UV_TOLERANCE_PIXELS` × ``pixel`` (tiles) between the two images."""
+    diff = (np.asarray(uv, np.float64) - ref_uv + 0.5) % 1.0 - 0.5
+    far = np.linalg.norm(diff, axis=-1) > UV_TOLERANCE_PIXELS * pixel
+    return float(far[covered].mean())
 
 
 def train_material(spec: SuiteMaterial, folder: Path, cfg: FidelityConfig) -> tuple[Path, dict]:
@@ -262,18 +282,19 @@ def _bundle_for(spec: SuiteMaterial, folder: Path, cfg: FidelityConfig, say) -> 
     return train_material(spec, folder, cfg)
 
 
-def _cached_reference(material, view: FidelityView, cfg: FidelityConfig, bsdf) -> np.ndarray:
-    """Mitsuba's image of ``view``, from ``OUT/reference/NAME/`` when rendered before with the
-    same maps, height scale, view and samples."""
+def _cached_reference(material, view: FidelityView, cfg: FidelityConfig, bsdf) -> tuple[np.ndarray, np.ndarray]:
+    """Mitsuba's image and texture coordinates of ``view``, from ``OUT/reference/NAME/`` when
+    rendered before with the same maps, height scale, view and samples."""
     key = hashlib.sha256(json.dumps([material.content_hash(), dataclasses.asdict(view.pair),
-                                     view.size, view.extent, cfg.spp], default=str).encode()).hexdigest()[:16]
-    path = cfg.out / "reference" / material.name / f"{view.pair.name}_{key}.npy"
+                                     view.size, view.extent, cfg.spp, UV_SPP], default=str).encode()).hexdigest()[:16]
+    path = cfg.out / "reference" / material.name / f"{view.pair.name}_{key}.npz"
     if path.is_file():
-        return np.load(path)
-    ref = render_reference(material, view, cfg.spp, bsdf=bsdf)
+        with np.load(path) as cached:
+            return cached["image"], cached["uv"]
+    image, uv = render_reference(material, view, cfg.spp, bsdf=bsdf, uv_spp=UV_SPP)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, ref)
-    return ref
+    np.savez(path, image=image, uv=uv)
+    return image, uv
 
 
 def _summary(materials: list[dict]) -> dict:
