@@ -34,7 +34,9 @@ def fidelity(
     quick: Annotated[bool, typer.Option(
         "--quick", help=f"Short smoke training ({' '.join(QUICK_OVERRIDES)}); the numbers are not converged.")] = False,
     bundles: Annotated[Optional[Path], typer.Option(
-        help="Evaluate DIR/NAME.nmat for every material instead of training (before/after comparisons).")] = None,
+        help="Evaluate DIR/NAME.nmat for every material instead of training (before/after comparisons); the "
+             "bundles must come from this suite's maps at the same --map-resolution and --seed (e.g. OUT/bundles "
+             "of an earlier run).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Training config override section.field=value (as `neumat train --set`), repeatable; "
                       "applied after --quick.")] = None,
