@@ -109,3 +109,36 @@ def test03_no_acne_on_a_smooth_relief(device, res):
     for i in range(2):
         assert isolated_dark(vis[..., i]).sum() == 0
         assert np.all(vis[..., i] == 1.0)
+
+
+def test04_curved_mesh_matches_the_numpy_path(device):
+    """On a sphere (UV-unit relief scaled per vertex, 12 % of the radius deep) the pass marches
+    the same curved path as the float64 reference (neumat.render.reference.shadow: osculating
+    circle, the hit face's metric, exact bilinear intersections per chord): pixels may differ
+    only where float32 rounding flips a grazing contact. Measured: none differ (the same
+    reference without the curvature differs on 3.7 % / 3.2 % of the pixels)."""
+    from neumat.render.metric import vertex_uv_scale
+    from neumat.render.passes.base import DPDU, DPDV, NORMAL, SHAPE, TANGENT
+    from neumat.render.reference.shadow import shadow_reference
+
+    mesh = shapes.uv_sphere(1.0, 24, 48)
+    height = sinusoid()
+    cam = Camera.orbit(azimuth=-60, elevation=40, distance=3.2, fov_y=40, width=RES, height=RES)
+    scene = Scene(mesh, cam, height=HeightSpec(height, 0.0, 0.04, vertex_uv_scale(mesh)))
+    ctx = RenderContext(device, RES, RES)
+    shell = ShellPass(device, scene)
+    trace = HfTracePass(device, scene, shell=shell)
+    gbuffer = trace.execute(ctx, shell.execute(ctx, {}))
+    shadow = ShadowPass(device, trace)
+    lights = [light_at(60.0, 30.0), light_at(40.0, 200.0)]
+    shadow.lights = lights
+    vis = shadow.execute(ctx, gbuffer)[SHADOW].numpy()
+    host = {s: gbuffer[s].numpy() for s in (UV, NORMAL, TANGENT, MASK, DPDU, DPDV, SHAPE)}
+    ref = shadow_reference(height, host, [light.direction for light in lights])
+    mask = host[MASK][..., 0] > 0.5
+    for i in range(len(lights)):
+        got = vis[..., i] > 0.5
+        differ = np.mean(got[mask] != ref[i][mask])
+        print(f"light {i}: shadowed {1 - ref[i][mask].mean():.3f}, differing {differ:.4f}")
+        assert 0.2 < 1 - ref[i][mask].mean() < 0.9
+        assert differ < MISMATCH_BOUND

@@ -25,9 +25,10 @@ def _normalize(v: np.ndarray) -> np.ndarray:
     return (v / np.sqrt(np.sum(v * v, axis=-1, keepdims=True))).astype(np.float32)
 
 
-def shading_directions(gbuffer: dict[str, np.ndarray], eye, light) -> tuple[np.ndarray, ...]:
-    """Local ``wi``, ``wo`` float32 ``[N, 3]`` and irradiance ``[N, 3]`` of the masked pixels
-    (row-major order), plus their flat indices ``[N]``."""
+def shading_frame(gbuffer: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Flat indices ``[N]`` of the masked pixels (row-major order) and their local frame, float32
+    ``[N, 3]`` each: n (+z), t (+x, re-orthogonalized), b = w·n × t (+y), as the passes build it
+    (render_types.slang ShadingBasis)."""
     mask = gbuffer["mask"].reshape(-1) > 0.5
     idx = np.nonzero(mask)[0]
     n = _normalize(gbuffer["normal"].reshape(-1, 4)[idx, :3])
@@ -36,6 +37,13 @@ def shading_directions(gbuffer: dict[str, np.ndarray], eye, light) -> tuple[np.n
     t = _normalize(t)  # (degenerate tangents are not produced by the meshes under test)
     w = np.where(t4[:, 3:4] < 0, np.float32(-1), np.float32(1))
     b = (w * np.cross(n, t)).astype(np.float32)
+    return idx, n, t, b
+
+
+def shading_directions(gbuffer: dict[str, np.ndarray], eye, light) -> tuple[np.ndarray, ...]:
+    """Local ``wi``, ``wo`` float32 ``[N, 3]`` and irradiance ``[N, 3]`` of the masked pixels
+    (row-major order), plus their flat indices ``[N]``."""
+    idx, n, t, b = shading_frame(gbuffer)
     p = gbuffer["position"].reshape(-1, 4)[idx, :3]
     if isinstance(light, DirectionalLight):
         wi_w = np.broadcast_to(np.asarray(light.direction, np.float32), p.shape)
