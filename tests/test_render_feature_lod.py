@@ -71,10 +71,10 @@ def test02_close_up_is_unchanged_to_the_bit(renderer_factory, hf):
     cam = Camera(eye=(0.0, 0.0, 0.15), target=(0.0, 0.0, 0.0), up=(0.0, 1.0, 0.0), fov_y=40, width=64, height=64)
     on, off = render(r, cam, True, hf), render(r, cam, False, hf)
     # uv.w: the ray cone (t * spread) cut by the plane, stretched 1/cos along the view (UV = scene
-    # units here), log2
+    # units here): log2 of the geometric mean of the axes
     _, d = cam.rays()
     t = on.aovs["gbuffer.position"][..., 3]
-    expect = np.log2(t * cam.spread_angle / np.abs(d[..., 2]))
+    expect = np.log2(t * cam.spread_angle / np.sqrt(np.abs(d[..., 2])))
     assert np.abs(on.aovs["gbuffer.uv"][..., 3] - expect).max() < 1e-3
     footprint = on.aovs["gbuffer.uv"][..., 3] + np.log2(256)  # level-0 texels (U plane 256 wide)
     assert footprint.max() < 0.0  # the premise: magnified everywhere
@@ -89,7 +89,7 @@ def ldr(x: np.ndarray) -> np.ndarray:
 def test03_receding_plane_is_closer_to_supersampled_with_lod(renderer_factory):
     """A 40-unit plane (40 repeats of the 256-texel U plane) seen from 0.5 units up toward the
     horizon, 96x64, against the 384x256 render box-filtered 4x4 (16 samples per pixel). Measured:
-    FLIP 0.084 with LoD, 0.092 without; relative L1 0.12 and 0.27."""
+    FLIP 0.077 with LoD, 0.092 without; relative L1 0.10 and 0.27."""
     import flip_evaluator
 
     w, h, s = 96, 64, 4
@@ -105,5 +105,5 @@ def test03_receding_plane_is_closer_to_supersampled_with_lod(renderer_factory):
         flip, _, _ = flip_evaluator.evaluate(ldr(ref), ldr(img), "LDR")
         errors[lod] = (float(np.mean(flip)), float(np.abs(img - ref).sum() / np.abs(ref).sum()))
     print(errors)
-    assert errors[True][0] < 0.95 * errors[False][0]  # FLIP
+    assert errors[True][0] < 0.9 * errors[False][0]  # FLIP
     assert errors[True][1] < 0.6 * errors[False][1]  # relative L1

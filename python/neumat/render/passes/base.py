@@ -27,8 +27,8 @@ slot           channels  meaning
 ``uv``         4 f32     (u, v, h01, footprint): texture coords of the shading point, its
                          height in [0, 1] of the material's range, and log2 of the pixel's
                          texture footprint in UV units (ray cone cut by the tangent plane,
-                         longer axis: render_types.slang footprintLog2; the infer pass picks
-                         the U plane's mip level from it)
+                         geometric mean of its axes: render_types.slang footprintLog2; the
+                         infer pass picks the U plane's mip level from it)
 ``normal``     4 f32     (n.xyz, 0): unit shading normal, world space
 ``tangent``    4 f32     (t.xyz, w): unit tangent ⟂ n, handedness w; b = w·cross(n, t)
 ``position``   4 f32     (p.xyz, t): world hit point and ray distance (depth along the ray)
