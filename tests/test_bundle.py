@@ -314,6 +314,13 @@ def test10_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert (path.stat().st_mode & 0o777) == 0o644
 
 
+def test10b_saving_into_a_new_folder_creates_it(tmp_path):
+    b = make_random_bundle(rng(14))
+    path = tmp_path / "new" / "deeper" / "m.nmat"
+    b.save(path)
+    assert load_bundle(path).checksum() == b.checksum()
+
+
 def test11_invalid_bundle_is_never_written(tmp_path):
     b = make_random_bundle(rng(13))
     b.planes["U"] = b.planes["U"][..., :4]

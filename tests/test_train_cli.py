@@ -88,7 +88,7 @@ def test01_train_export_eval_roundtrip(tmp_path):
     (["train", "--material", "analytic", "--height-scale", "0.05"], "apply to --maps only"),
     (["train", "--maps", "x", "--normal-source", "bump"], "normal_source must be one of"),
     (["train", "--maps", "x", "--normal-convention", "yup"], "normal_convention must be one of"),
-    (["train", "--material", "analytic", "--resolution", "0"], "resolution must be >= 1"),
+    (["train", "--material", "analytic", "--resolution", "-1"], "greater than or equal to 0"),
 ])
 def test02_bad_options_are_clear_errors(tmp_path, args, message):
     result = runner.invoke(app, args + ["--out", str(tmp_path / "o")])

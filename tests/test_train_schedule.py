@@ -1,4 +1,4 @@
-"""The learning-rate schedule and the time-budget rescaling (pure functions of the step)."""
+"""The learning-rate schedule, the time-budget rescaling and the automatic U-plane size."""
 
 from __future__ import annotations
 
@@ -25,3 +25,19 @@ def test02_steps_in_budget_projects_the_measured_rate():
     assert steps_in_budget(10.0, 60.0, 100_000) == 5
     assert steps_in_budget(100.0, 60.0, 100_000) == 1      # always finishes the step it is in
     assert steps_in_budget(0.1, 60.0, 100_000, reserve=0.5) == 300
+
+
+def test03_automatic_u_res_follows_the_maps_up_to_512():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from neumat.train.loop import AUTO_U_RES_FALLBACK, resolve_u_res
+
+    def with_maps(side):
+        return SimpleNamespace(material=SimpleNamespace(height=np.zeros((side, side), np.float32)))
+
+    assert resolve_u_res(0, with_maps(256)) == 256
+    assert resolve_u_res(0, with_maps(1024)) == 512
+    assert resolve_u_res(0, SimpleNamespace()) == AUTO_U_RES_FALLBACK == 400  # a measured BTF
+    assert resolve_u_res(300, with_maps(1024)) == 300                        # explicit wins

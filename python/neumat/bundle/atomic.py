@@ -13,7 +13,8 @@ NEW_FILE_MODE = 0o644
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically and durably.
 
-    The bytes go to a temporary file in the same directory (same filesystem), which is
+    Missing parent directories are created. The bytes go to a temporary file in the same
+    directory (same filesystem), which is
     flushed and fsynced, then renamed over ``path`` with :func:`os.replace`; on POSIX the
     directory is fsynced too so the rename survives a crash. If anything fails, the temporary
     file is removed, ``path`` is untouched and the exception (e.g. :class:`OSError` for a full
@@ -24,6 +25,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)  # `--export new_dir/x.nmat` is a normal request
     mode = path.stat().st_mode & 0o7777 if path.exists() else NEW_FILE_MODE
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:

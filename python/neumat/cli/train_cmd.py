@@ -63,8 +63,9 @@ def train(
                     "width (0.04 = a 4 % deep relief on a tile). Default: 0.03.",
         rich_help_panel=SOURCE_PANEL)] = None,
     resolution: Annotated[Optional[int], typer.Option(
-        min=0, help="Texels per tile side: --material generates at it, --maps resamples the maps to it; "
-                    "0 keeps the maps' own resolution. Default: 256.", rich_help_panel=SOURCE_PANEL)] = None,
+        min=0, help="Texels per tile side: --material generates at it, --maps resamples the maps to it. "
+                    "Default 0: the maps' own resolution (--maps), 256 (--material).",
+        rich_help_panel=SOURCE_PANEL)] = None,
     normal_source: Annotated[Optional[str], typer.Option(
         help="Shading normals of the rendered BTF: 'height' (the height map's gradient) or 'map' (the "
              "set's normal map). Default: height.", rich_help_panel=SOURCE_PANEL)] = None,

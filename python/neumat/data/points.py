@@ -36,20 +36,21 @@ from .render import NORMAL_SOURCES, UV_SPACES, SliceRenderer, sample_grid
 from .source import BtfBatch, BtfSource
 
 HELDOUT_PAIRS: tuple[tuple[str, tuple[float, float], tuple[float, float]], ...] = (
-    ("head-on", (0.0, 0.0), (0.0, 0.0)),
-    ("head-on view", (45.0, 30.0), (0.0, 0.0)),
-    ("head-on light", (0.0, 0.0), (50.0, 135.0)),
-    ("grazing view", (40.0, 20.0), (75.0, 200.0)),
-    ("grazing light", (78.0, 110.0), (30.0, 300.0)),
+    ("head_on", (0.0, 0.0), (0.0, 0.0)),
+    ("head_on_view", (45.0, 30.0), (0.0, 0.0)),
+    ("head_on_light", (0.0, 0.0), (50.0, 135.0)),
+    ("grazing_view", (40.0, 20.0), (75.0, 200.0)),
+    ("grazing_light", (78.0, 110.0), (30.0, 300.0)),
     ("mirror", (45.0, 60.0), (45.0, 240.0)),
-    ("near mirror", (35.0, 10.0), (35.5, 190.5)),
-    ("grazing mirror", (72.0, 45.0), (72.0, 225.0)),
-    ("back-scatter", (55.0, 130.0), (55.0, 130.0)),
-    ("oblique", (60.0, 0.0), (20.0, 90.0)),
-    ("oblique 2", (25.0, 250.0), (65.0, 160.0)),
-    ("oblique 3", (30.0, 330.0), (50.0, 40.0)),
+    ("near_mirror", (35.0, 10.0), (35.5, 190.5)),
+    ("grazing_mirror", (72.0, 45.0), (72.0, 225.0)),
+    ("back_scatter", (55.0, 130.0), (55.0, 130.0)),
+    ("oblique_a", (60.0, 0.0), (20.0, 90.0)),
+    ("oblique_b", (25.0, 250.0), (65.0, 160.0)),
+    ("oblique_c", (30.0, 330.0), (50.0, 40.0)),
 )
-"""Fixed held-out pairs: (name, (θi, φi), (θo, φo)) in degrees (θ from +z, φ from +x to +y)."""
+"""Fixed held-out pairs: (name, (θi, φi), (θo, φo)) in degrees (θ from +z, φ from +x to +y);
+also the pairs of the fidelity suite (:mod:`neumat.fidelity.pairs` says why each is there)."""
 MAX_REDRAW_ROUNDS = 200
 """Rounds of redrawing masked (NaN) samples before :meth:`PointBtf.sample` gives up (a 78°
 view of deep gravel sees ~15 % of the surface points; 0.85^200 is ~1e-14)."""

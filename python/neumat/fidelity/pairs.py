@@ -20,7 +20,12 @@ grazing_mirror 72, 45    72, 225   mirror at grazing angles (Fresnel-heavy, mask
 back_scatter   55, 130   55, 130   ωi = ωo: retro-reflection, no visible shadows
 oblique_a      60, 0     20, 90    generic oblique pairs at different azimuths
 oblique_b      25, 250   65, 160
+oblique_c      30, 330   50, 40
 ============== ========= ========= ===========================================================
+
+They are the held-out pairs of point-sampled training (:data:`neumat.data.points.HELDOUT_PAIRS`,
+one list): the trainer's and ``neumat eval``'s held-out figures and the suite's rendered
+figures are measured at the same light/view pairs.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np
 
 from ..data.directions import spherical_to_vector
 from ..data.errors import DataError
+from ..data.points import HELDOUT_PAIRS
 
 
 @dataclass(frozen=True)
@@ -59,19 +65,7 @@ class Pair:
                 "phi_o": self.phi_o}
 
 
-PAIRS: tuple[Pair, ...] = (
-    Pair("head_on", 0.0, 0.0, 0.0, 0.0),
-    Pair("head_on_view", 45.0, 30.0, 0.0, 0.0),
-    Pair("head_on_light", 0.0, 0.0, 50.0, 135.0),
-    Pair("grazing_view", 40.0, 20.0, 75.0, 200.0),
-    Pair("grazing_light", 78.0, 110.0, 30.0, 300.0),
-    Pair("mirror", 45.0, 60.0, 45.0, 240.0),
-    Pair("near_mirror", 35.0, 10.0, 35.5, 190.5),
-    Pair("grazing_mirror", 72.0, 45.0, 72.0, 225.0),
-    Pair("back_scatter", 55.0, 130.0, 55.0, 130.0),
-    Pair("oblique_a", 60.0, 0.0, 20.0, 90.0),
-    Pair("oblique_b", 25.0, 250.0, 65.0, 160.0),
-)
+PAIRS: tuple[Pair, ...] = tuple(Pair(name, *light, *view) for name, light, view in HELDOUT_PAIRS)
 """The suite's pairs, in report order (module docstring table)."""
 
 

@@ -105,7 +105,8 @@ def state_coding(state: dict[str, Any]) -> tuple[OutputEncoding, str]:
 def model_from_state(state: dict[str, Any]) -> TriplePlaneField:
     """Rebuild the field stored in a checkpoint dict (on CPU)."""
     m = config_from_dict(state["config"]).model
-    model = TriplePlaneField(m.u_res, m.hd_res, m.channels, m.hidden, m.plane_init_std)
+    u_res = int(state["model"]["planes.U"].shape[0])  # model.u_res may be 0 (resolved at training)
+    model = TriplePlaneField(u_res, m.hd_res, m.channels, m.hidden, m.plane_init_std)
     model.load_state_dict(state["model"])
     model.eval()
     return model

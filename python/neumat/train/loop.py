@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 
 StepCallback = Callable[["Trainer", int], None]
 """Called on every process after each optimizer step with ``(trainer, steps_done)``."""
+AUTO_U_RES_MAX = 512
+"""Largest automatic U-plane side: half the side of 1024² maps (README "Capacity")."""
+AUTO_U_RES_FALLBACK = 400
+"""Automatic U-plane side for sources without maps (measured BTFs; the seed's 400)."""
 RESUME_MAY_CHANGE = ("steps", "max_minutes", "export", "progress", "out", "device", "val_every", "log_every")
 """Top-level config fields a resumed run may change without a warning (``steps`` extends the
 run but also stretches the schedule)."""
@@ -86,6 +90,15 @@ class TrainResult:
     heldout: dict[str, Any] = field(default_factory=dict)
     """The final held-out figures, as ``neumat eval`` computes them (:func:`.evaluate.heldout_report`;
     the bundle's provenance ``metrics``); empty on non-main processes."""
+
+
+def resolve_u_res(u_res: int, source: BtfSource) -> int:
+    """``u_res``, or for 0 (automatic) the side of the source's maps capped at
+    :data:`AUTO_U_RES_MAX` texels (:data:`AUTO_U_RES_FALLBACK` when the source has no maps)."""
+    if u_res:
+        return u_res
+    height = getattr(getattr(source, "material", None), "height", None)
+    return min(int(height.shape[0]), AUTO_U_RES_MAX) if height is not None else AUTO_U_RES_FALLBACK
 
 
 class Trainer:
@@ -122,7 +135,8 @@ class Trainer:
         np.random.seed(cfg.seed % 2**32)
         torch.manual_seed(cfg.seed)
         m = cfg.model
-        self.model = TriplePlaneField(m.u_res, m.hd_res, m.channels, m.hidden, m.plane_init_std).to(self.info.device)
+        self.model = TriplePlaneField(resolve_u_res(m.u_res, source), m.hd_res, m.channels, m.hidden,
+                                      m.plane_init_std).to(self.info.device)
         o = cfg.optim
         self.base_lrs = (o.lr_planes, o.lr_mlp)
         self.optimizer = torch.optim.AdamW(

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 SOURCE_KINDS = ("material", "maps", "btf")
 """Spec kinds :func:`make_source` builds."""
+REGISTRY_RESOLUTION = 256
+"""Texels per side of registry materials when ``source.resolution`` is 0."""
 CUSTOM = "custom"
 """Spec kind recorded for a source object passed in directly (cannot be rebuilt from the spec)."""
 MAPS_OPTIONS = ("height_scale", "normal_convention", "allow_flat")
@@ -69,7 +71,8 @@ def source_spec(cfg: SourceConfig) -> dict[str, Any]:
     if cfg.kind == "material":
         if not cfg.name:
             raise SourceError("source kind 'material' needs a name (--material NAME)")
-        return {"kind": "material", "name": cfg.name, "resolution": cfg.resolution, "seed": cfg.seed,
+        return {"kind": "material", "name": cfg.name, "resolution": cfg.resolution or REGISTRY_RESOLUTION,
+                "seed": cfg.seed,
                 **sampling}
     if cfg.kind == "maps":
         if not cfg.path:
@@ -99,8 +102,9 @@ def _check_options(cfg: SourceConfig) -> None:
          f"source.normal_convention must be one of {list(NORMAL_CONVENTIONS)}, got {cfg.normal_convention!r}"),
         (cfg.normal_source in NORMAL_SOURCES,
          f"source.normal_source must be one of {list(NORMAL_SOURCES)}, got {cfg.normal_source!r}"),
-        (cfg.resolution >= (0 if cfg.kind == "maps" else 1),
-         f"source.resolution must be >= 1 texel (0 keeps the maps' own, --maps only), got {cfg.resolution}"),
+        (cfg.resolution >= 0,
+         f"source.resolution must be >= 0 texels (0: the maps' own, {REGISTRY_RESOLUTION} for registry "
+         f"materials), got {cfg.resolution}"),
     ]
     bad = [msg for ok, msg in checks if not ok]
     if bad:
