@@ -179,20 +179,23 @@ def test05_numpy_eval_reference_and_pass_agree(scene):
 
 
 def test06_training_targets_and_calibration():
-    """to_plane_batch encodes targets with the run's encoding; "reinhard-v1" calibrates s_c to
-    the per-channel mean training value; checkpoints restore both; data.output_encoding is
-    validated."""
+    """to_plane_batch encodes targets with the run's encoding; "reinhard-v1" calibrates s to a
+    quarter of the linear value_scale; checkpoints restore both; data.output_encoding is
+    validated ("linear" by default)."""
     pytest.importorskip("torch")
     from neumat.angles import LEGACY_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION
     from neumat.train.config import ConfigError, TrainConfig, apply_overrides
     from neumat.train.export import state_coding
-    from neumat.train.sampling import CALIBRATION_STREAM, calibrate_output, stream_rng, to_plane_batch
+    from neumat.train.sampling import CALIBRATION_STREAM, REINHARD_SCALE_FRACTION, calibrate_output, stream_rng, \
+        to_plane_batch
     from train_fixtures import AnalyticBtf
 
     source = AnalyticBtf()
     enc = calibrate_output(source, 0, REINHARD, 4096, 0.999)
     rgb = source.sample(4096, stream_rng(0, CALIBRATION_STREAM), "train").rgb
-    np.testing.assert_allclose(enc.scale, rgb.astype(np.float64).mean(axis=0), rtol=1e-12)
+    q = np.quantile(rgb.astype(np.float64), 0.999)
+    assert REINHARD_SCALE_FRACTION == 0.25 and enc.scale == (0.25 * q,) * 3
+    assert calibrate_output(source, 0, LINEAR, 4096, 0.999) == OutputEncoding.linear(q)
     assert calibrate_output(source, 0, REINHARD, 4096, 0.999, value_scale=3.0).scale == (3.0, 3.0, 3.0)
     batch = source.sample(256, np.random.default_rng(6), "train")
     p = to_plane_batch(batch, enc, PLANE_PARAMETERIZATION)
@@ -201,6 +204,7 @@ def test06_training_targets_and_calibration():
     # Checkpoints record the run's encoding and angle parameterization; older ones had neither.
     assert state_coding({"value_scale": 2.0}) == (OutputEncoding.linear(2.0), LEGACY_PLANE_PARAMETERIZATION)
     assert state_coding({**enc.provenance(), "angle_param": PLANE_PARAMETERIZATION}) == (enc, PLANE_PARAMETERIZATION)
+    assert TrainConfig().data.output_encoding == LINEAR
     assert apply_overrides(TrainConfig(), [f"data.output_encoding={REINHARD}"]).data.output_encoding == REINHARD
     with pytest.raises(ConfigError, match="data.output_encoding must be one of linear, reinhard-v1"):
         apply_overrides(TrainConfig(), ["data.output_encoding=log"])

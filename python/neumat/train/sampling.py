@@ -126,31 +126,34 @@ def validation_batch(source: BtfSource, seed: int, n: int) -> BtfBatch:
     return source.sample(n, stream_rng(seed, VALIDATION_STREAM), "heldout")
 
 
-def calibration_values(source: BtfSource, seed: int, n: int) -> np.ndarray:
-    """float64 ``[n, 3]`` training RGB values drawn from the run's calibration stream."""
-    return source.sample(n, stream_rng(seed, CALIBRATION_STREAM), "train").rgb.astype(np.float64)
-
-
 def calibrate_value_scale(source: BtfSource, seed: int, n: int, quantile: float) -> float:
     """Automatic ``value_scale``: the ``quantile`` of ``n`` training RGB values (all channels).
 
     Values above it saturate at the decoder's output clamp; 0.999 keeps highlights while one
     stray texel cannot stretch the range. Never below 1e-6 (an all-black material).
     """
-    return max(float(np.quantile(calibration_values(source, seed, n), quantile)), 1e-6)
+    rgb = source.sample(n, stream_rng(seed, CALIBRATION_STREAM), "train").rgb
+    return max(float(np.quantile(rgb.astype(np.float64), quantile)), 1e-6)
+
+
+REINHARD_SCALE_FRACTION = 0.25
+"""Automatic ``"reinhard-v1"`` scale as a fraction of the ``value_quantile`` quantile: the
+quantile decodes from y = 0.8 and values up to ~256x it survive. Measured (300 steps, batch
+8192, held-out INT8 relative L1, one seed; "linear" for comparison): leather 35.1 % (linear
+36.5 %; the per-channel mean, 0.02-0.03, gave 43.4 %, scale 0.1 gave 38.8 %), glossy copper
+(roughness 0.38) 35.6 % (linear 46.7 %; the mean gave 53.7 %, scale 2.0 gave 36.0 %)."""
 
 
 def calibrate_output(source: BtfSource, seed: int, encoding: str, n: int, quantile: float,
                      value_scale: float = 0.0) -> OutputEncoding:
     """The run's output encoding ``encoding`` with automatic scales from ``n`` training values.
 
-    ``"linear"``: :func:`calibrate_value_scale`. ``"reinhard-v1"``: per channel the mean
-    training value (the typical value encodes near y = 0.5; never below 1e-6). A
-    ``value_scale`` > 0 is used for every channel instead.
+    ``"linear"``: :func:`calibrate_value_scale`. ``"reinhard-v1"``: that value times
+    :data:`REINHARD_SCALE_FRACTION`, for every channel. A ``value_scale`` > 0 is used for every
+    channel instead (both encodings).
     """
-    if value_scale > 0:
-        return OutputEncoding(encoding, (value_scale,) * 3)
-    if encoding == LINEAR:
-        return OutputEncoding.linear(calibrate_value_scale(source, seed, n, quantile))
-    mean = np.mean(calibration_values(source, seed, n), axis=0)
-    return OutputEncoding(encoding, tuple(max(float(m), 1e-6) for m in mean))
+    if value_scale <= 0:
+        value_scale = calibrate_value_scale(source, seed, n, quantile)
+        if encoding != LINEAR:
+            value_scale *= REINHARD_SCALE_FRACTION
+    return OutputEncoding(encoding, (value_scale,) * 3)
