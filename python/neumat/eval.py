@@ -2,8 +2,8 @@
 
 The reference "infer" of a ``.nmat`` triple-plane material: float32 bilinear plane lookups
 (:func:`bilinear_lookup_np`, the twin of :func:`neumat.models.triple_plane.bilinear_lookup`),
-H/D coordinates from :func:`neumat.angles.plane_coords` in the bundle's ``angle_param``, features concatenated in the bundle's
-input order, the INT8 MLP through the numpy reference :func:`neumat.quant.forward`, and the
+H/D coordinates from :func:`neumat.angles.plane_coords` in the bundle's ``angle_param``,
+features concatenated in the bundle's input order, the INT8 MLP through the numpy reference :func:`neumat.quant.forward`, and the
 result decoded to BTF values by the bundle's output encoding (:mod:`neumat.output_encoding`:
 ``"linear"`` multiplies by the provenance ``value_scale``, :data:`VALUE_SCALE_KEY`). Only the
 MLP is INT8; features are float32. The held-out helpers
