@@ -1,7 +1,8 @@
 """Reference of the ``shell`` pass: every camera ray against all triangles of the shell soup
 (:func:`neumat.render.scene.shell_soup`) in float64; of the crossings up to the nearest
 bottom-cap crossing, the ``2·MAX_SEGMENTS`` nearest are paired per prism into segments exactly
-as ``shell.slang`` does."""
+as ``shell.slang`` does (a crossing of a prism within :data:`SAME_T` of a nearer crossing of
+the same prism, the ray through an edge two of its triangles share, counts once)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import numpy as np
 from ..camera import Camera
 from ..passes.shell import MAX_SEGMENTS, is_bottom_cap
 from ..scene import TriangleSoup
+
+SAME_T = 2e-6
+"""kSameT of shell.slang: crossings of one prism this close (relative t) are one crossing."""
 
 
 def intersect_all(origins: np.ndarray, dirs: np.ndarray, soup: TriangleSoup):
@@ -56,9 +60,9 @@ def shell_reference(camera: Camera, soup: TriangleSoup, base_only: bool, chunk: 
         # crossings beyond the nearest bottom-cap crossing are dropped (as in shell.slang)
         t_bottom = np.min(np.where(bottom[None], t, np.inf), axis=1)
         t = np.where(t <= t_bottom[:, None], t, np.inf)
-        near = np.argsort(t, axis=1, kind="stable")[:, :keep]
+        near = np.argsort(t, axis=1, kind="stable")
         for r in range(t.shape[0]):
-            hits = [k for k in near[r] if np.isfinite(t[r, k])]
+            hits = _distinct([k for k in near[r] if np.isfinite(t[r, k])], t[r], soup.prism)[:keep]
             ends = []
             for k in hits:
                 bary = np.array([1 - b1[r, k] - b2[r, k], b1[r, k], b2[r, k]])
@@ -67,11 +71,21 @@ def shell_reference(camera: Camera, soup: TriangleSoup, base_only: bool, chunk: 
             for s, (a, b) in enumerate(pairs[:MAX_SEGMENTS]):
                 segments[start + r, s] = (a[1], b[1])
                 prisms[start + r, s] = a[0]
-            full = len(hits) == keep and t[r, near[r, -1]] < t_bottom[r]
+            full = len(hits) == keep and t[r, hits[-1]] < t_bottom[r]
             if not base_only and full and len(pairs) < MAX_SEGMENTS:
                 prisms[start + r, -1] = -2  # the crossing list was full
     return {"segments": segments.reshape(h, w, MAX_SEGMENTS, 2, 4),
             "prisms": prisms.reshape(h, w, MAX_SEGMENTS)}
+
+
+def _distinct(hits: list, t: np.ndarray, prism: np.ndarray) -> list:
+    """``hits`` (triangle ids in t order) without the crossings within :data:`SAME_T` of a
+    kept crossing of the same prism."""
+    kept = []
+    for k in hits:
+        if not any(prism[j] == prism[k] and abs(t[j] - t[k]) <= SAME_T * t[k] for j in kept):
+            kept.append(k)
+    return kept
 
 
 def _pair(ends: list) -> list:
