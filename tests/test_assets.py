@@ -10,9 +10,10 @@ from neumat.eval import evaluate_heldout
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
-# name -> (min INT8 PSNR on the trainer's held-out samples, min over the held-out images), dB.
-# Measured at 400 steps: leather 40.90 / 39.24, gravel (photo) 33.32 / 32.31; ~1 dB slack.
-SHIPPED = {"leather": (40.0, 38.0), "gravel": (32.5, 31.0)}
+# name -> largest held-out INT8 relative L1 (12 fixed light/view pairs, neumat.data.HELDOUT_PAIRS;
+# self-shadowing traced by the renderer, not in the material). Measured with the defaults
+# (6000 steps of 16384, point-sampled): leather 6.28 %, gravel 3.26 %; bounds ~1.2x.
+SHIPPED = {"leather": 0.075, "gravel": 0.04}
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -21,20 +22,23 @@ def test01_shipped_material_is_small_and_valid(name):
     assert path.stat().st_size < 5 * 2**20
     bundle = load_bundle(path)
     assert bundle.kind == "triple_plane" and bundle.height is not None
-    assert bundle.provenance["source"]["name"] == name
-    assert bundle.provenance["metrics"]["int8_psnr"] > SHIPPED[name][0]
+    assert bundle.angle_param == "minrot-concentric-v2"
+    assert bundle.provenance["source"]["name"] == name and bundle.provenance["source"]["sampling"] == "points"
+    assert bundle.provenance["metrics"]["int8"]["rel_l1"] < SHIPPED[name]
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test02_shipped_material_held_out_figures_reproduce(name):
-    """Re-evaluate the held-out directions (never trained on) through the INT8 reference."""
+    """Re-evaluate the held-out pairs (never trained on) through the INT8 reference: the same
+    figures the trainer recorded, bit for bit."""
     pytest.importorskip("skimage", reason="materials need scikit-image (pip install 'neumat[data]')")
     from neumat.train import sources
 
     bundle = load_bundle(ASSETS / "materials" / f"{name}.nmat")
     images = sources.make_source(bundle.provenance["source"]).heldout_images()
     report = evaluate_heldout(bundle, images)
-    assert np.isfinite(report["psnr"]) and report["psnr"] > SHIPPED[name][1], report
+    assert report["rel_l1"] < SHIPPED[name], report
+    assert report["rel_l1"] == bundle.provenance["metrics"]["int8"]["rel_l1"]
     assert report["valid"] > 0
 
 

@@ -210,15 +210,20 @@ def test06_training_targets_and_calibration():
         apply_overrides(TrainConfig(), ["data.output_encoding=log"])
 
 
-def test07_shipped_v1_linear_bundle_evaluates_as_before():
-    """A shipped bundle from before both changes (angle_param "rusinkiewicz-concentric-v1", no
-    output_encoding) evaluates bit for bit as the old definition spelled out: Rusinkiewicz
-    (theta_d, phi_d) on the D plane, INT8 MLP output times value_scale."""
+def test07_v1_linear_bundle_evaluates_as_before(tmp_path):
+    """A bundle as written before both changes (angle_param "rusinkiewicz-concentric-v1", no
+    output_encoding, a value_scale; the shipped materials were such bundles until 2026-12-04)
+    evaluates bit for bit as the old definition spelled out: Rusinkiewicz (theta_d, phi_d) on
+    the D plane, INT8 MLP output times value_scale."""
     from neumat.angles import LEGACY_PLANE_PARAMETERIZATION, hemisphere_to_square, rusinkiewicz
-    from neumat.bundle import load_bundle
+    from neumat.bundle import load_bundle, make_random_bundle
     from neumat.eval import WRAP_PLANES, bilinear_lookup_np
 
-    bundle = load_bundle(Path(__file__).resolve().parents[1] / "assets" / "materials" / "leather.nmat")
+    old = make_random_bundle(np.random.default_rng(8), plane_dtype=np.float32)
+    old.angle_param = LEGACY_PLANE_PARAMETERIZATION
+    old.provenance = {"value_scale": 0.37}
+    old.save(tmp_path / "old.nmat")
+    bundle = load_bundle(tmp_path / "old.nmat")
     assert bundle.angle_param == LEGACY_PLANE_PARAMETERIZATION and "output_encoding" not in bundle.provenance
     rng = np.random.default_rng(7)
     n = 4096
