@@ -51,22 +51,28 @@ def height_field_mesh(field: HeightField, subdivision: int, margin: float, bsdf=
         margin: extra UV range around the tile that secondary rays may cross.
         bsdf: optional loaded Mitsuba BSDF to attach.
     """
-    mi = require_mitsuba()
     step = 1.0 / (subdivision * field.res)
     ticks = np.arange(np.floor(-margin / step), np.ceil((1.0 + margin) / step) + 1) * step
-    n = ticks.size
-    x, y = np.meshgrid(ticks, ticks)
+    return grid_mesh(field, ticks, ticks, bsdf)
+
+
+def grid_mesh(field: HeightField, xs: np.ndarray, ys: np.ndarray, bsdf=None, name: str = "height_field"):
+    """A ``mi.Mesh`` of the displaced surface on the vertex grid ``xs`` × ``ys`` (UV units,
+    increasing): positions (u, v, height), texture coordinates (u, v) (the maps repeat), vertex
+    normals = the field's shading normals, two counter-clockwise (from +z) triangles per cell."""
+    mi = require_mitsuba()
+    x, y = np.meshgrid(xs, ys)
     uv = np.stack([x.ravel(), y.ravel()], axis=1)
     positions = np.concatenate([uv, field.height_at(uv % 1.0)[:, None]], axis=1)
     normals = field.normal_at(uv % 1.0)
-    row, col = np.meshgrid(np.arange(n - 1), np.arange(n - 1), indexing="ij")
-    a = (row * n + col).ravel()
-    faces = np.concatenate([np.stack([a, a + 1, a + n + 1], 1),
-                            np.stack([a, a + n + 1, a + n], 1)])  # counter-clockwise from +z
+    nx = xs.size
+    row, col = np.meshgrid(np.arange(ys.size - 1), np.arange(nx - 1), indexing="ij")
+    a = (row * nx + col).ravel()
+    faces = np.concatenate([np.stack([a, a + 1, a + nx + 1], 1), np.stack([a, a + nx + 1, a + nx], 1)])
     props = mi.Properties()
     if bsdf is not None:
         props["bsdf"] = bsdf
-    mesh = mi.Mesh("height_field", positions.shape[0], faces.shape[0], props=props,
+    mesh = mi.Mesh(name, positions.shape[0], faces.shape[0], props=props,
                    has_vertex_normals=True, has_vertex_texcoords=True)
     params = mi.traverse(mesh)
     for key, value in (("vertex_positions", positions), ("vertex_normals", normals),

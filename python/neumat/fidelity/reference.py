@@ -36,7 +36,7 @@ import numpy as np
 
 from ..data.errors import DataError
 from ..data.heightfield import HeightField
-from ..data.mitsuba_ref import material_bsdf, require_mitsuba
+from ..data.mitsuba_ref import grid_mesh, material_bsdf, require_mitsuba
 from ..data.pbr import PbrMaterial
 from ..render.camera import Camera
 from .pairs import Pair
@@ -109,34 +109,13 @@ def surface_mesh(field: HeightField, bounds, subdivision: int, bsdf=None):
     """A ``mi.Mesh`` of the displaced surface over ``bounds`` = (x0, x1, y0, y1) scene units:
     vertices on the height field every 1/(subdivision·R) units, texel centres among them,
     texture coordinates = positions (the maps repeat), vertex normals = shading normals."""
-    mi = require_mitsuba()
     step = 1.0 / (subdivision * field.res)
     offset = 0.5 / field.res
 
     def ticks(a: float, b: float) -> np.ndarray:
         return offset + np.arange(math.floor((a - offset) / step), math.ceil((b - offset) / step) + 1) * step
 
-    xs, ys = ticks(bounds[0], bounds[1]), ticks(bounds[2], bounds[3])
-    x, y = np.meshgrid(xs, ys)
-    uv = np.stack([x.ravel(), y.ravel()], axis=1)
-    positions = np.concatenate([uv, field.height_at(uv % 1.0)[:, None]], axis=1)
-    normals = field.normal_at(uv % 1.0)
-    nx, ny = xs.size, ys.size
-    row, col = np.meshgrid(np.arange(ny - 1), np.arange(nx - 1), indexing="ij")
-    a = (row * nx + col).ravel()
-    faces = np.concatenate([np.stack([a, a + 1, a + nx + 1], 1), np.stack([a, a + nx + 1, a + nx], 1)])
-    props = mi.Properties()
-    if bsdf is not None:
-        props["bsdf"] = bsdf
-    mesh = mi.Mesh("fidelity_surface", positions.shape[0], faces.shape[0], props=props,
-                   has_vertex_normals=True, has_vertex_texcoords=True)
-    params = mi.traverse(mesh)
-    for key, value in (("vertex_positions", positions), ("vertex_normals", normals),
-                       ("vertex_texcoords", uv), ("faces", faces)):
-        dtype = np.uint32 if key == "faces" else np.float32
-        params[key] = type(params[key])(np.ascontiguousarray(value, dtype=dtype).ravel())
-    params.update()
-    return mesh
+    return grid_mesh(field, ticks(bounds[0], bounds[1]), ticks(bounds[2], bounds[3]), bsdf, "fidelity_surface")
 
 
 def reference_scene(material: PbrMaterial, view: FidelityView, spp: int = 64, bsdf=None):
