@@ -98,7 +98,10 @@ def train(
     config: Annotated[Optional[Path], typer.Option(help="Config file (.json or .toml, any subset of fields).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory: config.json, checkpoints, history, loss.png.")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps.")] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(min=0, help="Wall-time budget of this invocation.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(
+        min=0, help="Wall-time budget of this invocation, minutes (default 10; 0: none). After a few timed "
+                    "steps the run is rescaled to what fits, so warm-up, QAT and the learning-rate decay "
+                    "all happen inside the budget.")] = None,
     export: Annotated[Optional[Path], typer.Option(help="Write the INT8 .nmat here at every validation.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out (its config.json).")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Seed of initialization and sampling.")] = None,
