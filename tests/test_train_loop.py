@@ -106,3 +106,26 @@ def test04b_time_budget_rescales_the_schedule_so_qat_and_decay_happen(tmp_path):
     assert qat_phase(total - 1, total, cfg.qat).name == "finetune"
     assert last["lr_mlp"] == pytest.approx(0.003 * 0.1 * lr_factor(total - 1, cfg.optim, total), rel=1e-6)
     assert lr_factor(total - 1, cfg.optim, total) < 0.5
+
+
+def test04c_a_machine_that_slows_down_mid_run_is_rescaled_again(tmp_path):
+    """Steps become 10x slower after the first fit (another job takes the cores): the budget is
+    re-fitted as it goes, so the run still ends exactly at its (shrunk) schedule's end — last
+    step in the fine-tune phase at the bottom of the cosine — not cut off by the hard stop."""
+    cfg = small_config(tmp_path / "run", "steps=100000", "max_minutes=0.2", "budget_probe_steps=6",
+                       "val_every=100000", "ckpt_every=100000", "log_every=1", "optim.restart_period=0",
+                       "optim.lr_mlp=0.003")
+    totals = []
+
+    def slow_down(trainer, step):
+        totals.append(trainer.total_steps)
+        if trainer.total_steps < 100000:  # after the first fit
+            time.sleep(0.1)
+
+    result = train(cfg, AnalyticBtf(), callbacks=[slow_down])
+    assert len(set(totals)) >= 3  # planned, first fit, at least one re-fit after the slow-down
+    total = result.steps_done
+    assert load_checkpoint(result.checkpoint)["total_steps"] == total
+    last = [h for h in result.history if h["kind"] == "train"][-1]
+    assert qat_phase(total - 1, total, cfg.qat).name == "finetune"
+    assert last["lr_mlp"] == pytest.approx(0.003 * 0.1 * lr_factor(total - 1, cfg.optim, total), rel=1e-6)

@@ -287,7 +287,8 @@ class Trainer:
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.out / "config.json")
-        t0, start_step, probed = time.monotonic(), self.step, False
+        t0, start_step, fitted = time.monotonic(), self.step, False
+        budget_s = cfg.max_minutes * 60
         progress = TrainProgress(self.total_steps, self.step, cfg.progress and info.is_main)
         metrics, bundle, ckpt, stopped = self._last_metrics(), None, None, False
         log.info("training %s: %d steps from %d, batch %d, %d process(es) on %s, output %s %s",
@@ -297,11 +298,13 @@ class Trainer:
             while self.step < self.total_steps:
                 loss = self.train_step()
                 if self.step == start_step + 1:  # the first step pays one-off set-up costs
-                    t1 = time.monotonic()
-                elif cfg.max_minutes > 0 and not probed and (
-                        self.step - start_step > cfg.budget_probe_steps
-                        or any_process(time.monotonic() - t0 > 0.1 * cfg.max_minutes * 60, info)):
-                    probed = self._fit_budget(time.monotonic() - t0, time.monotonic() - t1, start_step, progress)
+                    window_t, window_step, next_check = time.monotonic(), self.step, 0.1 * budget_s
+                elif budget_s > 0 and ((not fitted and self.step - window_step >= cfg.budget_probe_steps)
+                                       or any_process(time.monotonic() - t0 > next_check, info)):
+                    now = time.monotonic()
+                    self._fit_budget(now - t0, (now - window_t) / (self.step - window_step), progress)
+                    window_t, window_step, fitted = now, self.step, True
+                    next_check = now - t0 + 0.1 * budget_s
                 progress.advance(cfg.data.batch_size)
                 for cb in self.callbacks:
                     cb(self, self.step)
@@ -330,24 +333,22 @@ class Trainer:
         return TrainResult(self.step, metrics, ckpt, bundle, self.output, self.history, stopped,
                            heldout_record(self.history, self.step))
 
-    def _fit_budget(self, elapsed_s: float, probe_s: float, start_step: int, progress: TrainProgress) -> bool:
-        """Rescale :attr:`total_steps` to the ``max_minutes`` budget from the rate of the steps
-        after the first (``probe_s`` seconds; ``elapsed_s`` since the start) — the same total on
-        every process: the main process's measurement is shared. Called once, after
-        ``budget_probe_steps`` steps or 10 % of the budget; returns True."""
+    def _fit_budget(self, elapsed_s: float, seconds_per_step: float, progress: TrainProgress) -> None:
+        """Shrink :attr:`total_steps` to what fits the rest of the ``max_minutes`` budget at the
+        rate of the latest steps (``elapsed_s`` since the start). Called after
+        ``budget_probe_steps`` steps and again whenever another 10 % of the budget has passed, so
+        a machine that slows down mid-run still ends with QAT and the decay. The main
+        process's figure is shared, so every process trains the same total."""
         cfg, info = self.cfg, self.info
-        done = self.step - start_step
-        left = cfg.max_minutes * 60 - elapsed_s
-        fit = steps_in_budget(probe_s / (done - 1), left, self.total_steps - self.step)
+        fit = steps_in_budget(seconds_per_step, cfg.max_minutes * 60 - elapsed_s, self.total_steps - self.step)
         total = torch.tensor(float(self.step + fit if info.is_main else 0), device=info.device)
         total = int(all_reduce_max_(total, info).item())
         if total < self.total_steps:
-            log.info("time budget %.1f min: %.3f s/step, so the run is rescaled to %d steps (from %d); "
-                     "QAT and the learning-rate decay fit inside it", cfg.max_minutes, probe_s / (done - 1), total,
+            log.info("time budget %.1f min: %.3f s/step now, so the run is rescaled to %d steps (from %d); "
+                     "QAT and the learning-rate decay fit inside it", cfg.max_minutes, seconds_per_step, total,
                      self.total_steps)
             self.total_steps = total
             progress.set_total(total)
-        return True
 
     def _validate(self, progress: TrainProgress, final: bool = False) -> tuple[dict[str, float], Bundle | None]:
         """Periodic validation (random held-out samples) and export; ``final``: also the held-out
