@@ -74,6 +74,7 @@ sys.path.insert(0, {tests!r})
 import torch
 from neumat.train import train, config_from_dict
 from train_fixtures import AnalyticBtf
+torch.set_num_threads({threads})  # the parent's: float sums differ between thread counts
 cfg = config_from_dict({cfg!r})
 train(cfg, AnalyticBtf(), callbacks=[lambda t, s: time.sleep(0.05)])
 """
@@ -83,7 +84,7 @@ def test03_sigkill_mid_run_then_resume(tmp_path, uninterrupted):
     from neumat.train import config_to_dict
 
     cfg = small_config(tmp_path, "ckpt_every=1")
-    script = SCRIPT.format(tests=str(REPO / "tests"), cfg=config_to_dict(cfg))
+    script = SCRIPT.format(tests=str(REPO / "tests"), cfg=config_to_dict(cfg), threads=torch.get_num_threads())
     env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
     try:
