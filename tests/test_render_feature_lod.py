@@ -86,10 +86,14 @@ def ldr(x: np.ndarray) -> np.ndarray:
     return np.clip(srgb_encode(np.clip(tone_map(x, "aces"), 0, 1)), 0, 1).astype(np.float32)
 
 
+@pytest.mark.xfail(strict=True, reason="feature-space prefiltering does not average the appearance of "
+                   "bundles trained on exact point samples: with the shipped gravel of 2026-12-04 LoD is "
+                   "worse (FLIP 0.197 vs 0.109), so InferPass.feature_lod is off by default")
 def test03_receding_plane_is_closer_to_supersampled_with_lod(renderer_factory):
     """A 40-unit plane (40 repeats of the 256-texel U plane) seen from 0.5 units up toward the
-    horizon, 96x64, against the 384x256 render box-filtered 4x4 (16 samples per pixel). Measured:
-    FLIP 0.077 with LoD, 0.092 without; relative L1 0.10 and 0.27."""
+    horizon, 96x64, against the 384x256 render box-filtered 4x4 (16 samples per pixel). Measured
+    with the gravel trained on 64² slices: FLIP 0.077 with LoD, 0.092 without; relative L1 0.10
+    and 0.27. With the point-sampled gravel: FLIP 0.197 with LoD, 0.109 without."""
     import flip_evaluator
 
     w, h, s = 96, 64, 4

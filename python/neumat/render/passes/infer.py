@@ -9,7 +9,7 @@ bundle's input order — U at the g-buffer (u, v) (or the synthesis pass's ``u_f
 at :func:`neumat.angles.plane_coords` (ωi, ωo) in the bundle's ``angle_param`` — bilinear exactly as
 :func:`neumat.eval.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
 the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a texel
-(trilinear, :mod:`neumat.render.feature_mips`; off with :attr:`InferPass.feature_lod` = False;
+(trilinear, :mod:`neumat.render.feature_mips`; when :attr:`InferPass.feature_lod` is set — off by default;
 the synthesized ``u_features`` are read as given, level 0) — then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
 ``mlp_int8.slang`` (bit-exact with :func:`neumat.quant.forward`), ``"fp32"``: a float MLP on the
 dequantized weights ``W_l · sw_l`` (ReLU, output clamped to [0, 1]), ``"fp16"``: the same with
@@ -181,9 +181,12 @@ class InferPass(RenderPass):
         """The lights (1..MAX_LIGHTS); the first is the primary light of the ``btf`` slot."""
         self.precision = "int8"
         """The MLP that runs: one of :data:`PRECISIONS`."""
-        self.feature_lod = True
+        self.feature_lod = False
         """Read the U plane through its mip chain by the pixel footprint (module docstring); the
-        MLPs (INT8 too) take the trilinear float features as they take level-0 ones."""
+        MLPs (INT8 too) take the trilinear float features as they take level-0 ones. Off by
+        default: averaged features are not averaged appearance for bundles trained on exact
+        point samples (receding plane vs 16x supersampling, shipped gravel: FLIP 0.197 with LoD,
+        0.109 without; the fidelity suite's FLIP is lower without it too)."""
 
     @property
     def fp32(self) -> bool:

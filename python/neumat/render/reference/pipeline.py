@@ -63,7 +63,7 @@ def shading_directions(gbuffer: dict[str, np.ndarray], eye, light) -> tuple[np.n
 
 
 def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
-                    feature_lod: bool = True) -> dict[str, np.ndarray]:
+                    feature_lod: bool = False) -> dict[str, np.ndarray]:
     """The infer pass in numpy.
 
     Args:
