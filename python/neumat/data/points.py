@@ -33,7 +33,7 @@ from .directions import spherical_to_vector
 from .errors import DataError
 from .pbr import PbrMaterial
 from .render import NORMAL_SOURCES, UV_SPACES, SliceRenderer, sample_grid
-from .source import BtfBatch, BtfSource
+from .source import BtfBatch, BtfSource, concat_batches
 
 HELDOUT_PAIRS: tuple[tuple[str, tuple[float, float], tuple[float, float]], ...] = (
     ("head_on", (0.0, 0.0), (0.0, 0.0)),
@@ -117,12 +117,11 @@ def sample_directions(n: int, cfg: PointBtfConfig, rng: np.random.Generator) -> 
     return wi, wo
 
 
-def heldout_directions() -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(names, wi [P, 3], wo [P, 3]) float64 of :data:`HELDOUT_PAIRS`."""
-    names = [name for name, _, _ in HELDOUT_PAIRS]
+def heldout_directions() -> tuple[np.ndarray, np.ndarray]:
+    """(wi [P, 3], wo [P, 3]) float64 of :data:`HELDOUT_PAIRS`, in order."""
     wi = np.array([spherical_to_vector(*np.radians(a)) for _, a, _ in HELDOUT_PAIRS])
     wo = np.array([spherical_to_vector(*np.radians(b)) for _, _, b in HELDOUT_PAIRS])
-    return names, wi, wo
+    return wi, wo
 
 
 class PointBtf(BtfSource):
@@ -139,7 +138,7 @@ class PointBtf(BtfSource):
         self.name = material.name
         self.uv_space = self.config.uv_space
         self.renderer = SliceRenderer(material, self.config.normal_source)
-        self.heldout_names, self._heldout_wi, self._heldout_wo = heldout_directions()
+        self._heldout_wi, self._heldout_wo = heldout_directions()
         self._heldout_images: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._pool: BtfBatch | None = None
 
@@ -203,7 +202,7 @@ class PointBtf(BtfSource):
                 for a in range(0, n, chunk):
                     parts.append(self._draw(min(chunk, n - a), rng, "train"))
                     progress.advance(task, min(chunk, n - a))
-            self._pool = BtfBatch(*(np.concatenate([getattr(b, k) for b in parts]) for k in ("uv", "wi", "wo", "rgb")))
+            self._pool = concat_batches(parts)
         return self._pool
 
     def heldout_images(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -61,6 +61,11 @@ class BtfSource(ABC):
         Never used for training."""
 
 
+def concat_batches(batches: list[BtfBatch]) -> BtfBatch:
+    """One :class:`BtfBatch` holding ``batches`` in order."""
+    return BtfBatch(*(np.concatenate([getattr(b, k) for b in batches]) for k in ("uv", "wi", "wo", "rgb")))
+
+
 def held_out_split(n_configs: int, fraction: float = 0.1, seed: int = 1234) -> np.ndarray:
     """Boolean mask [n_configs]: True for the direction configurations held out for evaluation.
 

@@ -314,8 +314,8 @@ class Trainer:
                     self.history.append({"kind": "train", "step": self.step, "loss": value, "samples_per_s": rate,
                                          "smoothness": float(self.last_smoothness),
                                          "lr_mlp": self.optimizer.param_groups[1]["lr"]})
-                over = cfg.max_minutes > 0 and info.is_main and time.monotonic() - t0 > cfg.max_minutes * 60
-                stopped = any_process(over, info) if cfg.max_minutes > 0 else False
+                over = budget_s > 0 and info.is_main and time.monotonic() - t0 > budget_s
+                stopped = any_process(over, info) if budget_s > 0 else False
                 last = stopped or self.step == self.total_steps
                 if self.step % cfg.val_every == 0 or last:
                     metrics, bundle = self._validate(progress, final=last)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..angles import plane_coords
 from ..data import BtfBatch, BtfSource
+from ..data.source import concat_batches
 from ..output_encoding import LINEAR, OutputEncoding
 
 TRAIN_STREAM = 0
@@ -55,11 +56,6 @@ def to_plane_batch(batch: BtfBatch, output: OutputEncoding, angle_param: str) ->
     h, d = plane_coords(batch.wi.astype(np.float32), batch.wo.astype(np.float32), angle_param)
     target = output.encode(batch.rgb.astype(np.float32))
     return PlaneBatch(batch.uv.astype(np.float32), h.astype(np.float32), d.astype(np.float32), target)
-
-
-def concat_batches(batches: list[BtfBatch]) -> BtfBatch:
-    """One :class:`BtfBatch` holding ``batches`` in order."""
-    return BtfBatch(*(np.concatenate([getattr(b, k) for b in batches]) for k in ("uv", "wi", "wo", "rgb")))
 
 
 def stream_rng(seed: int, *words: int) -> np.random.Generator:

@@ -139,7 +139,8 @@ def make_source(spec: dict[str, Any]) -> BtfSource:
             config = (data.PointBtfConfig(**spec.get("points", {})) if spec.get("sampling") == "points"
                       else data.SyntheticBtfConfig(**spec.get("slices", {})))
             if kind == "material":
-                return data.material_source(spec["name"], resolution=int(spec.get("resolution", 256)),
+                resolution = int(spec.get("resolution", REGISTRY_RESOLUTION))
+                return data.material_source(spec["name"], resolution=resolution,
                                             seed=int(spec.get("seed", 0)), config=config)
             return _maps_source(data, spec, config)
         if kind == "btf":

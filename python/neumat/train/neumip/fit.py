@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ...data import BtfBatch, BtfSource
+from ...data.source import concat_batches
 from ...models.neumip import NeuMipDecoders, NeuMipField
 from ...models.qat import QatMode
 from ..config import OptimConfig
@@ -39,7 +40,6 @@ from ..progress import TrainProgress
 from ..sampling import (
     TRAIN_STREAM,
     calibrate_value_scale,
-    concat_batches,
     stream_rng,
     validation_batch,
 )
