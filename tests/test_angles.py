@@ -9,7 +9,8 @@ the frame of phi_h. Everywhere, including near the poles, the Slang angles must 
 (wi, wo) through the float64 inverse within 1e-5. Exactly degenerate inputs (h on the normal,
 wi = wo) have phi defined as 0 in both implementations and are checked explicitly.
 The minimal-rotation difference vector ("minrot-concentric-v2") has no ill-conditioned
-azimuth: its Slang vectors and plane coordinates are compared everywhere, within 1e-5.
+azimuth: its Slang vectors and plane coordinates are compared everywhere, within 1e-5, and so
+are those of the relief frame ("relief-minrot-concentric-v3", random slopes up to 45 degrees).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 
 from neumat.angles import (
     LEGACY_PLANE_PARAMETERIZATION,
+    MINROT_PLANE_PARAMETERIZATION,
     PLANE_PARAMETERIZATION,
     PLANE_PARAMETERIZATIONS,
     AngleParamError,
@@ -33,6 +35,8 @@ from neumat.angles import (
     minrot_difference,
     normalize,
     plane_coords,
+    relief_frame,
+    rotate_to_pole,
     rusinkiewicz,
     square_to_hemisphere,
     to_spherical,
@@ -198,8 +202,13 @@ def test13_plane_coords_ids():
     rng = np.random.default_rng(13)
     wi, wo = random_hemisphere(rng, 1000), random_hemisphere(rng, 1000)
     h1, d1 = plane_coords(wi, wo, LEGACY_PLANE_PARAMETERIZATION)
-    h2, d2 = plane_coords(wi, wo)  # default: v2
-    assert PLANE_PARAMETERIZATION == "minrot-concentric-v2" and LEGACY_PLANE_PARAMETERIZATION in PLANE_PARAMETERIZATIONS
+    h2, d2 = plane_coords(wi, wo, MINROT_PLANE_PARAMETERIZATION)
+    assert PLANE_PARAMETERIZATION == "relief-minrot-concentric-v3"
+    assert PLANE_PARAMETERIZATIONS == (LEGACY_PLANE_PARAMETERIZATION, MINROT_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION)
+    h3, d3 = plane_coords(wi, wo, PLANE_PARAMETERIZATION)  # no relief: v2, bit for bit
+    assert np.array_equal(h3, h2) and np.array_equal(d3, d2)
+    h3, d3 = plane_coords(wi, wo, PLANE_PARAMETERIZATION, np.zeros((len(wi), 2)))  # flat texels too
+    assert np.array_equal(h3, h2) and np.array_equal(d3, d2)
     assert np.max(np.abs(h1 - h2)) < 1e-12  # the H plane is the same
     assert np.max(np.abs(d1 - d2)) > 0.1  # the D planes are not
     th, ph, td, pd = rusinkiewicz(wi, wo)
@@ -214,6 +223,38 @@ def _rotate_by(rng, w, angle):
     return normalize(w * np.cos(angle)[:, None] + axis * np.sin(angle)[:, None])
 
 
+def random_slopes(rng, n, max_tilt_deg=45.0):
+    """n relief slopes [n, 2] whose normals tilt uniformly up to ``max_tilt_deg`` degrees."""
+    tilt = np.radians(rng.uniform(0, max_tilt_deg, n))
+    phi = rng.uniform(0, TAU, n)
+    return np.tan(tilt)[:, None] * np.stack([np.cos(phi), np.sin(phi)], axis=-1)
+
+
+def test16_relief_frame():
+    """v3 measures directions in the frame of the relief normal n = normalize(-s, 1): it is v2
+    of the directions turned by the minimal rotation taking n to +z — a rotation (angles between
+    directions kept), n itself goes to +z, and a mirror pair about n has its half vector at the
+    H plane's centre, whatever the tilt."""
+    rng = np.random.default_rng(16)
+    n = 5000
+    slope = random_slopes(rng, n)
+    normal = normalize(np.concatenate([-slope, np.ones((n, 1))], axis=-1))
+    assert np.max(np.abs(rotate_to_pole(normal, normal) - [0, 0, 1])) < 1e-12
+    wi, wo = random_hemisphere(rng, n), random_hemisphere(rng, n)
+    ri, ro = relief_frame(wi, slope), relief_frame(wo, slope)
+    assert np.max(np.abs(np.sum(ri * ro, -1) - np.sum(wi * wo, -1))) < 1e-12
+    assert np.max(np.abs(np.linalg.norm(ri, axis=-1) - 1)) < 1e-12
+    h3, d3 = plane_coords(wi, wo, PLANE_PARAMETERIZATION, slope)
+    h2, d2 = plane_coords(ri, ro, MINROT_PLANE_PARAMETERIZATION)
+    assert np.array_equal(h3, h2) and np.array_equal(d3, d2)
+    mirror = 2 * np.sum(wi * normal, -1, keepdims=True) * normal - wi  # wi reflected about n
+    above = (wi @ [0, 0, 1] > 0) & (mirror @ [0, 0, 1] > 0) & (np.sum(wi * normal, -1) > 0)
+    h_mirror, _ = plane_coords(wi[above], mirror[above], PLANE_PARAMETERIZATION, slope[above])
+    assert above.sum() > 1000 and np.max(np.abs(h_mirror - 0.5)) < 1e-7
+    h_macro, _ = plane_coords(wi[above], mirror[above], MINROT_PLANE_PARAMETERIZATION)
+    assert np.median(np.abs(h_macro - 0.5)) > 0.05  # in the macro frame the highlight wanders
+
+
 D_LIPSCHITZ = 0.75
 """Bound of |Δ(s, t)| of the v2 D plane per radian of direction change (|Δwi| + |Δwo|), i.e.
 0.013 of the plane's width per degree; measured max 0.57 (near wi = -wo at the horizon)."""
@@ -222,7 +263,8 @@ D_LIPSCHITZ = 0.75
 def test14_d_plane_is_continuous_everywhere():
     """Over the whole domain of pairs — random pairs, exact mirror configurations (theta_h = 0),
     their 1e-4 rad neighbours, and grazing near-opposite pairs (theta_d -> 90 deg) — turning wi
-    or wo by 1e-6..1e-2 rad moves the v2 D coordinate by <= D_LIPSCHITZ per radian. v1 breaks
+    or wo by 1e-6..1e-2 rad moves the v2 D coordinate by <= D_LIPSCHITZ per radian, and so does
+    v3's at any relief slope (up to 45 degrees; pairs above the facet's horizon). v1 breaks
     any such bound at theta_h -> 0 (that is why v2 exists): there it moves > 1000x as much."""
     rng = np.random.default_rng(14)
     n = 40000
@@ -235,6 +277,9 @@ def test14_d_plane_is_continuous_everywhere():
     wo[2 * q:3 * q] = from_spherical(np.pi / 2 - 10 ** rng.uniform(-4, -1, q), phi + np.pi + 1e-2 * rng.normal(size=q))
     near_mirror = np.zeros(n, bool)
     near_mirror[:2 * q] = True
+    slope = random_slopes(rng, n)
+    facing = (relief_frame(wi, slope)[:, 2] > 0) & (relief_frame(wo, slope)[:, 2] > 0)
+    assert facing.mean() > 0.5
     for moved in ("wi", "wo"):
         step = 10 ** rng.uniform(-6, -2, n)
         wi2 = _rotate_by(rng, wi, step) if moved == "wi" else wi
@@ -244,9 +289,10 @@ def test14_d_plane_is_continuous_everywhere():
         dist = np.linalg.norm(wi2 - wi, axis=-1) + np.linalg.norm(wo2 - wo, axis=-1)
         ratio = {}
         for p in PLANE_PARAMETERIZATIONS:
-            d0, d1 = plane_coords(wi, wo, p)[1], plane_coords(wi2, wo2, p)[1]
+            d0, d1 = plane_coords(wi, wo, p, slope)[1], plane_coords(wi2, wo2, p, slope)[1]
             ratio[p] = np.linalg.norm(d1 - d0, axis=-1)[keep] / dist[keep]
-        assert np.max(ratio[PLANE_PARAMETERIZATION]) <= D_LIPSCHITZ, moved
+        assert np.max(ratio[MINROT_PLANE_PARAMETERIZATION]) <= D_LIPSCHITZ, moved
+        assert np.max(ratio[PLANE_PARAMETERIZATION][facing[keep]]) <= D_LIPSCHITZ, moved
         assert np.max(ratio[LEGACY_PLANE_PARAMETERIZATION][near_mirror[keep]]) > 1000 * D_LIPSCHITZ, moved
 
 
@@ -329,12 +375,14 @@ def test11_slang_plane_coords_match(run, parameterization):
     """Plane coordinates within 1e-5 (= 0.0005 texels of a 50^2 plane). The H plane is
     continuous at the pole, so it is compared everywhere, and so is the v2 D plane. The v1 D
     plane inherits phi_h's ill-conditioning near theta_h = 0 (phi_d is measured in the phi_h
-    frame), so it is compared where sin(theta_h) >= 0.05 and at the exact mirror configurations."""
+    frame), so it is compared where sin(theta_h) >= 0.05 and at the exact mirror configurations.
+    Every pair has a random relief slope (read by v3 only)."""
     rng = np.random.default_rng(11)
     wi, wo, mirror, _ = slang_test_pairs(rng, 20000)
+    slope = random_slopes(rng, len(wi)).astype(np.float32)
     selector = {"parameterization": PLANE_PARAMETERIZATIONS.index(parameterization)}
-    got = run("angles_planes", len(wi), 4, uniforms=selector, wi=wi, wo=wo)
-    h_uv, d_uv = plane_coords(wi.astype(np.float64), wo.astype(np.float64), parameterization)
+    got = run("angles_planes", len(wi), 4, uniforms=selector, wi=wi, wo=wo, slope=slope)
+    h_uv, d_uv = plane_coords(wi.astype(np.float64), wo.astype(np.float64), parameterization, slope.astype(np.float64))
     assert np.max(np.abs(got[:, :2] - h_uv)) < 1e-5
     theta_h = rusinkiewicz(wi.astype(np.float64), wo.astype(np.float64))[0]
     ok = np.sin(theta_h) >= 0.05 if parameterization == LEGACY_PLANE_PARAMETERIZATION else np.ones(len(wi), bool)

@@ -184,6 +184,7 @@ def test06_training_targets_and_calibration():
     validated ("linear" by default)."""
     pytest.importorskip("torch")
     from neumat.angles import LEGACY_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION
+    from neumat.material import DirectionCoding
     from neumat.train.config import ConfigError, TrainConfig, apply_overrides
     from neumat.train.export import state_coding
     from neumat.train.sampling import CALIBRATION_STREAM, REINHARD_SCALE_FRACTION, calibrate_output, stream_rng, \
@@ -198,7 +199,7 @@ def test06_training_targets_and_calibration():
     assert calibrate_output(source, 0, LINEAR, 4096, 0.999) == OutputEncoding.linear(q)
     assert calibrate_output(source, 0, REINHARD, 4096, 0.999, value_scale=3.0).scale == (3.0, 3.0, 3.0)
     batch = source.sample(256, np.random.default_rng(6), "train")
-    p = to_plane_batch(batch, enc, PLANE_PARAMETERIZATION)
+    p = to_plane_batch(batch, enc, DirectionCoding(PLANE_PARAMETERIZATION))
     assert np.array_equal(p.target, enc.encode(batch.rgb)) and p.target.max() < 1
     np.testing.assert_allclose(enc.decode(p.target), batch.rgb, rtol=1e-5, atol=1e-7)
     # Checkpoints record the run's encoding and angle parameterization; older ones had neither.

@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from neumat.angles import plane_coords, uses_relief_frame
 from neumat.bundle import make_random_bundle
+from neumat.material import bilinear_lookup_np
 from neumat.quant import forward
 from neumat.quant.reference import quantize_input
 from neumat.render import shapes
@@ -167,15 +169,21 @@ def test07_compose_tonemaps_and_exposure(device, tonemap):
 
 def test08_synthesized_u_features_reach_the_mlp(renders, bundle):
     """With synthesis on, the U segment of the MLP input is the synthesis pass's output at the
-    pixel's uv (H/D segments unchanged)."""
+    pixel's uv, and the H/D segments are read at the directions in the frame of the synthesized
+    relief (the pass's ``relief_slope``; the bundle measures directions in its relief frame)."""
     r, cam, light, base = renders["plane"]
+    assert uses_relief_frame(bundle.angle_param)
     res = r.render(cam, [light], hf=False, synthesis=True, debug=True)
     mask = res.aovs["gbuffer.mask"][..., 0] > 0.5
     c = bundle.planes["U"].shape[2]
     order = bundle.feature_order("rgb")
     u0 = c * order.index("U")
-    synth = r.synthesis_pass().synthesize(res.aovs["gbuffer.uv"][..., :2])["u_features"]
-    np.testing.assert_array_equal(res.aovs["features"][mask][:, u0:u0 + c], synth[mask])
-    other = [k for k in range(3 * c) if not u0 <= k < u0 + c]
-    np.testing.assert_array_equal(res.aovs["features"][mask][:, other], base.aovs["features"][mask][:, other])
+    synth = r.synthesis_pass().synthesize(res.aovs["gbuffer.uv"][..., :2])
+    np.testing.assert_array_equal(res.aovs["features"][mask][:, u0:u0 + c], synth["u_features"][mask])
+    dirs = res.aovs["directions"][mask]
+    h, d = plane_coords(dirs[:, :3], dirs[:, 4:7], bundle.angle_param, synth["relief_slope"][mask])
+    for p, coords in (("H", h), ("D", d)):
+        k = c * order.index(p)
+        np.testing.assert_allclose(res.aovs["features"][mask][:, k:k + c],
+                                   bilinear_lookup_np(bundle.planes[p], coords.astype(np.float32), False), atol=2e-4)
     assert not np.array_equal(res.aovs["features"][mask][:, u0:u0 + c], base.aovs["features"][mask][:, u0:u0 + c])

@@ -14,7 +14,7 @@ import pytest
 from neumat.bundle import make_random_bundle
 from neumat.data.materials import make_material
 from neumat.render.passes.base import UV, RenderContext, Resource, SlotSpec
-from neumat.render.passes.synthesis import SYNTH_HEIGHT, TILE_SHIFTS, U_FEATURES, SynthesisPass
+from neumat.render.passes.synthesis import RELIEF_SLOPE, SYNTH_HEIGHT, TILE_SHIFTS, U_FEATURES, SynthesisPass
 from neumat.synthesis import SynthesisConfig, Synthesizer
 
 FEATURE_TOLERANCE = 1e-4
@@ -78,7 +78,7 @@ def test03_execute_follows_the_pass_interface(device):
     buffer = device.create_buffer(usage=spy.BufferUsage.shader_resource, data=uv.reshape(-1))
     ctx = RenderContext(device, width, height)
     out = pass_.execute(ctx, {UV: Resource(buffer, SlotSpec("float32", 4), width, height)})
-    assert set(out) == {U_FEATURES, SYNTH_HEIGHT, TILE_SHIFTS}
+    assert set(out) == {U_FEATURES, SYNTH_HEIGHT, TILE_SHIFTS, RELIEF_SLOPE}
     ref = pass_.synthesizer.synthesize(uv[..., :2])
     assert np.abs(out[U_FEATURES].numpy() - ref.features).max() < FEATURE_TOLERANCE
     with pytest.raises(ValueError, match="missing inputs"):

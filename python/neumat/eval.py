@@ -2,7 +2,8 @@
 
 The reference "infer" of a ``.nmat`` triple-plane material: float32 bilinear plane lookups
 (:func:`bilinear_lookup_np`, the twin of :func:`neumat.models.triple_plane.bilinear_lookup`),
-H/D coordinates from :func:`neumat.angles.plane_coords` in the bundle's ``angle_param``,
+H/D coordinates from :func:`neumat.angles.plane_coords` in the bundle's ``angle_param`` (in the
+relief frame of its height map for v3, :func:`bundle_relief`),
 features concatenated in the bundle's input order, the INT8 MLP through the numpy reference :func:`neumat.quant.forward`, and the
 result decoded to BTF values by the bundle's output encoding (:mod:`neumat.output_encoding`:
 ``"linear"`` multiplies by the provenance ``value_scale``, :data:`VALUE_SCALE_KEY`). Only the
@@ -23,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from .angles import PLANE_PARAMETERIZATIONS, plane_coords
+from .angles import PLANE_PARAMETERIZATIONS, uses_relief_frame
 from .bundle import NEUMIP, TRIPLE_PLANE, Bundle, BundleError
 from .output_encoding import VALUE_SCALE_KEY, OutputEncoding, OutputEncodingError
+from .material import DirectionCoding, ReliefFrameError, ReliefSlope, bilinear_lookup_np
 from .quant import forward
 
 SOURCE_KEY = "source"
@@ -36,38 +38,6 @@ WRAP_PLANES = ("U",)
 
 class EvalError(ValueError):
     """A bundle cannot be evaluated (wrong kind, angle parameterization, output encoding or scale)."""
-
-
-def bilinear_lookup_np(plane: np.ndarray, st: np.ndarray, wrap: bool) -> np.ndarray:
-    """Bilinear plane lookup, float32 arithmetic in the order of the model's docstring.
-
-    Args:
-        plane: ``[rows, cols, C]`` float16/float32 (computed in float32).
-        st: float32 ``[B, 2]`` coordinates, texel centres at ``(i + 0.5) / res``.
-        wrap: True: indices repeat (U plane); False: clamp to edge (H, D planes).
-
-    Returns:
-        float32 ``[B, C]``.
-    """
-    p = np.asarray(plane, dtype=np.float32)
-    rows, cols, channels = p.shape
-    st = np.asarray(st, dtype=np.float32)
-    x = st[:, 0] * np.float32(cols) - np.float32(0.5)
-    y = st[:, 1] * np.float32(rows) - np.float32(0.5)
-    x0, y0 = np.floor(x), np.floor(y)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    c0, r0 = x0.astype(np.int64), y0.astype(np.int64)
-    c1, r1 = c0 + 1, r0 + 1
-    if wrap:
-        c0, c1, r0, r1 = c0 % cols, c1 % cols, r0 % rows, r1 % rows
-    else:
-        c0, c1 = np.clip(c0, 0, cols - 1), np.clip(c1, 0, cols - 1)
-        r0, r1 = np.clip(r0, 0, rows - 1), np.clip(r1, 0, rows - 1)
-    flat = p.reshape(rows * cols, channels)
-    gx = np.float32(1.0) - fx
-    top = flat[r0 * cols + c0] * gx + flat[r0 * cols + c1] * fx
-    bottom = flat[r1 * cols + c0] * gx + flat[r1 * cols + c1] * fx
-    return (top * (np.float32(1.0) - fy) + bottom * fy).astype(np.float32)
 
 
 def positive_provenance_number(bundle: Bundle, key: str, default: float | None = None) -> float:
@@ -103,18 +73,36 @@ def check_triple_plane(bundle: Bundle) -> None:
             f"evaluates {', '.join(map(repr, PLANE_PARAMETERIZATIONS))} (neumat.angles)"
         )
     bundle_output_encoding(bundle)
+    bundle_relief(bundle)
 
 
-def bundle_features(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray) -> np.ndarray:
+def bundle_relief(bundle: Bundle) -> ReliefSlope | None:
+    """The relief whose frame the bundle's H/D coordinates are measured in: its height map's
+    slope for the relief-frame parameterizations (:mod:`neumat.material.relief`), ``None`` for
+    the others and for bundles without height map (flat); :class:`EvalError` if unusable."""
+    if not uses_relief_frame(bundle.angle_param):
+        return None
+    try:
+        return ReliefSlope.of_bundle(bundle)
+    except ReliefFrameError as e:
+        raise EvalError(str(e)) from e
+
+
+def bundle_features(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray,
+                    relief: ReliefSlope | None | str = "bundle") -> np.ndarray:
     """Decoder input features ``[B, n_0]`` float32 of a triple-plane bundle.
 
     Args:
         uv: float32 ``[B, 2]`` texture coordinates.
         wi, wo: float32 ``[B, 3]`` unit directions, local shading frame (+z = normal), pointing
             away from the surface.
+        relief: the bundle's :func:`bundle_relief`, when the caller has it at hand (``"bundle"``:
+            computed here).
     """
-    h, d = plane_coords(np.asarray(wi, dtype=np.float32), np.asarray(wo, dtype=np.float32), bundle.angle_param)
-    coords = {"U": np.asarray(uv, dtype=np.float32), "H": h, "D": d}
+    uv = np.asarray(uv, dtype=np.float32)
+    coding = DirectionCoding(bundle.angle_param, bundle_relief(bundle) if isinstance(relief, str) else relief)
+    h, d = coding.coords(uv, wi, wo)
+    coords = {"U": uv, "H": h, "D": d}
     parts = [bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES) for p in bundle.feature_order("rgb")]
     return np.concatenate(parts, axis=1)
 
@@ -126,11 +114,11 @@ def render_int8(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray, 
     """
     check_triple_plane(bundle)
     encoding = bundle_output_encoding(bundle)
-    mlp = bundle.mlps["rgb"]
+    mlp, relief = bundle.mlps["rgb"], bundle_relief(bundle)
     out = np.empty((len(uv), 3), dtype=np.float32)
     for a in range(0, len(uv), chunk):
         b = a + chunk
-        out[a:b] = encoding.decode(forward(mlp, bundle_features(bundle, uv[a:b], wi[a:b], wo[a:b])))
+        out[a:b] = encoding.decode(forward(mlp, bundle_features(bundle, uv[a:b], wi[a:b], wo[a:b], relief)))
     return out
 
 

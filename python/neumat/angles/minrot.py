@@ -33,16 +33,22 @@ from .rusinkiewicz import _bisector
 from .spherical import as_float, normalize
 
 
+def rotate_to_pole(w: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``R(n) w``: vectors ``w`` ``[..., 3]`` turned by the minimal rotation taking the unit
+    vector ``n`` ``[..., 3]`` (upper hemisphere, ``n_z > -1``) to +z (see module; the
+    arithmetic of ``d`` with ``n`` for ``h``)."""
+    nx, ny, nz = n[..., 0], n[..., 1], n[..., 2]
+    p = nx * w[..., 0] + ny * w[..., 1]
+    k = w[..., 2] + p / (1 + nz)
+    return np.stack([w[..., 0] - nx * k, w[..., 1] - ny * k, p + nz * w[..., 2]], axis=-1)
+
+
 def minrot_difference(wi: np.ndarray, wo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(h, d)``, unit vectors ``[..., 3]`` each, of direction pairs ``[..., 3]`` (see module)."""
     wi, wo = as_float(wi, wo)
     wi = normalize(wi)
     h = _bisector(wi, normalize(wo))
-    hx, hy, hz = h[..., 0], h[..., 1], h[..., 2]
-    p = hx * wi[..., 0] + hy * wi[..., 1]
-    k = wi[..., 2] + p / (1 + hz)
-    d = np.stack([wi[..., 0] - hx * k, wi[..., 1] - hy * k, p + hz * wi[..., 2]], axis=-1)
-    return h, d
+    return h, rotate_to_pole(wi, h)
 
 
 def from_minrot(h: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,15 @@
 """Coordinates of the H and D feature planes: hemisphere directions -> the unit square.
 
 The triple-plane model reads its H plane at the half vector ``h`` and its D plane at a
-difference vector ``d``. Two parameterizations exist, named by the ids bundles record:
+difference vector ``d``. Three parameterizations exist, named by the ids bundles record:
 
-* :data:`PLANE_PARAMETERIZATION` ``"minrot-concentric-v2"`` (default of new bundles): ``d``
+* :data:`PLANE_PARAMETERIZATION` ``"relief-minrot-concentric-v3"`` (default of new bundles):
+  v2 in the frame of the relief's own normal ``n = normalize(-s_u, -s_v, 1)``, ``s`` the slope
+  of the material's height map at the texel (:mod:`neumat.material.relief`): ``wi`` and ``wo``
+  are first turned by the minimal rotation taking ``n`` to +z (:func:`.minrot.rotate_to_pole`),
+  so that a highlight sits at the H plane's centre on every facet. Continuous in (wi, wo) like
+  v2 for a given slope; a direction below the facet's horizon maps outside [0, 1]^2 (clamped);
+* ``"minrot-concentric-v2"``: ``d``
   by the minimal rotation taking ``h`` to the normal (:mod:`.minrot`), continuous everywhere;
 * :data:`LEGACY_PLANE_PARAMETERIZATION` ``"rusinkiewicz-concentric-v1"``: Rusinkiewicz's
   ``d`` (:mod:`.rusinkiewicz`), measured in a frame turned by ``phi_h``, discontinuous at
@@ -37,17 +43,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .minrot import minrot_difference
+from .minrot import minrot_difference, rotate_to_pole
 from .rusinkiewicz import rusinkiewicz
-from .spherical import as_float, azimuth, to_spherical, wrap_azimuth
+from .spherical import as_float, azimuth, normalize, to_spherical, wrap_azimuth
 
-PLANE_PARAMETERIZATION = "minrot-concentric-v2"
-"""Id of the default H/D plane parameterization (minimal-rotation ``d``; bundle manifests)."""
+PLANE_PARAMETERIZATION = "relief-minrot-concentric-v3"
+"""Id of the default H/D plane parameterization (minimal-rotation ``d`` in the relief frame;
+bundle manifests)."""
+MINROT_PLANE_PARAMETERIZATION = "minrot-concentric-v2"
+"""Id of the minimal-rotation parameterization in the macro frame (bundles of 2026-11/12)."""
 LEGACY_PLANE_PARAMETERIZATION = "rusinkiewicz-concentric-v1"
 """Id of the Rusinkiewicz-``d`` parameterization of earlier bundles."""
-PLANE_PARAMETERIZATIONS = (LEGACY_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION)
+PLANE_PARAMETERIZATIONS = (LEGACY_PLANE_PARAMETERIZATION, MINROT_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION)
 """Every parameterization :func:`plane_coords` computes; the index is the Slang selector
-(``planeCoords(wi, wo, parameterization, ...)`` in ``shaders/rusinkiewicz.slang``)."""
+(``planeCoords(wi, wo, parameterization, slope, ...)`` in ``shaders/rusinkiewicz.slang``)."""
+RELIEF_FRAME_PARAMETERIZATIONS = (PLANE_PARAMETERIZATION,)
+"""The parameterizations that read the relief slope (:func:`uses_relief_frame`)."""
+
+
+def uses_relief_frame(parameterization: str) -> bool:
+    """True when ``parameterization`` measures directions in the relief frame (needs the slope)."""
+    return parameterization in RELIEF_FRAME_PARAMETERIZATIONS
 
 
 class AngleParamError(ValueError):
@@ -102,15 +118,31 @@ def square_to_hemisphere(st: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return theta.astype(st.dtype), azimuth(x, y).astype(st.dtype)
 
 
-def plane_coords(wi: np.ndarray, wo: np.ndarray,
-                 parameterization: str = PLANE_PARAMETERIZATION) -> tuple[np.ndarray, np.ndarray]:
+def relief_frame(w: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """Directions ``w`` ``[..., 3]`` (macro frame) in the frame of the relief normal
+    ``normalize(-s_u, -s_v, 1)`` of slopes ``slope`` ``[..., 2]`` (UV units per UV unit)."""
+    w, slope = as_float(w, slope)
+    one = np.ones_like(slope[..., :1])
+    return rotate_to_pole(normalize(w), normalize(np.concatenate([-slope, one], axis=-1)))
+
+
+def plane_coords(wi: np.ndarray, wo: np.ndarray, parameterization: str = PLANE_PARAMETERIZATION,
+                 slope: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """H- and D-plane coordinates ``([..., 2], [..., 2])`` of direction pairs ``[..., 3]``.
 
     ``wi``, ``wo``: unit vectors pointing away from the surface, local frame (+z = normal).
     ``parameterization``: one of :data:`PLANE_PARAMETERIZATIONS` (:class:`AngleParamError` otherwise).
+    ``slope``: ``[..., 2]`` relief slope ``(dz/du, dz/dv)`` at each pair's texel
+    (:mod:`neumat.material.relief`), read by the relief-frame parameterizations only; ``None``:
+    a flat relief.
     """
-    if parameterization_index(parameterization) == 0:
+    index = parameterization_index(parameterization)
+    if index == 0:
         theta_h, phi_h, theta_d, phi_d = rusinkiewicz(wi, wo)
         return hemisphere_to_square(theta_h, phi_h), hemisphere_to_square(theta_d, phi_d)
+    if uses_relief_frame(parameterization) and slope is not None:
+        tilted = np.any(np.asarray(slope) != 0, axis=-1, keepdims=True)  # flat texels: exactly v2
+        wi = np.where(tilted, relief_frame(wi, slope), wi)
+        wo = np.where(tilted, relief_frame(wo, slope), wo)
     h, d = minrot_difference(wi, wo)
     return hemisphere_to_square(*to_spherical(h)), hemisphere_to_square(*to_spherical(d))

@@ -90,7 +90,7 @@ def evaluation_report(bundle, choice: dict[str, str] | None, overrides: dict[str
     ``per_direction`` lists the INT8 figures per direction pair. ``choice``/``overrides``: see
     :func:`evaluation_spec`.
     """
-    from ..eval import evaluate_heldout, headline_metrics
+    from ..eval import bundle_relief, evaluate_heldout, headline_metrics
     from ..train import sources
 
     spec = evaluation_spec(bundle, choice, overrides)
@@ -104,5 +104,5 @@ def evaluation_report(bundle, choice: dict[str, str] | None, overrides: dict[str
         from ..train.checkpoint import resolve_checkpoint
         from ..train.evaluate import checkpoint_fp32
 
-        report["fp32"] = checkpoint_fp32(resolve_checkpoint(ckpt), images)
+        report["fp32"] = checkpoint_fp32(resolve_checkpoint(ckpt), images, bundle_relief(bundle))
     return report

@@ -47,7 +47,7 @@ from .passes.infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, SHADED, InferPa
 from .passes.neumip import OFFSET, OFFSET_FEATURES, NeuMipPass
 from .passes.shadow import MAX_LIGHTS, SHADOW, ShadowPass
 from .passes.shell import ShellPass
-from .passes.synthesis import U_FEATURES, SynthesisPass
+from .passes.synthesis import RELIEF_SLOPE, U_FEATURES, SynthesisPass
 from .scene import HeightSpec, Scene
 from .shapes import Mesh, draped_sheet, load_mesh, plane, rounded_cube, uv_sphere
 
@@ -197,6 +197,8 @@ class Renderer:
         if synthesis and self.bundle.kind != NEUMIP:  # NeuMIP: no synthesis (module docstring)
             g.add("synthesis", self.synthesis_pass(), {UV: f"{vis}.{UV}"})
             edges[U_FEATURES] = f"synthesis.{U_FEATURES}"
+            if infer.has_relief:  # the relief frame of the synthesized relief
+                edges[RELIEF_SLOPE] = f"synthesis.{RELIEF_SLOPE}"
         g.add("infer", infer, edges)
         self.compose.settings = compose
         compose_edges = {BTF: f"infer.{BTF}", IRRADIANCE: f"infer.{IRRADIANCE}", MASK: f"{vis}.{MASK}"}

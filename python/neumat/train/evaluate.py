@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..angles import plane_coords
 from ..bundle import Bundle
-from ..eval import bundle_output_encoding, error_metrics, evaluate_heldout, headline_metrics, image_uv
+from ..eval import bundle_output_encoding, bundle_relief, error_metrics, evaluate_heldout, headline_metrics, image_uv
+from ..material import DirectionCoding, ReliefSlope
 from ..models.triple_plane import TriplePlaneField
 from ..output_encoding import OutputEncoding
 from .checkpoint import load_checkpoint
@@ -36,27 +36,32 @@ def heldout_report(bundle: Bundle, model: TriplePlaneField, images: HeldoutImage
     (``--ckpt`` for FP32) prints for the same bundle and source.
     """
     int8 = evaluate_heldout(bundle, images)
-    fp32 = fp32_heldout(model, bundle_output_encoding(bundle), bundle.angle_param, images)
+    coding = DirectionCoding(bundle.angle_param, bundle_relief(bundle))
+    fp32 = fp32_heldout(model, bundle_output_encoding(bundle), coding, images)
     return {"evaluated_by": EVALUATED_BY, "step": int(step), "directions": len(images), "pixels": int8["pixels"],
             "int8": headline_metrics(int8), "fp32": fp32}
 
 
-def fp32_heldout(model: TriplePlaneField, output: OutputEncoding, angle_param: str,
+def fp32_heldout(model: TriplePlaneField, output: OutputEncoding, coding: DirectionCoding,
                  images: HeldoutImages) -> dict[str, float]:
     """:func:`~neumat.eval.headline_metrics` of the FP32 field (trained with output encoding
-    ``output`` and H/D parameterization ``angle_param``) over the valid held-out pixels."""
+    ``output`` and H/D parameterization and relief ``coding``) over the valid held-out pixels."""
     preds, targets = [], []
     for wi, wo, image in images:
         rows, cols = image.shape[:2]
         uv = image_uv(rows, cols)
-        h, d = plane_coords(np.broadcast_to(np.asarray(wi, np.float32), (len(uv), 3)),
-                            np.broadcast_to(np.asarray(wo, np.float32), (len(uv), 3)), angle_param)
-        preds.append(output.decode(fp32_predict(model, uv, h.astype(np.float32), d.astype(np.float32))))
+        h, d = coding.coords(uv, np.broadcast_to(np.asarray(wi, np.float32), (len(uv), 3)),
+                             np.broadcast_to(np.asarray(wo, np.float32), (len(uv), 3)))
+        preds.append(output.decode(fp32_predict(model, uv, h, d)))
         targets.append(np.asarray(image, np.float32).reshape(-1, 3))
     return headline_metrics(error_metrics(np.concatenate(preds), np.concatenate(targets)))
 
 
-def checkpoint_fp32(ckpt: str | Path, images: HeldoutImages) -> dict[str, Any]:
-    """FP32 held-out figures of a checkpoint: :func:`fp32_heldout` plus ``step``."""
+def checkpoint_fp32(ckpt: str | Path, images: HeldoutImages, relief: ReliefSlope | None = None) -> dict[str, Any]:
+    """FP32 held-out figures of a checkpoint: :func:`fp32_heldout` plus ``step``. ``relief``:
+    the material's relief (its bundle's :func:`~neumat.eval.bundle_relief`; ``None``: flat),
+    read when the run measured directions in the relief frame."""
     state = load_checkpoint(ckpt)
-    return {**fp32_heldout(model_from_state(state), *state_coding(state), images), "step": int(state["step"])}
+    output, angle_param = state_coding(state)
+    fp32 = fp32_heldout(model_from_state(state), output, DirectionCoding(angle_param, relief), images)
+    return {**fp32, "step": int(state["step"])}

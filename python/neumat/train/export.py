@@ -44,6 +44,7 @@ from .. import __version__
 from ..angles import LEGACY_PLANE_PARAMETERIZATION
 from ..bundle import Bundle, export_inm, save_bundle
 from ..eval import SOURCE_KEY
+from ..material import ReliefSlope
 from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
 from ..output_encoding import OutputEncoding
@@ -69,6 +70,14 @@ def material_surface(source: Any) -> dict[str, Any]:
         return {}
     return {"height": np.ascontiguousarray(height, dtype=np.float32),
             "height_range": (0.0, float(material.height_scale)), "height_units": "uv"}
+
+
+def surface_relief(surface: dict[str, Any]) -> ReliefSlope | None:
+    """The relief (:mod:`neumat.material.relief`) of :func:`material_surface`'s height fields,
+    exactly as the exported bundle's will be; ``None`` without height map (flat)."""
+    if not surface:
+        return None
+    return ReliefSlope.from_height(surface["height"], surface["height_range"])
 
 
 def to_bundle(model: TriplePlaneField, output: OutputEncoding, angle_param: str,

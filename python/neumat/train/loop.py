@@ -38,6 +38,7 @@ from ..bundle.atomic import atomic_write_bytes
 from ..data import BtfSource, PointBtf
 from ..eval import SOURCE_KEY
 from ..angles import PLANE_PARAMETERIZATION
+from ..material import DirectionCoding
 from ..models.triple_plane import TriplePlaneField
 from ..output_encoding import OutputEncoding
 from .checkpoint import (
@@ -51,7 +52,7 @@ from .progress import TrainProgress
 from .sampling import GlobalBatchSampler, calibrate_output, validation_batch
 from .schedule import lr_factor, qat_phase, steps_in_budget
 from . import sources
-from .export import heldout_record, material_surface, state_coding
+from .export import heldout_record, material_surface, state_coding, surface_relief
 from .validate import ValidationSet, validate
 from .evaluate import heldout_report
 
@@ -161,11 +162,12 @@ class Trainer:
             self.output = calibrate_output(source, cfg.seed, d.output_encoding, d.calibration_samples,
                                            d.value_quantile, d.value_scale)
         self.observer = StepObserver(self.model.mlp, cfg.qat.observer_momentum)
+        self.surface = material_surface(source)
+        coding = DirectionCoding(self.angle_param, surface_relief(self.surface))
         self.sampler = GlobalBatchSampler(source, cfg.seed, cfg.data.batch_size, cfg.data.chunks,
                                           cfg.data.accum_steps, self.info.rank, self.info.world_size, self.output,
-                                          self.angle_param)
-        self.val = ValidationSet(validation_batch(source, cfg.seed, cfg.data.val_samples), self.output, self.angle_param)
-        self.surface = material_surface(source)
+                                          coding)
+        self.val = ValidationSet(validation_batch(source, cfg.seed, cfg.data.val_samples), self.output, coding)
         # Observer buffers are identical on every process (StepObserver syncs them), so DDP's
         # default buffer broadcast is a no-op in value and costs a few bytes per step.
         self.ddp = (DistributedDataParallel(self.model, device_ids=[self.info.device] if self.info.device.type == "cuda"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..angles import plane_coords
 from ..data import BtfBatch, BtfSource
 from ..data.source import concat_batches
+from ..material import DirectionCoding
 from ..output_encoding import LINEAR, OutputEncoding
 
 TRAIN_STREAM = 0
@@ -39,7 +39,7 @@ class PlaneBatch:
     uv: np.ndarray
     """[B, 2] texture coordinates."""
     h: np.ndarray
-    """[B, 2] H-plane coordinates (:func:`neumat.angles.plane_coords`)."""
+    """[B, 2] H-plane coordinates (:meth:`neumat.material.DirectionCoding.coords`)."""
     d: np.ndarray
     """[B, 2] D-plane coordinates."""
     target: np.ndarray
@@ -50,12 +50,12 @@ class PlaneBatch:
         return int(self.uv.shape[0])
 
 
-def to_plane_batch(batch: BtfBatch, output: OutputEncoding, angle_param: str) -> PlaneBatch:
-    """Convert directions to H/D plane coordinates in ``angle_param`` (one of
-    :data:`neumat.angles.PLANE_PARAMETERIZATIONS`) and encode the targets with ``output``."""
-    h, d = plane_coords(batch.wi.astype(np.float32), batch.wo.astype(np.float32), angle_param)
-    target = output.encode(batch.rgb.astype(np.float32))
-    return PlaneBatch(batch.uv.astype(np.float32), h.astype(np.float32), d.astype(np.float32), target)
+def to_plane_batch(batch: BtfBatch, output: OutputEncoding, coding: DirectionCoding) -> PlaneBatch:
+    """Convert directions to H/D plane coordinates by ``coding`` (the run's parameterization and
+    relief) and encode the targets with ``output``."""
+    uv = batch.uv.astype(np.float32)
+    h, d = coding.coords(uv, batch.wi, batch.wo)
+    return PlaneBatch(uv, h, d, output.encode(batch.rgb.astype(np.float32)))
 
 
 def stream_rng(seed: int, *words: int) -> np.random.Generator:
@@ -74,7 +74,7 @@ class GlobalBatchSampler:
         accum_steps: micro-batches per step and process.
         rank, world_size: this process and the process count.
         output: the run's output encoding (targets are encoded with it).
-        angle_param: the run's H/D plane parameterization.
+        coding: the run's H/D plane parameterization and relief.
     """
 
     def __init__(
@@ -87,14 +87,14 @@ class GlobalBatchSampler:
         rank: int,
         world_size: int,
         output: OutputEncoding,
-        angle_param: str,
+        coding: DirectionCoding,
     ) -> None:
         if batch_size % chunks or chunks % (world_size * accum_steps):
             raise SamplingError(
                 f"batch_size {batch_size} must split into chunks {chunks}, and chunks into "
                 f"world_size {world_size} x accum_steps {accum_steps}; adjust data.chunks"
             )
-        self.source, self.seed, self.output, self.angle_param = source, int(seed), output, angle_param
+        self.source, self.seed, self.output, self.coding = source, int(seed), output, coding
         self.chunk_size = batch_size // chunks
         mine = list(range(rank, chunks, world_size))
         per_micro = len(mine) // accum_steps
@@ -112,7 +112,7 @@ class GlobalBatchSampler:
     def micro_batches(self, step: int) -> list[PlaneBatch]:
         """This process's ``accum_steps`` micro-batches of optimizer step ``step``."""
         return [
-            to_plane_batch(concat_batches([self.chunk(step, c) for c in chunks]), self.output, self.angle_param)
+            to_plane_batch(concat_batches([self.chunk(step, c) for c in chunks]), self.output, self.coding)
             for chunks in self.micro_chunks
         ]
 

@@ -16,6 +16,7 @@ from typing import Any
 from ..bundle import Bundle
 from ..data import BtfBatch
 from ..eval import error_metrics, render_int8
+from ..material import DirectionCoding
 from ..models.triple_plane import TriplePlaneField
 from ..output_encoding import OutputEncoding
 from .export import fp32_predict, to_bundle
@@ -30,11 +31,11 @@ class ValidationSet:
     """Raw samples (uv, wi, wo, BTF rgb)."""
     output: OutputEncoding
     """The run's output encoding."""
-    angle_param: str
-    """The run's H/D plane parameterization (:data:`neumat.angles.PLANE_PARAMETERIZATIONS`)."""
+    coding: DirectionCoding
+    """The run's H/D plane parameterization and relief."""
 
     def __post_init__(self) -> None:
-        self.inputs = to_plane_batch(self.batch, self.output, self.angle_param)
+        self.inputs = to_plane_batch(self.batch, self.output, self.coding)
 
 
 def validate(model: TriplePlaneField, val: ValidationSet, provenance: dict[str, Any] | None = None,
@@ -47,7 +48,7 @@ def validate(model: TriplePlaneField, val: ValidationSet, provenance: dict[str, 
     """
     b, p = val.batch, val.inputs
     fp32 = val.output.decode(fp32_predict(model, p.uv, p.h, p.d))
-    bundle = to_bundle(model, val.output, val.angle_param, provenance, surface)
+    bundle = to_bundle(model, val.output, val.coding.angle_param, provenance, surface)
     int8 = render_int8(bundle, b.uv, b.wi, b.wo)
     f, q = error_metrics(fp32, b.rgb), error_metrics(int8, b.rgb)
     metrics = {"fp32_l1": f["l1"], "fp32_rel_l1": f["rel_l1"], "fp32_psnr": f["psnr"],

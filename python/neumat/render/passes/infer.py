@@ -6,7 +6,9 @@ Per pixel with ``mask`` = 1: the local shading frame from the g-buffer (+z = ``n
 the frame of the BTF's directions), ωi = towards the light and ωo =
 towards the camera eye (both pointing away from the surface, local frame), features in the
 bundle's input order — U at the g-buffer (u, v) (or the synthesis pass's ``u_features``), H / D
-at :func:`neumat.angles.plane_coords` (ωi, ωo) in the bundle's ``angle_param`` — bilinear exactly as
+at :func:`neumat.angles.plane_coords` (ωi, ωo) in the bundle's ``angle_param`` (for the relief
+frame, v3: at the slope of the bundle's height map at (u, v), :mod:`neumat.material.relief`, or the
+synthesis pass's ``relief_slope`` of the synthesized relief) — bilinear exactly as
 :func:`neumat.eval.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
 the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a texel
 (trilinear, :mod:`neumat.render.feature_mips`; when :attr:`InferPass.feature_lod` is set — off by default;
@@ -24,6 +26,7 @@ slot              channels    meaning
 ================  ==========  ===================================================================
 g-buffer (in)     see base    ``uv``, ``normal``, ``tangent``, ``position``, ``mask``
 ``u_features``    C f32       optional input: synthesized U features (:mod:`.synthesis`)
+``relief_slope``  2 f32       optional input: the synthesized relief's slope (:mod:`.synthesis`)
 ``btf``           4 f32       (BTF value rgb, lit): the MLP output decoded by the bundle's output
                               encoding (:mod:`neumat.output_encoding`), linear Rec.709 BTF value
                               (cosine foreshortening included, see :mod:`neumat.data.source`);
@@ -48,14 +51,14 @@ import numpy as np
 from ...angles import parameterization_index
 from ...backends.slang import UNROLL_DOTS, link_constants, slang_mlp_type
 from ...bundle import TRIPLE_PLANE, Bundle
-from ...eval import bundle_output_encoding, check_triple_plane
+from ...eval import bundle_output_encoding, bundle_relief, check_triple_plane
 from ..camera import Camera
 from ..feature_mips import mip_chain
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, \
     RenderPass, Resource, SlotSpec
 from .shadow import SHADOW, pack_lights
-from .synthesis import U_FEATURES
+from .synthesis import RELIEF_SLOPE, U_FEATURES
 
 BTF = "btf"
 SHADED = "shaded"
@@ -65,6 +68,10 @@ DIRECTIONS = "directions"
 SHADER = "infer.slang"
 COORDS = {"U": 0, "H": 1, "D": 2}
 """Shader coordinate id of each plane (``FeaturePlanes.coord``)."""
+RELIEF_MODES = {"flat": 0, "tiled": 1, "slot": 2}
+"""Where the shader takes the relief frame's slope from (``FeaturePlanes.reliefMode``): none (a
+parameterization without relief frame, or no height map), the bundle's tiled height map, or the
+synthesis pass's ``relief_slope`` slot (the synthesized relief)."""
 
 _kernels: dict[tuple, object] = {}
 
@@ -159,9 +166,18 @@ class InferPass(RenderPass):
         data += [m.ravel() for m in u_mips]
         segs += [[0, 1, 1, 0]] * (3 - len(segs))
         coord = [COORDS[p] for p in order] + [-1] * (3 - len(order))
+        relief = bundle_relief(bundle)
+        height = bundle.height if relief is not None else np.zeros((1, 1), np.float32)
+        self.has_relief = relief is not None
+        """True when the bundle's H/D coordinates are measured in the frame of its relief."""
         self._planes = {"data": device.create_buffer(usage=usage, data=np.concatenate(data), label="infer.planes"),
                         "seg0": segs[0], "seg1": segs[1], "seg2": segs[2], "coord": coord,
-                        "uLevels": 1 + len(u_mips), "uMipOffset": u_mip_offset}
+                        "uLevels": 1 + len(u_mips), "uMipOffset": u_mip_offset,
+                        "height": {"heights": device.create_buffer(usage=usage, label="infer.height",
+                                                                   data=np.ascontiguousarray(height, np.float32).ravel()),
+                                   "rows": int(height.shape[0]), "cols": int(height.shape[1])},
+                        "reliefExtent": float(np.float32(bundle.height_range[1] - bundle.height_range[0]))
+                        if self.has_relief else 0.0}
         self._int8 = {"weights": device.create_buffer(usage=usage, data=self.mlp.flat_weights(), label="infer.w8"),
                       "multipliers": device.create_buffer(usage=usage, data=self.mlp.multipliers(), label="infer.m")}
         fw = np.concatenate([w.ravel() for w in dequantized_weights(self.mlp)])
@@ -210,15 +226,16 @@ class InferPass(RenderPass):
 
     def reflect(self) -> dict[str, SlotSpec]:
         specs = {s: GBUFFER_SPECS[s] for s in self.INPUTS}
-        specs.update({U_FEATURES: SlotSpec("float32", self.u_channels), BTF: SlotSpec("float32", 4),
+        specs.update({U_FEATURES: SlotSpec("float32", self.u_channels), RELIEF_SLOPE: SlotSpec("float32", 2),
+                      BTF: SlotSpec("float32", 4),
                       IRRADIANCE: SlotSpec("float32", 4), SHADOW: SlotSpec("float32", 4),
                       SHADED: SlotSpec("float32", 4), FEATURES: SlotSpec("float32", self.mlp.n_inputs),
                       DIRECTIONS: SlotSpec("float32", 8)})
         return specs
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
-        """Inputs: the g-buffer, plus ``u_features`` when synthesis runs before this pass and
-        ``shadow`` when the shadow pass does."""
+        """Inputs: the g-buffer, plus ``u_features`` (and ``relief_slope``) when synthesis runs
+        before this pass and ``shadow`` when the shadow pass does."""
         self.check_inputs(inputs)
         if self.camera is None:
             raise ValueError("InferPass.camera must be set before execute")
@@ -229,6 +246,8 @@ class InferPass(RenderPass):
                 out[slot] = Resource.allocate(ctx, specs[slot], f"infer.{slot}")
         synth = inputs.get(U_FEATURES)
         shadow = inputs.get(SHADOW)
+        slope = inputs.get(RELIEF_SLOPE) if self.has_relief else None
+        relief_mode = RELIEF_MODES["flat" if not self.has_relief else "slot" if slope is not None else "tiled"]
         frame = {"camera": self.camera.shader_params(), **light_params(self.lights[0]),
                  "outputEncoding": self.output_encoding.index, "outputScale": list(self.output_encoding.scale),
                  "useSynth": int(synth is not None),
@@ -238,12 +257,14 @@ class InferPass(RenderPass):
         io = {**{s: inputs[s].buffer for s in self.INPUTS},
               "synthFeatures": synth.buffer if synth is not None else self._dummy,
               "shadow": shadow.buffer if shadow is not None else self._dummy,
+              "reliefSlope": slope.buffer if slope is not None else self._dummy,
               "btf": out[BTF].buffer, "irradiance": out[IRRADIANCE].buffer, "shaded": out[SHADED].buffer,
               "features": out[FEATURES].buffer if self.debug else self._dummy,
               "directions": out[DIRECTIONS].buffer if self.debug else self._dummy}
         kernel.dispatch(
             thread_count=[ctx.width, ctx.height, 1], frame=frame,
-            planes={**self._planes, "uLevels": self._planes["uLevels"] if self.feature_lod else 1},
+            planes={**self._planes, "uLevels": self._planes["uLevels"] if self.feature_lod else 1,
+                    "reliefMode": relief_mode},
             mlp={"int8": self._int8, "fp32": self._fp32, "fp16": self._fp16}[self.precision], lights=pack_lights(self.device, self.lights),
             useShadow=int(shadow is not None), io=io,
         )

@@ -11,6 +11,10 @@ slot                channels      meaning
                                   in the plane's own units, ready for the infer pass
 ``synth_height``    1 f32         synthesized height in [0, 1] (0 when the bundle has none)
 ``tile_shifts``     4 i32         (dx_A, dy_A, dx_B, dy_B): whole-texel shifts of both tiles
+``relief_slope``    2 f32         (dz/du, dz/dv) of the synthesized relief (UV units), the slope
+                                  of the relief frame (:mod:`neumat.material.relief`) for bundles
+                                  measured in it (:attr:`SynthesisPass.relief_extent` > 0), else
+                                  not written
 ==================  ============  ===========================================================
 
 All derived data (ACF, curved pdf, CDF tables, Gaussianized planes + LUTs) is computed once in
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...angles import uses_relief_frame
 from ...synthesis import SynthesisConfig, Synthesizer
 from ...synthesis.histogram import GaussianizedPlane
 from .base import UV, RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
@@ -33,6 +38,7 @@ from .base import UV, RenderContext, RenderPass, Resource, SlotSpec, compute_ker
 U_FEATURES = "u_features"
 SYNTH_HEIGHT = "synth_height"
 TILE_SHIFTS = "tile_shifts"
+RELIEF_SLOPE = "relief_slope"
 SHADER = "acf_synthesis.slang"
 ENTRY = "acf_synthesize_points"
 GRID_ENTRY = "acf_synthesize_height_grid"
@@ -44,16 +50,19 @@ class SynthesisPass(RenderPass):
     Args:
         device: slangpy device (include path = neumat's shaders).
         synthesizer: the CPU-side data, e.g. ``Synthesizer.from_bundle(bundle, config)``.
+        relief_extent: ``h_max - h_min`` (UV units) of the height when the bundle measures its
+            directions in the relief frame (the ``relief_slope`` slot is written), else 0.
     """
 
     INPUTS = (UV,)
-    OUTPUTS = (U_FEATURES, SYNTH_HEIGHT, TILE_SHIFTS)
+    OUTPUTS = (U_FEATURES, SYNTH_HEIGHT, TILE_SHIFTS, RELIEF_SLOPE)
 
-    def __init__(self, device, synthesizer: Synthesizer) -> None:
+    def __init__(self, device, synthesizer: Synthesizer, relief_extent: float = 0.0) -> None:
         import slangpy as spy
 
         self.device = device
         self.synthesizer = synthesizer
+        self.relief_extent = float(np.float32(relief_extent)) if synthesizer.height is not None else 0.0
         usage = spy.BufferUsage.shader_resource
 
         def upload(a: np.ndarray, name: str):
@@ -79,7 +88,9 @@ class SynthesisPass(RenderPass):
     @classmethod
     def from_bundle(cls, device, bundle, config: SynthesisConfig | None = None) -> SynthesisPass:
         """Build the synthesis data of ``bundle`` (:meth:`Synthesizer.from_bundle`) and upload it."""
-        return cls(device, Synthesizer.from_bundle(bundle, config))
+        relief = uses_relief_frame(bundle.angle_param) and bundle.height is not None
+        extent = bundle.height_range[1] - bundle.height_range[0] if relief else 0.0
+        return cls(device, Synthesizer.from_bundle(bundle, config), extent)
 
     def shader_params(self) -> dict:
         """Uniforms of ``acf_synthesize_points`` other than the per-frame buffers, named as in
@@ -123,7 +134,8 @@ class SynthesisPass(RenderPass):
 
     def reflect(self) -> dict[str, SlotSpec]:
         return {UV: SlotSpec("float32", 4), U_FEATURES: SlotSpec("float32", self.channels),
-                SYNTH_HEIGHT: SlotSpec("float32", 1), TILE_SHIFTS: SlotSpec("int32", 4)}
+                SYNTH_HEIGHT: SlotSpec("float32", 1), TILE_SHIFTS: SlotSpec("int32", 4),
+                RELIEF_SLOPE: SlotSpec("float32", 2)}
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         self.check_inputs(inputs)
@@ -132,7 +144,8 @@ class SynthesisPass(RenderPass):
         self.kernel.dispatch(
             thread_count=[count, 1, 1], **self.shader_params(), uvs=inputs[UV].buffer,
             outFeatures=out[U_FEATURES].buffer, outHeight=out[SYNTH_HEIGHT].buffer,
-            outShifts=out[TILE_SHIFTS].buffer, count=count,
+            outShifts=out[TILE_SHIFTS].buffer, outSlope=out[RELIEF_SLOPE].buffer,
+            reliefExtent=self.relief_extent, count=count,
         )
         return out
 

@@ -2,7 +2,7 @@
 
 Given the g-buffer the visibility passes produced (host copies), computes what
 ``shaders/infer.slang`` and ``shaders/compose.slang`` compute, with the trainer's own pieces:
-:func:`neumat.eval.bilinear_lookup_np`, :func:`neumat.angles.plane_coords`,
+:func:`neumat.eval.bilinear_lookup_np`, :meth:`neumat.material.DirectionCoding.coords`,
 :func:`neumat.quant.forward` (INT8, bit-exact contract), the bundle's output decode
 (:mod:`neumat.output_encoding`).
 Frames and units as in
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...angles import plane_coords
 from ...bundle import Bundle
-from ...eval import WRAP_PLANES, bilinear_lookup_np, bundle_output_encoding
+from ...eval import WRAP_PLANES, bilinear_lookup_np, bundle_output_encoding, bundle_relief
+from ...material import DirectionCoding
 from ...quant import forward
 from ..feature_mips import mip_chain, trilinear_lookup_np
 from ..lights import DirectionalLight, PointLight
@@ -81,8 +81,8 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
     """
     h, w = gbuffer["mask"].shape[:2]
     wi, wo, e, idx = shading_directions(gbuffer, eye, light)
-    hc, dc = plane_coords(wi, wo, bundle.angle_param)
     uv = gbuffer["uv"].reshape(-1, 4)[idx]
+    hc, dc = DirectionCoding(bundle.angle_param, bundle_relief(bundle)).coords(uv[:, :2], wi, wo)
     coords = {"U": uv[:, :2], "H": hc, "D": dc}
 
     def lookup(p):

@@ -1,0 +1,42 @@
+"""What every material kind shares (numpy only): the one float32 bilinear plane fetch.
+
+The renderer's passes perform the same arithmetic in the same order (``bilinearInto`` in
+``shaders/infer.slang``); the trainer's torch twin is
+:func:`neumat.models.triple_plane.bilinear_lookup`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def bilinear_lookup_np(plane: np.ndarray, st: np.ndarray, wrap: bool) -> np.ndarray:
+    """Bilinear plane lookup, float32 arithmetic in the order of the model's docstring.
+
+    Args:
+        plane: ``[rows, cols, C]`` float16/float32 (computed in float32).
+        st: float32 ``[B, 2]`` coordinates, texel centres at ``(i + 0.5) / res``.
+        wrap: True: indices repeat (U plane); False: clamp to edge (H, D planes).
+
+    Returns:
+        float32 ``[B, C]``.
+    """
+    p = np.asarray(plane, dtype=np.float32)
+    rows, cols, channels = p.shape
+    st = np.asarray(st, dtype=np.float32)
+    x = st[:, 0] * np.float32(cols) - np.float32(0.5)
+    y = st[:, 1] * np.float32(rows) - np.float32(0.5)
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    c0, r0 = x0.astype(np.int64), y0.astype(np.int64)
+    c1, r1 = c0 + 1, r0 + 1
+    if wrap:
+        c0, c1, r0, r1 = c0 % cols, c1 % cols, r0 % rows, r1 % rows
+    else:
+        c0, c1 = np.clip(c0, 0, cols - 1), np.clip(c1, 0, cols - 1)
+        r0, r1 = np.clip(r0, 0, rows - 1), np.clip(r1, 0, rows - 1)
+    flat = p.reshape(rows * cols, channels)
+    gx = np.float32(1.0) - fx
+    top = flat[r0 * cols + c0] * gx + flat[r0 * cols + c1] * fx
+    bottom = flat[r1 * cols + c0] * gx + flat[r1 * cols + c1] * fx
+    return (top * (np.float32(1.0) - fy) + bottom * fy).astype(np.float32)
