@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..angles import PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATIONS
 from ..output_encoding import ENCODINGS
 
 
@@ -40,6 +41,9 @@ class ModelConfig:
     """Decoder hidden width (3 hidden layers). 32 is the measured knee of quality vs INT8 cost."""
     plane_init_std: float = 0.1
     """Standard deviation of the planes' normal initialization (features, unitless)."""
+    angle_param: str = PLANE_PARAMETERIZATION
+    """H/D plane parameterization of new runs (:data:`neumat.angles.PLANE_PARAMETERIZATIONS`):
+    the relief frame (default) or ``"minrot-concentric-v2"`` (macro frame, for ablations)."""
 
 
 @dataclass
@@ -338,6 +342,8 @@ def validate_config(cfg: TrainConfig) -> None:
         (m.u_res >= 0 and m.hd_res >= 1, "model.u_res must be >= 0 (0: automatic), model.hd_res >= 1"),
         (1 <= m.channels and 3 * m.channels <= 128, "model.channels must be in [1, 42] (3 * channels <= 128)"),
         (1 <= m.hidden <= 128, "model.hidden must be in [1, 128] (INT8 MLP width limit)"),
+        (m.angle_param in PLANE_PARAMETERIZATIONS,
+         f"model.angle_param must be one of {', '.join(PLANE_PARAMETERIZATIONS)}"),
         (o.lr_planes > 0 and o.lr_mlp > 0, "optim learning rates must be > 0"),
         (o.restart_period >= 0 and o.restart_mult >= 1, "optim.restart_period must be >= 0, restart_mult >= 1"),
         (0 <= o.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]"),

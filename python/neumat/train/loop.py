@@ -37,7 +37,6 @@ from ..bundle import Bundle, save_bundle
 from ..bundle.atomic import atomic_write_bytes
 from ..data import BtfSource, PointBtf
 from ..eval import SOURCE_KEY
-from ..angles import PLANE_PARAMETERIZATION
 from ..material import DirectionCoding
 from ..models.triple_plane import TriplePlaneField
 from ..output_encoding import OutputEncoding
@@ -151,7 +150,7 @@ class Trainer:
         self.total_steps = cfg.steps
         """Steps of this run: ``cfg.steps``, or fewer once a ``max_minutes`` budget has rescaled it."""
         self.history: list[dict[str, Any]] = []
-        self.angle_param = PLANE_PARAMETERIZATION
+        self.angle_param = cfg.model.angle_param
         """H/D plane parameterization of the run (a resumed run keeps its checkpoint's)."""
         self.last_smoothness = torch.zeros(())
         ckpt = self._resume_path(resume)
