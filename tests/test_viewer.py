@@ -160,10 +160,10 @@ def test_mouse_drag_orbits_and_wheel_zooms(app):
 def test_every_debug_view_renders_its_own_image(app):
     """Each debug view renders without an error and shows something of its own: no two views give
     the same image, and the feature-plane view offers >= 2 channel groups that differ."""
-    from neumat.viewer.debug_views import DEBUG_VIEWS, NEUMIP_ONLY_VIEWS
+    from neumat.viewer.debug_views import DEBUG_VIEWS, KIND_VIEWS
 
     images = {}
-    for view in [v for v in DEBUG_VIEWS if v not in NEUMIP_ONLY_VIEWS]:
+    for view in [v for v in DEBUG_VIEWS if v not in KIND_VIEWS]:
         app.state.view = view
         app.step()
         assert app.render_error is None, (view, app.render_error)

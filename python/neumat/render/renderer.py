@@ -11,7 +11,7 @@ light's self-shadowing on it (``shadows=True``, the default). With synthesis on,
 is the synthesized height, precomputed on the mesh's UV box on the first such frame and reused
 (:mod:`.passes.hf_trace`).
 
-NeuMIP bundles (``kind == "neumip"``) run :class:`~.passes.neumip.NeuMipPass` in the ``infer``
+NeuMIP bundles (kind ``"neumip"``, :data:`neumat.material.kinds.NEUMIP_KIND`) run :class:`~.passes.neumip.NeuMipPass` in the ``infer``
 node (same ``btf`` / ``irradiance`` / ``shaded`` slots, every light, so compose is unchanged).
 Their height field is never traced (``hf`` and ``shadows`` are ignored): NeuMIP's offset network learns the parallax itself, for uv where the
 view ray meets the material's top — the plain mesh hit of the shell pass. Synthesis is skipped
@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import NEUMIP, Bundle, load_bundle
+from ..bundle import Bundle, load_bundle
+from ..material import kind_of
 from .camera import Camera
 from .graph import RenderGraph
 from .lights import DirectionalLight, PointLight
@@ -44,7 +45,7 @@ from .passes.base import MASK, POSITION, UV, RenderContext
 from .passes.compose import DISPLAY, RADIANCE, ComposePass, ComposeSettings, unpack_display
 from .passes.hf_trace import RELIEF_NORMAL, HfTracePass
 from .passes.infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, SHADED, InferPass
-from .passes.neumip import OFFSET, OFFSET_FEATURES, NeuMipPass
+from .passes.neumip import OFFSET, NeuMipPass
 from .passes.shadow import MAX_LIGHTS, SHADOW, ShadowPass
 from .passes.shell import ShellPass
 from .passes.synthesis import RELIEF_SLOPE, U_FEATURES, SynthesisPass
@@ -58,8 +59,10 @@ SHAPES = {
     "cloth": lambda: draped_sheet(),
 }
 """Built-in shapes by name (``--shape``)."""
-AOVS = ("uv", "depth", "mask", "height", "normal", "btf", "offset")
-"""Auxiliary outputs :meth:`Renderer.render` can return (``offset``: NeuMIP bundles only)."""
+KIND_AOVS = (OFFSET,)
+"""AOVs some material kinds write (``MaterialKind.extra_aovs``; ``offset``: NeuMIP)."""
+AOVS = ("uv", "depth", "mask", "height", "normal", "btf") + KIND_AOVS
+"""Auxiliary outputs :meth:`Renderer.render` can return."""
 
 
 @dataclass
@@ -132,8 +135,10 @@ class Renderer:
         if self.width < 1 or self.height < 1:
             raise ValueError(f"size must be positive, got {size}")
         self.device = device if device is not None else default_device()
+        self.kind = kind_of(self.bundle)
+        """What the bundle's kind declares (:mod:`neumat.material.kinds`): its pass and techniques."""
         self.height_spec = (HeightSpec.from_bundle(self.bundle, self.mesh, height_scale)
-                            if self.bundle.height is not None and self.bundle.kind != NEUMIP else None)
+                            if self.bundle.height is not None and self.kind.height_tracing else None)
         self._shells: dict[bool, tuple[Scene, ShellPass, HfTracePass | None]] = {}
         self._shadow: ShadowPass | None = None
         self._synthesis: SynthesisPass | None = None
@@ -150,11 +155,10 @@ class Renderer:
         return self._shells[hf]
 
     def infer_pass(self, debug: bool = False) -> InferPass | NeuMipPass:
-        """The material's inference pass, :class:`InferPass` or, for ``neumip`` bundles,
-        :class:`NeuMipPass` (built once per ``debug`` flag; graph node ``infer`` either way)."""
+        """The material's inference pass, as its kind declares (:class:`InferPass`,
+        :class:`NeuMipPass`, ...; built once per ``debug`` flag; graph node ``infer``)."""
         if debug not in self._infer:
-            kind = NeuMipPass if self.bundle.kind == NEUMIP else InferPass
-            self._infer[debug] = kind(self.device, self.bundle, debug=debug)
+            self._infer[debug] = self.kind.load_pass()(self.device, self.bundle, debug=debug)
         return self._infer[debug]
 
     def synthesis_pass(self) -> SynthesisPass:
@@ -181,20 +185,20 @@ class Renderer:
         vis = "shell"
         if trace is not None:
             # synthesis on: the traced relief is the synthesized height (same tiles as U)
-            trace.synthesis = self.synthesis_pass() if synthesis and self.bundle.kind != NEUMIP else None
+            trace.synthesis = self.synthesis_pass() if synthesis and self.kind.synthesis else None
             # all of the shell's outputs: continuation rounds rewrite them (ShellPass.resume)
             g.add("hf_trace", trace, {s: f"shell.{s}" for s in shell.OUTPUTS})
             vis = "hf_trace"
         infer = self.infer_pass(debug)
         infer.camera, infer.lights, infer.precision = camera, lights, precision  # InferPass or NeuMipPass
         edges = {s: f"{vis}.{s}" for s in infer.INPUTS}
-        if shadows and trace is not None and isinstance(infer, InferPass):
+        if shadows and trace is not None and self.kind.height_tracing:
             if self._shadow is None:
                 self._shadow = ShadowPass(self.device, trace)
             self._shadow.lights = lights
             g.add("shadow", self._shadow, {s: f"{vis}.{s}" for s in self._shadow.INPUTS})
             edges[SHADOW] = f"shadow.{SHADOW}"
-        if synthesis and self.bundle.kind != NEUMIP:  # NeuMIP: no synthesis (module docstring)
+        if synthesis and self.kind.synthesis:  # e.g. not NeuMIP (module docstring)
             g.add("synthesis", self.synthesis_pass(), {UV: f"{vis}.{UV}"})
             edges[U_FEATURES] = f"synthesis.{U_FEATURES}"
             if infer.has_relief:  # the relief frame of the synthesized relief
@@ -235,8 +239,9 @@ class Renderer:
         bad = [a for a in aovs if a not in AOVS]
         if bad:
             raise ValueError(f"unknown AOVs {bad}; valid: {list(AOVS)}")
-        if OFFSET in aovs and self.bundle.kind != NEUMIP:
-            raise ValueError(f"the {OFFSET!r} AOV exists for NeuMIP bundles only, this one is {self.bundle.kind!r}")
+        foreign = [a for a in aovs if a in KIND_AOVS and a not in self.kind.extra_aovs]
+        if foreign:
+            raise ValueError(f"the AOVs {foreign} do not exist for {self.bundle.kind!r} bundles")
         if camera is None:
             camera = self.scene.camera if self.scene is not None else self.default_camera()
         if not lights and self.scene is not None:
@@ -266,8 +271,7 @@ class Renderer:
             if debug:
                 out["features"] = res[f"infer.{FEATURES}"].numpy()
                 out["directions"] = res[f"infer.{DIRECTIONS}"].numpy()
-                if self.bundle.kind == NEUMIP:
-                    out[OFFSET_FEATURES] = res[f"infer.{OFFSET_FEATURES}"].numpy()
+                out.update({s: res[f"infer.{s}"].numpy() for s in self.kind.debug_slots})
                 out.update({f"gbuffer.{s}": res[f"{vis}.{s}"].numpy()
                             for s in ("uv", "normal", "tangent", "position", "mask")})
         return RenderResult(radiance, srgb, out, timings)

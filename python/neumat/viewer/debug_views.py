@@ -21,12 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..cli.render_cmd import aov_image
-from ..render.renderer import AOVS
+from ..render.renderer import AOVS, KIND_AOVS
 
 DEBUG_VIEWS = ("final", *AOVS, "features", "int8_fp32_diff")
 """View names, in menu order."""
-NEUMIP_ONLY_VIEWS = ("offset",)
-"""Views that exist for NeuMIP bundles only."""
+KIND_VIEWS = KIND_AOVS
+"""Views that exist for some material kinds only (their ``MaterialKind.extra_aovs``)."""
 
 
 def _to_u8(rgb: np.ndarray) -> np.ndarray:

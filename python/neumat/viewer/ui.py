@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 from imgui_bundle import imgui, implot
 
+from ..material import kind_of
 from ..render.passes.compose import TONEMAPS
 from ..render.renderer import SHAPES
 from .camera_control import LightControl
-from .debug_views import DEBUG_VIEWS, NEUMIP_ONLY_VIEWS
+from .debug_views import DEBUG_VIEWS, KIND_VIEWS
 from .state import MAX_LIGHTS, PRECISIONS
 
 RED = imgui.ImVec4(1.0, 0.35, 0.3, 1.0)
@@ -119,8 +120,9 @@ def _technique_section(app) -> None:
     changed, index = imgui.combo("tone map", tonemaps.index(s.tonemap), tonemaps)
     if changed:
         s.tonemap = tonemaps[index]
-    neumip = app.watcher is not None and app.watcher.bundle is not None and app.watcher.bundle.kind == "neumip"
-    views = [v for v in DEBUG_VIEWS if neumip or v not in NEUMIP_ONLY_VIEWS]
+    bundle = app.watcher.bundle if app.watcher is not None else None
+    own = kind_of(bundle).extra_aovs if bundle is not None else ()
+    views = [v for v in DEBUG_VIEWS if v in own or v not in KIND_VIEWS]
     changed, index = imgui.combo("view", views.index(s.view) if s.view in views else 0, views)
     if changed:
         s.view = views[index]

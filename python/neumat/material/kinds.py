@@ -1,0 +1,77 @@
+"""Material kinds: what each kind of bundle declares to the renderer, eval and the viewer
+(numpy-free declarations; no torch, no device).
+
+A :class:`MaterialKind` says which inference pass renders the kind (an import path, loaded
+only by the renderer), which techniques apply to it (height-field tracing with traced shadows,
+ACF synthesis), which MLP precisions its pass runs and which extra AOVs it writes. The
+renderer asks :func:`kind_of` instead of testing ``bundle.kind``; a new kind is one
+:func:`register_kind` call next to its pass.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from ..bundle import NEUMIP, TRIPLE_PLANE
+
+
+class MaterialKindError(ValueError):
+    """A bundle of a kind no module has registered."""
+
+
+@dataclass(frozen=True)
+class MaterialKind:
+    """Declaration of one bundle kind (``Bundle.kind``)."""
+
+    name: str
+    """The ``kind`` of the bundles it describes."""
+    inference_pass: str
+    """``"module:Class"`` of the render pass that shades it (graph node ``infer``); the class
+    takes ``(device, bundle, debug=False)`` and has the ``btf`` / ``irradiance`` / ``shaded``
+    outputs compose reads."""
+    height_tracing: bool
+    """True: the renderer traces the bundle's height field (relief, silhouettes, shadows)."""
+    synthesis: bool
+    """True: ACF synthesis of the U plane applies."""
+    precisions: tuple[str, ...]
+    """MLP precisions the pass runs (``"int8"`` first: the bit-exact contract)."""
+    extra_aovs: tuple[str, ...] = ()
+    """AOVs only this kind writes (e.g. NeuMIP's ``offset``)."""
+    debug_slots: tuple[str, ...] = ()
+    """Debug slots of its pass beyond ``features`` / ``directions``."""
+
+    def load_pass(self) -> type:
+        """The inference pass class (imported on first use)."""
+        module, _, name = self.inference_pass.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_KINDS: dict[str, MaterialKind] = {}
+
+
+def register_kind(kind: MaterialKind) -> MaterialKind:
+    """Add (or replace) the declaration of ``kind.name``; returns it."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def kind_of(bundle) -> MaterialKind:
+    """The declaration of ``bundle``'s kind; :class:`MaterialKindError` if none is registered."""
+    try:
+        return _KINDS[bundle.kind]
+    except KeyError:
+        raise MaterialKindError(f"no material kind {bundle.kind!r} is registered; known: "
+                                f"{', '.join(sorted(_KINDS))}") from None
+
+
+TRIPLE_PLANE_KIND = register_kind(MaterialKind(
+    TRIPLE_PLANE, "neumat.render.passes.infer:InferPass", height_tracing=True, synthesis=True,
+    precisions=("int8", "fp32", "fp16")))
+"""Triple-plane features + INT8 MLP (:mod:`neumat.eval`, ``shaders/infer.slang``)."""
+
+NEUMIP_KIND = register_kind(MaterialKind(
+    NEUMIP, "neumat.render.passes.neumip:NeuMipPass", height_tracing=False, synthesis=False,
+    precisions=("int8", "fp32"), extra_aovs=("offset",), debug_slots=("offset_features",)))
+"""NeuMIP: the offset network learns the parallax itself, so the height field is never traced,
+and the synthesis of its two textures at offset coordinates is not done (:mod:`neumat.neumip`)."""

@@ -1,0 +1,48 @@
+"""neumat.material: kind declarations the renderer and viewer ask instead of testing
+``bundle.kind``, and the package's promise to stay torch- and device-free."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from neumat.bundle import NEUMIP, TRIPLE_PLANE, make_random_bundle
+from neumat.material import MaterialKind, MaterialKindError, kind_of, register_kind
+from neumat.material.kinds import NEUMIP_KIND, TRIPLE_PLANE_KIND
+
+
+def test01_declarations_of_the_shipped_kinds():
+    bundle = make_random_bundle(np.random.default_rng(0), u_res=8, channels=4)
+    kind = kind_of(bundle)
+    assert kind is TRIPLE_PLANE_KIND and kind.name == TRIPLE_PLANE
+    assert kind.height_tracing and kind.synthesis and kind.precisions[0] == "int8"
+    assert kind.load_pass().__name__ == "InferPass"
+    assert NEUMIP_KIND.name == NEUMIP and not NEUMIP_KIND.height_tracing and not NEUMIP_KIND.synthesis
+    assert NEUMIP_KIND.load_pass().__name__ == "NeuMipPass" and "offset" in NEUMIP_KIND.extra_aovs
+
+
+def test02_unknown_kinds_and_registration():
+    class Toy:
+        kind = "toy_constant"
+
+    with pytest.raises(MaterialKindError, match="no material kind 'toy_constant'.*neumip, triple_plane"):
+        kind_of(Toy())
+    toy = register_kind(MaterialKind("toy_constant", "neumat.render.passes.infer:InferPass",
+                                     height_tracing=False, synthesis=False, precisions=("int8",)))
+    try:
+        assert kind_of(Toy()) is toy
+    finally:
+        from neumat.material import kinds
+
+        del kinds._KINDS["toy_constant"]
+
+
+def test03_material_package_imports_no_torch_and_no_device():
+    code = ("import sys, neumat.material, neumat.eval; "
+            "bad = [m for m in ('torch', 'slangpy', 'neumat.render') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
