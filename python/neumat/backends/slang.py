@@ -66,11 +66,32 @@ def link_constants(unroll_dots: int, groupshared_words: int) -> str:
 _kernels: dict[tuple, object] = {}
 
 
+def mlp_kernel(device: spy.Device, shader: str, entry: str, networks: tuple[tuple[int, ...], ...],
+               unroll_dots: int, groupshared_words: int = 1) -> spy.ComputeKernel:
+    """The compute kernel ``entry`` of ``shader`` specialized to INT8 networks of widths
+    ``networks`` (one ``Int8Mlp<...>`` type argument per network, :func:`slang_mlp_type`; none
+    for a float entry point) and linked with ``mlp_int8.slang``'s constants
+    (:func:`link_constants`). Compiled once per device and configuration — the one cache of
+    the MLP backend and the inference passes (llvmpipe's JIT takes seconds)."""
+    import slangpy as spy
+
+    words = max(1, int(groupshared_words))
+    key = (device, shader, entry, tuple(tuple(int(w) for w in n) for n in networks), int(unroll_dots), words)
+    if key not in _kernels:
+        module = device.load_module(shader)
+        config = device.load_module_from_source(
+            f"neumat_mlp_int8_config_u{int(unroll_dots)}_g{words}", link_constants(unroll_dots, words))
+        point = module.entry_point(entry)
+        if networks:
+            point = point.specialize([spy.SpecializationArg.from_type(slang_mlp_type(n)) for n in networks])
+        _kernels[key] = device.create_compute_kernel(device.link_program([module, config], [point]))
+    return _kernels[key]
+
+
 def build_kernel(
     device: spy.Device, widths: tuple[int, ...], groupshared: bool, unroll_dots: int
 ) -> spy.ComputeKernel:
-    """The batch kernel of ``mlp_int8.slang`` for one network shape (compiled once per device
-    and configuration; llvmpipe's JIT takes seconds).
+    """The batch kernel of ``mlp_int8.slang`` for one network shape (:func:`mlp_kernel`).
 
     Args:
         device: a slangpy device whose include paths contain :func:`neumat.shaders.shader_dir`.
@@ -78,11 +99,9 @@ def build_kernel(
         groupshared: use ``mlp_int8_batch_groupshared`` (weights copied per workgroup).
         unroll_dots: ``MLP_UNROLL_DOTS`` (see :data:`UNROLL_DOTS`).
     """
-    import slangpy as spy
-
-    key = (device, tuple(widths), bool(groupshared), int(unroll_dots))
-    if key in _kernels:
-        return _kernels[key]
+    words = int(sum(widths[l + 1] * ((widths[l] + 3) // 4) for l in range(len(widths) - 1)))
+    entry = "mlp_int8_batch_groupshared" if groupshared else "mlp_int8_batch"
+    return mlp_kernel(device, SHADER, entry, (tuple(widths),), unroll_dots, words if groupshared else 1)
     module = device.load_module(SHADER)
     words = int(sum(widths[l + 1] * ((widths[l] + 3) // 4) for l in range(len(widths) - 1)))
     words = words if groupshared else 1

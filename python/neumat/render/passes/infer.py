@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...angles import parameterization_index
-from ...backends.slang import UNROLL_DOTS, link_constants, slang_mlp_type
+from ...backends.slang import UNROLL_DOTS, mlp_kernel
 from ...bundle import TRIPLE_PLANE, Bundle
 from ...eval import bundle_output_encoding, bundle_relief, check_triple_plane
 from ..camera import Camera
@@ -73,26 +73,12 @@ RELIEF_MODES = {"flat": 0, "tiled": 1, "slot": 2}
 parameterization without relief frame, or no height map), the bundle's tiled height map, or the
 synthesis pass's ``relief_slope`` slot (the synthesized relief)."""
 
-_kernels: dict[tuple, object] = {}
-
-
 def _kernel(device, widths: tuple[int, ...] | None, unroll_dots: int, entry: str = "infer_fp32"):
     """``infer_int8<Int8Mlp<widths>>`` (widths given) or ``entry`` (``infer_fp32`` /
-    ``infer_fp16``), compiled once per device."""
-    import slangpy as spy
-
-    key = (device, widths, unroll_dots, entry)
-    if key not in _kernels:
-        module = device.load_module(SHADER)
-        config = device.load_module_from_source(
-            f"neumat_infer_config_u{unroll_dots}", link_constants(unroll_dots, 1))
-        if widths is None:
-            point = module.entry_point(entry)
-        else:
-            point = module.entry_point("infer_int8").specialize(
-                [spy.SpecializationArg.from_type(slang_mlp_type(widths))])
-        _kernels[key] = device.create_compute_kernel(device.link_program([module, config], [point]))
-    return _kernels[key]
+    ``infer_fp16``), compiled once per device (:func:`neumat.backends.slang.mlp_kernel`)."""
+    if widths is None:
+        return mlp_kernel(device, SHADER, entry, (), unroll_dots)
+    return mlp_kernel(device, SHADER, "infer_int8", (widths,), unroll_dots)
 
 
 PRECISIONS = ("int8", "fp32", "fp16")

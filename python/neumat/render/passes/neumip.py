@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...backends.slang import UNROLL_DOTS, link_constants, slang_mlp_type
+from ...backends.slang import UNROLL_DOTS, mlp_kernel
 from ...bundle import NEUMIP, Bundle
 from ...eval import EvalError, bundle_value_scale
 from ...neumip import DIRECTION_WIDTH, bundle_max_offset, check_neumip
@@ -62,26 +62,12 @@ DEBUG_NAMES = {OFFSET: "offsets", OFFSET_FEATURES: "offsetFeatures", FEATURES: "
 """Slots written only by a ``debug`` pass, and their shader fields (``NeuMipBuffers``)."""
 DEBUG_SLOTS = tuple(DEBUG_NAMES)
 
-_kernels: dict[tuple, object] = {}
-
-
 def _kernel(device, widths: tuple[tuple[int, ...], tuple[int, ...]] | None, unroll_dots: int):
     """``neumip_int8<Int8Mlp<offset widths>, Int8Mlp<rgb widths>>`` (widths given) or
-    ``neumip_fp32``, compiled once per device."""
-    import slangpy as spy
-
-    key = (device, widths, unroll_dots)
-    if key not in _kernels:
-        module = device.load_module(SHADER)
-        config = device.load_module_from_source(
-            f"neumat_neumip_config_u{unroll_dots}", link_constants(unroll_dots, 1))
-        if widths is None:
-            entry = module.entry_point("neumip_fp32")
-        else:
-            entry = module.entry_point("neumip_int8").specialize(
-                [spy.SpecializationArg.from_type(slang_mlp_type(w)) for w in widths])
-        _kernels[key] = device.create_compute_kernel(device.link_program([module, config], [entry]))
-    return _kernels[key]
+    ``neumip_fp32``, compiled once per device (:func:`neumat.backends.slang.mlp_kernel`)."""
+    if widths is None:
+        return mlp_kernel(device, SHADER, "neumip_fp32", (), unroll_dots)
+    return mlp_kernel(device, SHADER, "neumip_int8", tuple(widths), unroll_dots)
 
 
 def input_positions(bundle: Bundle, net: str) -> list[int]:
