@@ -89,8 +89,11 @@ class FidelityConfig:
     """Side of each compared image, pixels."""
     extent: float = 1.0
     """Tiles across the image at a head-on view."""
-    supersample: int = 2
-    """neumat renders at this many sub-pixels per pixel side (box-averaged, as Mitsuba's box filter)."""
+    supersample: int = 8
+    """neumat renders at this many sub-pixels per pixel side (box-averaged, as Mitsuba's box filter).
+    8 (64 sub-pixels, as many samples as Mitsuba's 64 spp): with 1024² maps a 128² pixel covers
+    ~8 × 8 texels, and 2 × 2 point samples of them measured aliasing, not the material (basket
+    weave, same bundle: 41.3 % relative L1 at 2², 13.1 % at 8²)."""
     spp: int = 64
     """Mitsuba samples per pixel (stratified; a perfect square)."""
     bundles: Path | None = None
