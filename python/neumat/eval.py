@@ -88,19 +88,23 @@ def bundle_relief(bundle: Bundle) -> ReliefSlope | None:
         raise EvalError(str(e)) from e
 
 
+FROM_BUNDLE = "bundle"
+"""``relief`` argument of :func:`bundle_features`: compute the bundle's relief there."""
+
+
 def bundle_features(bundle: Bundle, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray,
-                    relief: ReliefSlope | None | str = "bundle") -> np.ndarray:
+                    relief: ReliefSlope | None | str = FROM_BUNDLE) -> np.ndarray:
     """Decoder input features ``[B, n_0]`` float32 of a triple-plane bundle.
 
     Args:
         uv: float32 ``[B, 2]`` texture coordinates.
         wi, wo: float32 ``[B, 3]`` unit directions, local shading frame (+z = normal), pointing
             away from the surface.
-        relief: the bundle's :func:`bundle_relief`, when the caller has it at hand (``"bundle"``:
-            computed here).
+        relief: the bundle's :func:`bundle_relief` when the caller has it at hand
+            (:data:`FROM_BUNDLE`: computed here; ``None``: a flat relief).
     """
     uv = np.asarray(uv, dtype=np.float32)
-    coding = DirectionCoding(bundle.angle_param, bundle_relief(bundle) if isinstance(relief, str) else relief)
+    coding = DirectionCoding(bundle.angle_param, bundle_relief(bundle) if relief == FROM_BUNDLE else relief)
     h, d = coding.coords(uv, wi, wo)
     coords = {"U": uv, "H": h, "D": d}
     parts = [bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES) for p in bundle.feature_order("rgb")]

@@ -9,13 +9,13 @@ difference vector ``d``. Three parameterizations exist, named by the ids bundles
   are first turned by the minimal rotation taking ``n`` to +z (:func:`.minrot.rotate_to_pole`),
   so that a highlight sits at the H plane's centre on every facet. Continuous in (wi, wo) like
   v2 for a given slope; a direction below the facet's horizon maps outside [0, 1]^2 (clamped);
-* ``"minrot-concentric-v2"``: ``d``
-  by the minimal rotation taking ``h`` to the normal (:mod:`.minrot`), continuous everywhere;
+* :data:`MINROT_PLANE_PARAMETERIZATION` ``"minrot-concentric-v2"``: ``d`` by the minimal
+  rotation taking ``h`` to the macro normal (:mod:`.minrot`), continuous everywhere;
 * :data:`LEGACY_PLANE_PARAMETERIZATION` ``"rusinkiewicz-concentric-v1"``: Rusinkiewicz's
   ``d`` (:mod:`.rusinkiewicz`), measured in a frame turned by ``phi_h``, discontinuous at
   ``theta_h = 0``; kept so that bundles trained with it evaluate exactly as before.
 
-The H plane is the same in both. ``h`` and ``d`` lie in the upper hemisphere for
+The H plane is the same in v1 and v2. ``h`` and ``d`` lie in the upper hemisphere for
 ``wi``, ``wo`` above the surface (``theta_d <= pi/2`` always, since ``h`` bisects them).
 A direction ``(theta, phi)`` maps to plane coordinates ``(s, t)`` in [0, 1]^2 in two steps:
 
