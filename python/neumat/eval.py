@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from .angles import PLANE_PARAMETERIZATIONS, uses_relief_frame
+from .angles import PLANE_PARAMETERIZATIONS
 from .bundle import NEUMIP, TRIPLE_PLANE, Bundle, BundleError
 from .output_encoding import VALUE_SCALE_KEY, OutputEncoding, OutputEncodingError
-from .material import DirectionCoding, ReliefFrameError, ReliefSlope, bilinear_lookup_np
+from .material import DirectionCoding, ReliefFrameError, ReliefSlope, bilinear_lookup_np, has_relief_frame
 from .quant import forward
 
 SOURCE_KEY = "source"
@@ -72,20 +72,23 @@ def check_triple_plane(bundle: Bundle) -> None:
             f"bundle H/D planes use angle parameterization {bundle.angle_param!r}; this neumat "
             f"evaluates {', '.join(map(repr, PLANE_PARAMETERIZATIONS))} (neumat.angles)"
         )
-    bundle_output_encoding(bundle)
-    bundle_relief(bundle)
+    bundle_has_relief(bundle)
+
+
+def bundle_has_relief(bundle: Bundle) -> bool:
+    """:func:`neumat.material.has_relief_frame` (the slope is not computed), with
+    :class:`EvalError` if the relief is unusable."""
+    try:
+        return has_relief_frame(bundle)
+    except ReliefFrameError as e:
+        raise EvalError(str(e)) from e
 
 
 def bundle_relief(bundle: Bundle) -> ReliefSlope | None:
     """The relief whose frame the bundle's H/D coordinates are measured in: its height map's
     slope for the relief-frame parameterizations (:mod:`neumat.material.relief`), ``None`` for
     the others and for bundles without height map (flat); :class:`EvalError` if unusable."""
-    if not uses_relief_frame(bundle.angle_param):
-        return None
-    try:
-        return ReliefSlope.of_bundle(bundle)
-    except ReliefFrameError as e:
-        raise EvalError(str(e)) from e
+    return ReliefSlope.of_bundle(bundle) if bundle_has_relief(bundle) else None
 
 
 FROM_BUNDLE = "bundle"

@@ -102,19 +102,6 @@ def build_kernel(
     words = int(sum(widths[l + 1] * ((widths[l] + 3) // 4) for l in range(len(widths) - 1)))
     entry = "mlp_int8_batch_groupshared" if groupshared else "mlp_int8_batch"
     return mlp_kernel(device, SHADER, entry, (tuple(widths),), unroll_dots, words if groupshared else 1)
-    module = device.load_module(SHADER)
-    words = int(sum(widths[l + 1] * ((widths[l] + 3) // 4) for l in range(len(widths) - 1)))
-    words = words if groupshared else 1
-    config = device.load_module_from_source(
-        f"neumat_mlp_int8_config_u{int(unroll_dots)}_g{words}", link_constants(unroll_dots, words)
-    )
-    entry_name = "mlp_int8_batch_groupshared" if groupshared else "mlp_int8_batch"
-    entry = module.entry_point(entry_name).specialize(
-        [spy.SpecializationArg.from_type(slang_mlp_type(widths))]
-    )
-    program = device.link_program([module, config], [entry])
-    _kernels[key] = device.create_compute_kernel(program)
-    return _kernels[key]
 
 
 @lru_cache(maxsize=1)

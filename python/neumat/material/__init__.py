@@ -7,6 +7,6 @@
 
 from .common import bilinear_lookup_np
 from .kinds import MaterialKind, MaterialKindError, kind_of, register_kind
-from .relief import DirectionCoding, ReliefFrameError, ReliefSlope, slope_texels
+from .relief import DirectionCoding, ReliefFrameError, ReliefSlope, has_relief_frame, slope_texels
 
-__all__ = ["MaterialKind", "MaterialKindError", "kind_of", "register_kind", "DirectionCoding", "ReliefFrameError", "ReliefSlope", "bilinear_lookup_np", "slope_texels"]
+__all__ = ["MaterialKind", "MaterialKindError", "kind_of", "register_kind", "DirectionCoding", "ReliefFrameError", "ReliefSlope", "bilinear_lookup_np", "has_relief_frame", "slope_texels"]

@@ -53,6 +53,22 @@ def slope_texels(height: np.ndarray, height_range: tuple[float, float]) -> np.nd
     return np.stack([du, dv], axis=-1).astype(np.float32)
 
 
+def has_relief_frame(bundle) -> bool:
+    """True when ``bundle`` measures its H/D coordinates in the frame of a relief: a relief-frame
+    parameterization (:func:`neumat.angles.uses_relief_frame`) and a height map. Cheap (the
+    slope is not computed): what passes and validation ask.
+
+    Raises:
+        ReliefFrameError: the height range is in scene units (the frame needs UV units).
+    """
+    if not uses_relief_frame(bundle.angle_param) or bundle.height is None:
+        return False
+    if bundle.height_units != "uv":
+        raise ReliefFrameError(f"the relief frame needs a height range in UV units, the bundle's "
+                               f"is in {bundle.height_units!r}")
+    return True
+
+
 @dataclass(frozen=True)
 class ReliefSlope:
     """The slope ``(dz/du, dz/dv)`` of a material's relief at any uv (UV units per UV unit)."""
@@ -67,16 +83,10 @@ class ReliefSlope:
 
     @classmethod
     def of_bundle(cls, bundle) -> ReliefSlope | None:
-        """The relief of a bundle's height map; ``None`` when it has none (a flat relief).
-
-        Raises:
-            ReliefFrameError: the height range is in scene units (the frame needs UV units).
-        """
-        if bundle.height is None:
+        """The relief whose frame ``bundle`` measures its H/D coordinates in; ``None`` when it
+        has none (:func:`has_relief_frame`: another parameterization, or a flat relief)."""
+        if not has_relief_frame(bundle):
             return None
-        if bundle.height_units != "uv":
-            raise ReliefFrameError(f"the relief frame needs a height range in UV units, the bundle's "
-                                   f"is in {bundle.height_units!r}")
         return cls.from_height(bundle.height, bundle.height_range)
 
     def at(self, uv: np.ndarray) -> np.ndarray:

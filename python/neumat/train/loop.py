@@ -37,6 +37,7 @@ from ..bundle import Bundle, save_bundle
 from ..bundle.atomic import atomic_write_bytes
 from ..data import BtfSource, PointBtf
 from ..eval import SOURCE_KEY
+from ..angles import uses_relief_frame
 from ..material import DirectionCoding
 from ..models.triple_plane import TriplePlaneField
 from ..output_encoding import OutputEncoding
@@ -162,7 +163,8 @@ class Trainer:
                                            d.value_quantile, d.value_scale)
         self.observer = StepObserver(self.model.mlp, cfg.qat.observer_momentum)
         self.surface = material_surface(source)
-        coding = DirectionCoding(self.angle_param, surface_relief(self.surface))
+        relief = surface_relief(self.surface) if uses_relief_frame(self.angle_param) else None
+        coding = DirectionCoding(self.angle_param, relief)
         self.sampler = GlobalBatchSampler(source, cfg.seed, cfg.data.batch_size, cfg.data.chunks,
                                           cfg.data.accum_steps, self.info.rank, self.info.world_size, self.output,
                                           coding)

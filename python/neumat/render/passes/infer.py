@@ -51,7 +51,8 @@ import numpy as np
 from ...angles import parameterization_index
 from ...backends.slang import UNROLL_DOTS, mlp_kernel
 from ...bundle import TRIPLE_PLANE, Bundle
-from ...eval import bundle_output_encoding, bundle_relief, check_triple_plane
+from ...eval import bundle_has_relief, bundle_output_encoding, check_triple_plane
+from ...material.kinds import TRIPLE_PLANE_KIND
 from ..camera import Camera
 from ..feature_mips import mip_chain
 from ..lights import DirectionalLight, PointLight
@@ -81,9 +82,10 @@ def _kernel(device, widths: tuple[int, ...] | None, unroll_dots: int, entry: str
     return mlp_kernel(device, SHADER, "infer_int8", (widths,), unroll_dots)
 
 
-PRECISIONS = ("int8", "fp32", "fp16")
-"""MLP variants: the INT8 network (bit-exact contract), its FP32 twin on the dequantized weights,
-and an FP16 twin (weights rounded to float16, float16 activations and accumulation)."""
+PRECISIONS = TRIPLE_PLANE_KIND.precisions
+"""MLP variants (as the kind declares them): the INT8 network (bit-exact contract), its FP32 twin
+on the dequantized weights, and an FP16 twin (weights rounded to float16, float16 activations and
+accumulation)."""
 
 
 def check_fp16(device) -> None:
@@ -152,10 +154,9 @@ class InferPass(RenderPass):
         data += [m.ravel() for m in u_mips]
         segs += [[0, 1, 1, 0]] * (3 - len(segs))
         coord = [COORDS[p] for p in order] + [-1] * (3 - len(order))
-        relief = bundle_relief(bundle)
-        height = bundle.height if relief is not None else np.zeros((1, 1), np.float32)
-        self.has_relief = relief is not None
+        self.has_relief = bundle_has_relief(bundle)
         """True when the bundle's H/D coordinates are measured in the frame of its relief."""
+        height = bundle.height if self.has_relief else np.zeros((1, 1), np.float32)
         self._planes = {"data": device.create_buffer(usage=usage, data=np.concatenate(data), label="infer.planes"),
                         "seg0": segs[0], "seg1": segs[1], "seg2": segs[2], "coord": coord,
                         "uLevels": 1 + len(u_mips), "uMipOffset": u_mip_offset,

@@ -45,6 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...backends.slang import UNROLL_DOTS, mlp_kernel
+from ...material.kinds import NEUMIP_KIND
 from ...bundle import NEUMIP, Bundle
 from ...eval import EvalError, bundle_value_scale
 from ...neumip import DIRECTION_WIDTH, bundle_max_offset, check_neumip
@@ -146,7 +147,7 @@ class NeuMipPass(RenderPass):
 
     @precision.setter
     def precision(self, value: str) -> None:
-        if value not in ("int8", "fp32"):
+        if value not in NEUMIP_KIND.precisions:
             raise ValueError(f"NeuMIP bundles render with precision 'int8' or 'fp32', not {value!r}")
         self.fp32 = value == "fp32"
 

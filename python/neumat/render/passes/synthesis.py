@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...angles import uses_relief_frame
+from ...material import has_relief_frame
 from ...synthesis import SynthesisConfig, Synthesizer
 from ...synthesis.histogram import GaussianizedPlane
 from .base import UV, RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
@@ -88,8 +88,7 @@ class SynthesisPass(RenderPass):
     @classmethod
     def from_bundle(cls, device, bundle, config: SynthesisConfig | None = None) -> SynthesisPass:
         """Build the synthesis data of ``bundle`` (:meth:`Synthesizer.from_bundle`) and upload it."""
-        relief = uses_relief_frame(bundle.angle_param) and bundle.height is not None
-        extent = bundle.height_range[1] - bundle.height_range[0] if relief else 0.0
+        extent = bundle.height_range[1] - bundle.height_range[0] if has_relief_frame(bundle) else 0.0
         return cls(device, Synthesizer.from_bundle(bundle, config), extent)
 
     def shader_params(self) -> dict:
