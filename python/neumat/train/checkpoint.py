@@ -13,7 +13,8 @@ A checkpoint ``<out>/ckpt_<step:08d>.pt`` is one ``torch.save`` dict (loaded bac
 ``scaler``         AMP gradient scaler state (empty dict when AMP is off)
 ``value_scale``,   the run's output encoding (:mod:`neumat.output_encoding`):
 ``output_*``       ``output_encoding`` (absent in older checkpoints: ``"linear"``) with
-                   ``value_scale`` (float) or ``output_scale`` (3 floats)
+                   ``value_scale`` (float) or ``output_scale`` (3 floats, and
+                   ``output_range_bits`` for ``"log-v1"``)
 ``angle_param``    the run's H/D plane parameterization (absent in older checkpoints:
                    ``"rusinkiewicz-concentric-v1"``)
 ``source``         data source spec (:mod:`neumat.train.sources`)

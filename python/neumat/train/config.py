@@ -119,12 +119,13 @@ class DataConfig:
     """Training samples drawn (with a fixed seed) to calibrate the automatic value_scale."""
     output_encoding: str = "linear"
     """How the decoder's [0, 1] output maps to BTF values (:mod:`neumat.output_encoding`):
-    "linear" (x value_scale; values above it clip) or "reinhard-v1" (s y / (1 - y), s =
-    value_scale if set, else a quarter of the value_quantile quantile; the L1 loss then weighs
-    errors roughly relative to the value, and highlights up to 1023 s survive). Held-out INT8
-    relative L1, reinhard vs linear, one seed: glossy copper 35.6 vs 46.7 %, leather 35.1 vs
-    36.5 % (300 steps), the smooth analytic test BTF 7.7 vs 3.3 % (600 steps): not the default
-    until a full-length run on the fidelity suite says so."""
+    "linear" (x value_scale; values above it clip), "reinhard-v1" (s y / (1 - y), s =
+    value_scale if set, else a quarter of the value_quantile quantile; highlights up to 1023 s
+    survive) or "log-v1" (s (2^(k y) - 1), s = value_scale if set, else the median training
+    value; k reaches 4x the largest calibration value; the L1 loss then weighs errors relative
+    to the value from the darkest off-specular direction to the brightest highlight).
+    Held-out INT8 relative L1, reinhard vs linear, one seed: glossy copper 35.6 vs 46.7 %,
+    leather 35.1 vs 36.5 % (300 steps), the smooth analytic test BTF 7.7 vs 3.3 % (600 steps)."""
 
 
 @dataclass

@@ -8,10 +8,11 @@ provenance:
 
 =====================  ========================================================
 ``output_encoding``    how renderers decode the MLP's [0, 1] output to BTF values
-                       (:mod:`neumat.output_encoding`): ``"linear"`` or
-                       ``"reinhard-v1"``
+                       (:mod:`neumat.output_encoding`): ``"linear"``,
+                       ``"reinhard-v1"`` or ``"log-v1"``
 ``value_scale``        ``"linear"``: the scale (BTF value of output 1.0)
-``output_scale``       ``"reinhard-v1"``: ``[s_r, s_g, s_b]``, BTF value of output 0.5
+``output_scale``       ``"reinhard-v1"``, ``"log-v1"``: ``[s_r, s_g, s_b]``
+``output_range_bits``  ``"log-v1"``: ``k`` (output 1.0 decodes to ``s_c (2^k - 1)``)
 ``source``             data source spec (:mod:`.sources`) for ``neumat eval``
 ``step``               optimizer steps trained
 ``config``             the resolved training config

@@ -11,6 +11,7 @@ have drawn.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from ..data import BtfBatch, BtfSource
 from ..data.source import concat_batches
 from ..material import DirectionCoding
-from ..output_encoding import LINEAR, OutputEncoding
+from ..output_encoding import LOG, REINHARD, OutputEncoding
 
 TRAIN_STREAM = 0
 """SeedSequence word of the training batches."""
@@ -122,14 +123,18 @@ def validation_batch(source: BtfSource, seed: int, n: int) -> BtfBatch:
     return source.sample(n, stream_rng(seed, VALIDATION_STREAM), "heldout")
 
 
-def calibrate_value_scale(source: BtfSource, seed: int, n: int, quantile: float) -> float:
-    """Automatic ``value_scale``: the ``quantile`` of ``n`` training RGB values (all channels).
+def calibration_values(source: BtfSource, seed: int, n: int) -> np.ndarray:
+    """``n`` training RGB values ``[n, 3]`` float64 drawn with the run's fixed calibration seed."""
+    return source.sample(n, stream_rng(seed, CALIBRATION_STREAM), "train").rgb.astype(np.float64)
+
+
+def calibrate_value_scale(rgb: np.ndarray, quantile: float) -> float:
+    """Automatic ``value_scale``: the ``quantile`` of the calibration values (all channels).
 
     Values above it saturate at the decoder's output clamp; 0.999 keeps highlights while one
     stray texel cannot stretch the range. Never below 1e-6 (an all-black material).
     """
-    rgb = source.sample(n, stream_rng(seed, CALIBRATION_STREAM), "train").rgb
-    return max(float(np.quantile(rgb.astype(np.float64), quantile)), 1e-6)
+    return max(float(np.quantile(rgb, quantile)), 1e-6)
 
 
 REINHARD_SCALE_FRACTION = 0.25
@@ -138,6 +143,16 @@ quantile decodes from y = 0.8 and values up to ~256x it survive. Measured (300 s
 8192, held-out INT8 relative L1, one seed; "linear" for comparison): leather 35.1 % (linear
 36.5 %; the per-channel mean, 0.02-0.03, gave 43.4 %, scale 0.1 gave 38.8 %), glossy copper
 (roughness 0.38) 35.6 % (linear 46.7 %; the mean gave 53.7 %, scale 2.0 gave 36.0 %)."""
+LOG_SCALE_QUANTILE = 0.5
+"""Automatic ``"log-v1"`` scale (the bend between linear and logarithmic): this quantile of the
+calibration values (all channels), at least :data:`LOG_SCALE_FLOOR` of the ``value_quantile``
+quantile."""
+LOG_SCALE_FLOOR = 1e-3
+"""Smallest automatic ``"log-v1"`` scale relative to the ``value_quantile`` quantile (a mostly
+black material would otherwise spend the range on values nobody sees)."""
+LOG_HEADROOM = 4.0
+"""Automatic ``"log-v1"`` range: the largest decoded value is this times the largest
+calibration value (glints brighter than any calibration sample survive)."""
 
 
 def calibrate_output(source: BtfSource, seed: int, encoding: str, n: int, quantile: float,
@@ -145,11 +160,16 @@ def calibrate_output(source: BtfSource, seed: int, encoding: str, n: int, quanti
     """The run's output encoding ``encoding`` with automatic scales from ``n`` training values.
 
     ``"linear"``: :func:`calibrate_value_scale`. ``"reinhard-v1"``: that value times
-    :data:`REINHARD_SCALE_FRACTION`, for every channel. A ``value_scale`` > 0 is used for every
-    channel instead (both encodings).
+    :data:`REINHARD_SCALE_FRACTION`, for every channel. ``"log-v1"``: scale
+    :data:`LOG_SCALE_QUANTILE` of the values, range up to :data:`LOG_HEADROOM` x their maximum.
+    A ``value_scale`` > 0 is used for every channel instead (all encodings).
     """
+    rgb = calibration_values(source, seed, n)
+    top = calibrate_value_scale(rgb, quantile)
+    if encoding == LOG:
+        scale = value_scale if value_scale > 0 else max(float(np.quantile(rgb, LOG_SCALE_QUANTILE)), LOG_SCALE_FLOOR * top)
+        bits = math.log2(1.0 + LOG_HEADROOM * max(float(rgb.max()), top) / scale)
+        return OutputEncoding(LOG, (scale,) * 3, bits)
     if value_scale <= 0:
-        value_scale = calibrate_value_scale(source, seed, n, quantile)
-        if encoding != LINEAR:
-            value_scale *= REINHARD_SCALE_FRACTION
+        value_scale = top * (REINHARD_SCALE_FRACTION if encoding == REINHARD else 1.0)
     return OutputEncoding(encoding, (value_scale,) * 3)

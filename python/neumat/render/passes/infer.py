@@ -237,6 +237,7 @@ class InferPass(RenderPass):
         relief_mode = RELIEF_MODES["flat" if not self.has_relief else "slot" if slope is not None else "tiled"]
         frame = {"camera": self.camera.shader_params(), **light_params(self.lights[0]),
                  "outputEncoding": self.output_encoding.index, "outputScale": list(self.output_encoding.scale),
+                 "outputRangeBits": self.output_encoding.range_bits,
                  "useSynth": int(synth is not None),
                  "synthChannels": self.u_channels, "writeDebug": int(self.debug),
                  "featureCount": int(self.mlp.n_inputs), "angleParam": self.angle_param}

@@ -40,6 +40,7 @@ from ..progress import TrainProgress
 from ..sampling import (
     TRAIN_STREAM,
     calibrate_value_scale,
+    calibration_values,
     stream_rng,
     validation_batch,
 )
@@ -101,7 +102,7 @@ def load_material(cfg: NeuMipConfig, name: str) -> MaterialData:
     """Build (render or load from the disk cache) material ``name``'s BTF and its fixed sets."""
     spec = cfg.material_spec(name)
     source = make_source(spec)
-    scale = calibrate_value_scale(source, cfg.seed, CALIBRATION_SAMPLES, cfg.value_quantile)
+    scale = calibrate_value_scale(calibration_values(source, cfg.seed, CALIBRATION_SAMPLES), cfg.value_quantile)
     return MaterialData(name, spec, source, scale, validation_batch(source, cfg.seed, cfg.val_samples))
 
 
