@@ -4,9 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from neumat.bundle import load_bundle
-from neumat.eval import evaluate_heldout
+from neumat.metrics import evaluate_heldout
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

@@ -1,14 +1,13 @@
-"""The NeuMIP evaluation contract (neumat.neumip): offsets, shifted lookups, validation."""
+"""The NeuMIP evaluation contract (neumat.material.neumip): offsets, shifted lookups, validation."""
 
 import dataclasses
 
 import numpy as np
-from directions import upper_hemisphere
 import pytest
-
+from directions import upper_hemisphere
 from neumat.bundle import make_random_bundle
-from neumat.eval import EvalError, bilinear_lookup_np
-from neumat.neumip import (
+from neumat.material import EvalError, bilinear_lookup_np
+from neumat.material.neumip import (
     DIRECTION_ENCODING,
     MAX_OFFSET_KEY,
     check_neumip,

@@ -1,11 +1,12 @@
-"""The torch NeuMIP model (neumat.models.neumip) against the numpy contract (neumat.neumip)."""
+"""The torch NeuMIP model (neumat.models.neumip) against the numpy contract (neumat.material.neumip)."""
 
 import numpy as np
-from directions import upper_hemisphere
 import pytest
 import torch
+from directions import upper_hemisphere
 from neumat.bundle import load_bundle, save_bundle
-from neumat.eval import bilinear_lookup_np
+from neumat.material import bilinear_lookup_np
+from neumat.material.neumip import check_neumip, offsets_int8, render_neumip_int8
 from neumat.models.neumip import (
     Int8Decoders,
     NeuMipDecoders,
@@ -13,7 +14,6 @@ from neumat.models.neumip import (
     int8_mlp_forward,
 )
 from neumat.models.qat import QatMode, export_int8
-from neumat.neumip import check_neumip, offsets_int8, render_neumip_int8
 from neumat.quant import forward
 from neumat.train.config import ConfigError
 from neumat.train.neumip import load_decoders, save_decoders, to_bundle

@@ -15,14 +15,15 @@ import torch
 from neumat.bundle import load_bundle
 from neumat.cli import app
 from neumat.data import SliceRenderer, make_material
-from neumat.eval import SOURCE_KEY, error_metrics
-from neumat.models.neumip import NeuMipField
-from neumat.neumip import (
+from neumat.material import SOURCE_KEY
+from neumat.material.neumip import (
     bundle_max_offset,
     check_neumip,
     offsets_int8,
     render_neumip_int8,
 )
+from neumat.metrics import error_metrics
+from neumat.models.neumip import NeuMipField
 from neumat.train.neumip import (
     NeuMipConfig,
     load_decoders,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from neumat.bundle import make_random_bundle
-from neumat.eval import EvalError, bundle_output_encoding, render_int8
+from neumat.material import EvalError
+from neumat.material.triple_plane import bundle_output_encoding, render_int8
 from neumat.output_encoding import (
     ENCODINGS,
     LINEAR,
@@ -235,8 +235,14 @@ def test06_training_targets_and_calibration():
     from neumat.material import DirectionCoding
     from neumat.train.config import ConfigError, TrainConfig, apply_overrides
     from neumat.train.export import state_coding
-    from neumat.train.sampling import CALIBRATION_STREAM, LOG_HEADROOM, REINHARD_SCALE_FRACTION, calibrate_output, \
-        stream_rng, to_plane_batch
+    from neumat.train.sampling import (
+        CALIBRATION_STREAM,
+        LOG_HEADROOM,
+        REINHARD_SCALE_FRACTION,
+        calibrate_output,
+        stream_rng,
+        to_plane_batch,
+    )
     from train_fixtures import AnalyticBtf
 
     source = AnalyticBtf()
@@ -270,7 +276,8 @@ def test07_v1_linear_bundle_evaluates_as_before(tmp_path):
     the D plane, INT8 MLP output times value_scale."""
     from neumat.angles import LEGACY_PLANE_PARAMETERIZATION, hemisphere_to_square, rusinkiewicz
     from neumat.bundle import load_bundle, make_random_bundle
-    from neumat.eval import WRAP_PLANES, bilinear_lookup_np
+    from neumat.material import bilinear_lookup_np
+    from neumat.material.triple_plane import WRAP_PLANES
 
     old = make_random_bundle(np.random.default_rng(8), plane_dtype=np.float32)
     old.angle_param = LEGACY_PLANE_PARAMETERIZATION

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from neumat.angles import MINROT_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION
 from neumat.bundle import make_random_bundle
-from neumat.eval import EvalError, bundle_features, bundle_relief, check_triple_plane
-from neumat.material import DirectionCoding, ReliefSlope, slope_texels
+from neumat.material import DirectionCoding, EvalError, ReliefSlope, slope_texels
+from neumat.material.triple_plane import bundle_features, bundle_relief, check_triple_plane
 from neumat.render.passes.synthesis import RELIEF_SLOPE, SynthesisPass
 from neumat.synthesis import SynthesisConfig
 

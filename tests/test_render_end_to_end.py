@@ -2,7 +2,7 @@
 compose, INT8, synthesis off) against the ground truth of the same synthetic material.
 
 Ground truth: the material the bundle was trained on, rebuilt from its provenance
-(:func:`neumat.eval.require_source_spec` → :func:`neumat.train.sources.make_source`), and the
+(:func:`neumat.material.require_source_spec` → :func:`neumat.train.sources.make_source`), and the
 slice renderer that produced its training data (:class:`neumat.data.render.SliceRenderer`,
 ``uv_space="surface"``, shadows on): every camera ray is intersected exactly with the
 displaced height field (:meth:`neumat.data.heightfield.HeightField.first_hit`) and the BTF
@@ -11,7 +11,7 @@ units, relief = the material's height_scale, so the renderer's parallax is the d
 by a distant narrow-FOV camera at (θo, φo) and lit by a unit-irradiance DirectionalLight at
 (θi, φi), so radiance = BTF value and ωo varies by < 1° over the image.
 
-PSNR uses :func:`neumat.eval.psnr` (peak 1, BTF units) over the pixels both see (and where the
+PSNR uses :func:`neumat.metrics.psnr` (peak 1, BTF units) over the pixels both see (and where the
 reference point is not masked from ωo), on the radiance (traced shadows on). Measured (64²,
 INT8) with the leather of 2026-12-04 (point-sampled, self-shadowing left to the renderer): 51.5
 dB (top view), 46.8 dB (oblique), 44.1 dB (θo = 65°), 49.7 dB (θi = 78°; 42.6 dB without
@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from neumat.bundle import load_bundle
-from neumat.eval import error_metrics, render_int8, require_source_spec
+from neumat.material import require_source_spec
+from neumat.material.triple_plane import render_int8
+from neumat.metrics import error_metrics
 from neumat.render.camera import Camera
 from neumat.render.lights import DirectionalLight
 from neumat.render.renderer import Renderer

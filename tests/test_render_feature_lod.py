@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from neumat.eval import bilinear_lookup_np
+from neumat.material import bilinear_lookup_np
 from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.feature_mips import mip_chain, trilinear_lookup_np

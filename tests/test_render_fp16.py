@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from neumat.eval import bundle_value_scale
+from neumat.material import bundle_value_scale
 from neumat.render.camera import Camera
 from neumat.render.lights import DirectionalLight
 from neumat.render.passes.infer import check_fp16, dequantized_weights

@@ -1,5 +1,5 @@
 """The NeuMIP pass (shaders/neumip.slang) against the NeuMIP contract's numpy reference
-(neumat.neumip.render_neumip_int8, neumat.render.reference.neumip), in the Renderer, side by side
+(neumat.material.neumip.render_neumip_int8, neumat.render.reference.neumip), in the Renderer, side by side
 with a triple-plane object (neumat.render.multi), and through ``neumat render``; 64² frames of a
 random 12-channel NeuMIP bundle with four hidden layers of 64 (the NeuMIP shape).
 
@@ -9,7 +9,7 @@ and the BTF is mostly non-zero — otherwise a wrong lookup could go unnoticed.
 
 Tolerances: local directions within 2e-5 of the infer pass's numpy frame (as
 tests/test_render_pipeline.py); given the device's own directions and uv, Δu within 1e-6 UV units
-of neumat.neumip.offsets_int8 and the network inputs within 1e-6 (bilinear weights of the same
+of neumat.material.neumip.offsets_int8 and the network inputs within 1e-6 (bilinear weights of the same
 float32 formula; FMA contraction may move the last bit); both INT8 networks bit-exact given the
 device's own inputs; the BTF equal to render_neumip_int8 on >= 99.9 % of masked pixels (an input
 1 ulp away can round to the neighbouring int8 value; measured: 100 %); the FP32 path within
@@ -22,10 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import typer
-from typer.testing import CliRunner
-
 from neumat.bundle import Bundle, make_random_bundle
-from neumat.neumip import network_input
+from neumat.material.neumip import network_input
 from neumat.quant import Int8MLP, forward
 from neumat.render import shapes
 from neumat.render.camera import Camera
@@ -34,6 +32,7 @@ from neumat.render.multi import MultiRenderer, translated
 from neumat.render.reference.neumip import reference_neumip
 from neumat.render.reference.pipeline import reference_compose, shading_directions
 from neumat.render.renderer import Renderer
+from typer.testing import CliRunner
 
 RES = 64
 MAX_OFFSET = 0.05

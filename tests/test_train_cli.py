@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -12,7 +11,7 @@ torch = pytest.importorskip("torch", reason="training needs torch (pip install '
 
 from neumat.bundle import import_inm, load_bundle  # noqa: E402
 from neumat.cli import eval_cmd, export_cmd, train_cmd  # noqa: E402
-from neumat.eval import evaluate_heldout  # noqa: E402
+from neumat.metrics import evaluate_heldout  # noqa: E402
 from neumat.train import sources  # noqa: E402
 from neumat.train.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from train_fixtures import SMALL, AnalyticBtf  # noqa: E402
@@ -97,8 +96,8 @@ def test02_bad_options_are_clear_errors(tmp_path, args, message):
 
 
 def test03_eval_without_source_record_or_bad_file(tmp_path):
-    from neumat.bundle import make_random_bundle
     import numpy as np
+    from neumat.bundle import make_random_bundle
 
     path = make_random_bundle(np.random.default_rng(0)).save(tmp_path / "r.nmat")
     result = runner.invoke(app, ["eval", str(path)])
@@ -138,7 +137,6 @@ def test04_registry_material_end_to_end(tmp_path, monkeypatch):
 def test08_train_from_user_maps_and_from_ubo2014(tmp_path, monkeypatch):
     """The two user data paths of `neumat train`: a PBR texture folder and a UBO2014 file."""
     import imageio.v3 as iio
-
     from neumat.data import factorize_frames, write_ubo2014
 
     monkeypatch.setenv("NEUMAT_CACHE", str(tmp_path / "cache"))
@@ -216,7 +214,7 @@ def test09_maps_options_recorded_and_eval_reproduces_the_trainers_figures(tmp_pa
                              "roughness": "Rock01_1K_Roughness.png"}
     assert tuple(bundle.height_range) == (0.0, 0.05) and bundle.height.shape == (32, 32)  # files' own 32^2
     recorded = bundle.provenance["metrics"]
-    assert recorded["step"] == 6 and recorded["evaluated_by"].startswith("neumat.eval.evaluate_heldout")
+    assert recorded["step"] == 6 and recorded["evaluated_by"].startswith("neumat.metrics.evaluate_heldout")
     assert "validation" in bundle.provenance and "int8_psnr" in bundle.provenance["validation"]
     summary = [r.getMessage() for r in caplog.records if r.name == "neumat.cli.train_cmd"][-1]
     q = recorded["int8"]

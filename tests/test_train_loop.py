@@ -9,7 +9,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="training needs torch (pip install 'neumat[train]')")
 
 from neumat.bundle import load_bundle  # noqa: E402
-from neumat.eval import error_metrics, evaluate_heldout, headline_metrics, render_int8  # noqa: E402
+from neumat.material.triple_plane import render_int8  # noqa: E402
+from neumat.metrics import error_metrics, evaluate_heldout, headline_metrics  # noqa: E402
 from neumat.output_encoding import OutputEncoding  # noqa: E402
 from neumat.train import load_config, train  # noqa: E402
 from neumat.train.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402

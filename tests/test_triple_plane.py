@@ -7,11 +7,12 @@ torch = pytest.importorskip("torch", reason="the triple-plane model needs torch 
 
 from neumat.angles import PLANE_PARAMETERIZATION, plane_coords  # noqa: E402
 from neumat.bundle import load_bundle  # noqa: E402
-from neumat.eval import bilinear_lookup_np, bundle_features, render_int8  # noqa: E402
+from neumat.material import bilinear_lookup_np  # noqa: E402
+from neumat.material.triple_plane import bundle_features, render_int8  # noqa: E402
 from neumat.models.qat import QatMode  # noqa: E402
 from neumat.models.triple_plane import CLAMP, WRAP, TriplePlaneField, bilinear_lookup  # noqa: E402
-from neumat.train.export import to_bundle  # noqa: E402
 from neumat.output_encoding import OutputEncoding  # noqa: E402
+from neumat.train.export import to_bundle  # noqa: E402
 
 
 def _plane(rows, cols, c, seed=0):
@@ -110,7 +111,7 @@ def test06_bundle_features_equal_model_features(tmp_path):
 
 
 def test07_metrics_mask_nan_targets_and_state_units():
-    from neumat.eval import error_metrics
+    from neumat.metrics import error_metrics
 
     target = np.array([[0.5, 0.5, 0.5], [np.nan, 0.2, 0.2], [0.1, 0.1, 0.1]], np.float32)
     pred = np.array([[0.6, 0.5, 0.5], [9.0, 9.0, 9.0], [0.1, 0.1, 0.1]], np.float32)

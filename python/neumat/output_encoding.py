@@ -2,9 +2,9 @@
 
 The INT8 MLP contract (:mod:`neumat.quant.spec`) ends with ``y = clamp(acc * m_L, 0, 1)``,
 float32 ``[..., 3]``. A triple-plane bundle says how ``y`` decodes to linear Rec.709 BTF values
-``v`` (cosine included, see :mod:`neumat.data.source`); every evaluator applies the same decode
-after its MLP (numpy :func:`neumat.eval.render_int8`, the render reference, the Slang infer
-pass via ``shaders/output_encoding.slang``). Encodings, by id:
+``v`` (cosine included, see :mod:`neumat.data.source`); every evaluator applies the same
+decode after its MLP (numpy :func:`neumat.material.triple_plane.render_int8`, the render
+reference, the Slang infer pass via ``shaders/output_encoding.slang``). Encodings, by id:
 
 ``"linear"`` (:data:`LINEAR`)
     ``v = y * s`` (one float32 multiply). ``s`` is the scalar provenance ``value_scale``
@@ -35,9 +35,9 @@ correctly rounded either (Vulkan allows 3 + 2|t| ulp), so "log-v1" agrees within
 of ``e``, i.e. ``|dv| <= s_c * e * (3 + 2 t) * 2^-23``. Multiplies and subtractions are exact
 IEEE operations on every backend.
 
-Provenance keys (:data:`ENCODING_KEY`, :data:`SCALE_KEY`, :data:`RANGE_KEY`, and ``value_scale`` of
-:mod:`neumat.eval` for ``"linear"``); :func:`bundle_output_encoding` reads them and raises
-:class:`OutputEncodingError` on anything else.
+Provenance keys (:data:`ENCODING_KEY`, :data:`SCALE_KEY`, :data:`RANGE_KEY`, and
+:data:`VALUE_SCALE_KEY` for ``"linear"``); :meth:`OutputEncoding.from_provenance` reads them and
+raises :class:`OutputEncodingError` on anything else.
 """
 
 from __future__ import annotations

@@ -15,20 +15,21 @@ from .checksum import content_checksum
 from .errors import BundleError
 from .inm import export_inm, import_inm, inm_file_names
 from .manifest import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, SUPPORTED_VERSIONS
-from .model import KINDS, NEUMIP, TRIPLE_PLANE, Bundle
+from .model import LAYOUTS, NEUMIP, TRIPLE_PLANE, Bundle, KindLayout, register_layout
 from .nmat import bundle_bytes, inspect_bundle, load_bundle, save_bundle
 from .synthetic import make_random_bundle
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
-    "KINDS",
+    "LAYOUTS",
     "METADATA_KEY",
     "NEUMIP",
     "SUPPORTED_VERSIONS",
     "TRIPLE_PLANE",
     "Bundle",
     "BundleError",
+    "KindLayout",
     "bundle_bytes",
     "content_checksum",
     "export_inm",
@@ -37,5 +38,6 @@ __all__ = [
     "inspect_bundle",
     "load_bundle",
     "make_random_bundle",
+    "register_layout",
     "save_bundle",
 ]

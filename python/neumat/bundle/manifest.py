@@ -4,7 +4,7 @@ Stored as a JSON string under the safetensors metadata key ``"neumat"``. Version
 
     {
       "format": "neumat.nmat", "version": 1,
-      "kind": "triple_plane" | "neumip",
+      "kind": "triple_plane" | "neumip" | a registered kind (neumat.bundle.model.LAYOUTS),
       "plane_axes": ["v", "u", "channel"],          # every plane is [row=v, col=u, channel]
       "tensors": {"<name>": {"dtype": "float16|float32|uint32", "shape": [...]}, ...},
       "networks": {"<net>": {"widths": [n0, ..., nL],
@@ -36,11 +36,9 @@ from .container import TensorEntry
 from .errors import BundleError
 from .model import (
     HEIGHT_TENSOR,
-    KIND_NETWORKS,
-    KIND_PLANES,
-    KINDS,
     Bundle,
     is_finite_number,
+    kind_layout,
     plane_tensor,
     scales_tensor,
     weight_tensor,
@@ -142,8 +140,7 @@ def decode_manifest(metadata: dict[str, str]) -> dict[str, Any]:
         raise BundleError(
             f"manifest keys wrong: missing {missing}, unexpected {extra}; expected exactly {list(TOP_KEYS)}"
         )
-    if m["kind"] not in KINDS:
-        raise BundleError(f"unknown model kind {m['kind']!r}; this neumat supports {list(KINDS)}")
+    kind_layout(m["kind"])
     if m["plane_axes"] != PLANE_AXES:
         raise BundleError(
             f"plane_axes {m['plane_axes']!r} is not {PLANE_AXES}; version {version} fixes the plane layout"
@@ -184,15 +181,16 @@ def check_tensor_table(manifest: dict[str, Any], entries: dict[str, TensorEntry]
 def bundle_from_manifest(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Bundle:
     """Assemble and validate the :class:`Bundle` a checked manifest describes from its arrays."""
     kind = manifest["kind"]
+    layout = kind_layout(kind)
     networks = manifest["networks"]
-    if not isinstance(networks, dict) or sorted(networks) != sorted(KIND_NETWORKS[kind]):
+    if not isinstance(networks, dict) or sorted(networks) != sorted(layout.networks):
         names = sorted(networks) if isinstance(networks, dict) else networks
         raise BundleError(
-            f"a {kind!r} bundle holds the networks {list(KIND_NETWORKS[kind])}, the manifest lists {names!r}"
+            f"a {kind!r} bundle holds the networks {list(layout.networks)}, the manifest lists {names!r}"
         )
     widths = {net: _network_widths(net, rec) for net, rec in networks.items()}
     height = _height_record(manifest["height"])
-    expected = {plane_tensor(p) for p in KIND_PLANES[kind]}
+    expected = {plane_tensor(p) for p in layout.planes}
     for net, w in widths.items():
         expected |= {weight_tensor(net, layer) for layer in range(len(w) - 1)} | {scales_tensor(net)}
     if height is not None:
@@ -222,7 +220,7 @@ def bundle_from_manifest(manifest: dict[str, Any], arrays: dict[str, np.ndarray]
         raise BundleError("manifest 'provenance' must be a JSON object")
     bundle = Bundle(
         kind=kind,
-        planes={p: arrays[plane_tensor(p)] for p in KIND_PLANES[kind]},
+        planes={p: arrays[plane_tensor(p)] for p in layout.planes},
         mlps=mlps,
         inputs=inputs,
         height=arrays.get(HEIGHT_TENSOR) if height is not None else None,

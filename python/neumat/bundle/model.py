@@ -53,15 +53,47 @@ from .errors import BundleError
 
 TRIPLE_PLANE = "triple_plane"
 NEUMIP = "neumip"
-KINDS = (TRIPLE_PLANE, NEUMIP)
-"""Model kinds a bundle may hold."""
 
-KIND_PLANES = {TRIPLE_PLANE: ("U", "H", "D"), NEUMIP: ("offset", "rgb")}
-"""Planes each kind holds, exactly."""
-KIND_NETWORKS = {TRIPLE_PLANE: ("rgb",), NEUMIP: ("offset", "rgb")}
-"""MLPs each kind holds, exactly."""
-NETWORK_PLANE = {TRIPLE_PLANE: {"rgb": ("U", "H", "D")}, NEUMIP: {"offset": ("offset",), "rgb": ("rgb",)}}
-"""The planes each network reads, each exactly once (in an order chosen by ``inputs``)."""
+
+@dataclass(frozen=True)
+class KindLayout:
+    """What a bundle of one model kind holds: its planes and networks, exactly."""
+
+    planes: tuple[str, ...]
+    """Planes the kind holds, exactly."""
+    network_planes: dict[str, tuple[str, ...]]
+    """Its networks and the planes each reads, each exactly once (in an order chosen by
+    ``inputs``)."""
+    directions: bool = False
+    """True: its networks may also read the encoded directions :data:`DIRECTION_SOURCES`."""
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """MLPs the kind holds, exactly."""
+        return tuple(self.network_planes)
+
+
+LAYOUTS: dict[str, KindLayout] = {
+    TRIPLE_PLANE: KindLayout(("U", "H", "D"), {"rgb": ("U", "H", "D")}),
+    NEUMIP: KindLayout(("offset", "rgb"), {"offset": ("offset",), "rgb": ("rgb",)}, directions=True),
+}
+"""Model kinds a bundle may hold, by ``kind``; a new kind adds its layout with
+:func:`register_layout` (and its declaration with :func:`neumat.material.register_kind`)."""
+
+
+def register_layout(kind: str, layout: KindLayout) -> KindLayout:
+    """Let bundles of model kind ``kind`` load, validate and save; returns ``layout``."""
+    LAYOUTS[kind] = layout
+    return layout
+
+
+def kind_layout(kind: Any) -> KindLayout:
+    """The layout of model kind ``kind``; :class:`BundleError` for an unknown one."""
+    if not isinstance(kind, str) or kind not in LAYOUTS:
+        raise BundleError(f"unknown model kind {kind!r}; this neumat supports {list(LAYOUTS)}")
+    return LAYOUTS[kind]
+
+
 DIRECTION_SOURCES = ("wi", "wo")
 """Non-plane input sources (neumip only): encoded incident / outgoing directions."""
 MAX_DIRECTION_WIDTH = 16
@@ -198,11 +230,10 @@ class Bundle:
 
     def validate(self) -> None:
         """Raise :class:`BundleError` unless every invariant of the module docstring holds."""
-        if self.kind not in KINDS:
-            raise BundleError(f"unknown model kind {self.kind!r}; supported kinds: {list(KINDS)}")
-        _check_names("plane", self.planes, KIND_PLANES[self.kind], self.kind)
-        _check_names("network", self.mlps, KIND_NETWORKS[self.kind], self.kind)
-        _check_names("input list", self.inputs, KIND_NETWORKS[self.kind], self.kind)
+        layout = kind_layout(self.kind)
+        _check_names("plane", self.planes, layout.planes, self.kind)
+        _check_names("network", self.mlps, layout.networks, self.kind)
+        _check_names("input list", self.inputs, layout.networks, self.kind)
         for name, plane in self.planes.items():
             _check_plane(name, plane)
         for name, mlp in self.mlps.items():
@@ -210,7 +241,7 @@ class Bundle:
                 raise BundleError(
                     f"network {name!r} must be a neumat.quant.Int8MLP, got {type(mlp).__name__}"
                 )
-            self._check_inputs(name, mlp)
+            self._check_inputs(name, mlp, layout)
         if "rgb" in self.mlps and self.mlps["rgb"].n_outputs != RGB_OUTPUTS:
             raise BundleError(
                 f"network 'rgb' must output {RGB_OUTPUTS} values (linear RGB), "
@@ -231,7 +262,7 @@ class Bundle:
                 "provenance must be a dict with string keys (git commit, config, timestamps, metrics)"
             )
 
-    def _check_inputs(self, network: str, mlp: Int8MLP) -> None:
+    def _check_inputs(self, network: str, mlp: Int8MLP, layout: KindLayout) -> None:
         segments = self.inputs[network]
         where = f"network {network!r} inputs"
         if not isinstance(segments, (tuple, list)) or not segments:
@@ -258,17 +289,17 @@ class Bundle:
                         f"{where}: plane {source!r} has {channels} channels "
                         f"but the input list gives width {width}"
                     )
-            elif self.kind == NEUMIP and source in DIRECTION_SOURCES:
+            elif layout.directions and source in DIRECTION_SOURCES:
                 if not 1 <= width <= MAX_DIRECTION_WIDTH:
                     raise BundleError(
                         f"{where}: direction {source!r} width must be in "
                         f"[1, {MAX_DIRECTION_WIDTH}], got {width}"
                     )
             else:
-                allowed = list(self.planes) + (list(DIRECTION_SOURCES) if self.kind == NEUMIP else [])
+                allowed = list(self.planes) + (list(DIRECTION_SOURCES) if layout.directions else [])
                 raise BundleError(f"{where}: unknown source {source!r}; allowed sources: {allowed}")
             total += width
-        want = NETWORK_PLANE[self.kind][network]
+        want = layout.network_planes[network]
         used = sorted(s for s in seen if s in self.planes)
         if used != sorted(want):
             raise BundleError(f"{where}: must read the planes {list(want)} exactly once each, reads {used}")

@@ -54,7 +54,7 @@ def make_random_bundle(
     if kind == NEUMIP:
         offset_mlp = random_mlp((channels + direction_width, *hidden, 2), rng)
         rgb_mlp = random_mlp((channels + 2 * direction_width, *hidden, 3), rng)
-        extras["provenance"]["max_offset"] = 0.05  # neumat.neumip.MAX_OFFSET_KEY, UV units
+        extras["provenance"]["max_offset"] = 0.05  # neumat.material.neumip.MAX_OFFSET_KEY, UV units
         return Bundle.neumip(plane(u_res), plane(u_res), offset_mlp, rgb_mlp, direction_width,
-                             angle_param="local-xy-v1", **extras)  # neumat.neumip.DIRECTION_ENCODING
+                             angle_param="local-xy-v1", **extras)  # neumat.material.neumip.DIRECTION_ENCODING
     raise BundleError(f"unknown model kind {kind!r}; use {TRIPLE_PLANE!r} or {NEUMIP!r}")

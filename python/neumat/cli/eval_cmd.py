@@ -34,7 +34,7 @@ def evaluate(
     """
     from ..bundle import BundleError, load_bundle
     from ..data import DataError
-    from ..eval import EvalError
+    from ..material import EvalError
     from ..train.sources import SourceError
     from .train_cmd import source_choice
 
@@ -69,7 +69,7 @@ def evaluation_spec(bundle, choice: dict[str, str] | None, overrides: dict[str, 
     """The source spec ``neumat eval`` rebuilds: the bundle's recorded one, or ``choice`` (from
     --material/--maps/--btf) on top of the recorded options when the kinds agree, then the
     ``overrides`` that are not None (spec keys, e.g. ``height_scale``)."""
-    from ..eval import SOURCE_KEY, require_source_spec
+    from ..material import SOURCE_KEY, require_source_spec
 
     recorded = bundle.provenance.get(SOURCE_KEY)
     if choice is None:
@@ -85,12 +85,13 @@ def evaluation_report(bundle, choice: dict[str, str] | None, overrides: dict[str
                       ckpt: Optional[Path]) -> dict[str, Any]:
     """``{"int8", "fp32", "pixels", "directions", "per_direction", "source"}`` (see ``neumat eval``).
 
-    ``int8``/``fp32`` hold :data:`neumat.eval.HEADLINE_KEYS` (relative L1, PSNR, L1, MSE,
+    ``int8``/``fp32`` hold :data:`neumat.metrics.HEADLINE_KEYS` (relative L1, PSNR, L1, MSE,
     valid pixels) over the valid held-out pixels; ``fp32`` is None without ``ckpt``;
     ``per_direction`` lists the INT8 figures per direction pair. ``choice``/``overrides``: see
     :func:`evaluation_spec`.
     """
-    from ..eval import bundle_relief, evaluate_heldout, headline_metrics
+    from ..material.triple_plane import bundle_relief
+    from ..metrics import evaluate_heldout, headline_metrics
     from ..train import sources
 
     spec = evaluation_spec(bundle, choice, overrides)

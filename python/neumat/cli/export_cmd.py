@@ -26,7 +26,7 @@ def export(
     last validation.
     """
     from ..bundle import BundleError
-    from ..eval import bundle_output_encoding
+    from ..material.triple_plane import bundle_output_encoding
     from ..train.checkpoint import CheckpointError, resolve_checkpoint
     from ..train.export import export_checkpoint
 

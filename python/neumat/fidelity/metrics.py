@@ -9,7 +9,7 @@ irradiance). In the order reported (see ARCHITECTURE.md, "Measuring fidelity"):
   per pixel in [0, 1], 0 = identical) over the covered pixels; uncovered pixels of ``pred``
   are set to the reference first so they add no error to their neighbours (FLIP filters
   spatially). Default viewing: 67 pixels per degree;
-* ``psnr``: ``10 log10(1 / MSE)`` dB with peak 1 in BTF units (:func:`neumat.eval.psnr`; it
+* ``psnr``: ``10 log10(1 / MSE)`` dB with peak 1 in BTF units (:func:`neumat.metrics.psnr`; it
   flatters dark materials — read it after the two above);
 * ``mean_ratio``: per channel, mean(pred) / mean(ref) over covered pixels (1 = same energy);
   ``mean_ratio_min`` / ``mean_ratio_max`` its extreme channels.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..eval import error_metrics
+from ..metrics import error_metrics
 
 FLIP_MODE = "HDR"
 """ꟻLIP dynamic-range mode used on the linear images."""

@@ -1,4 +1,6 @@
-"""What every material kind shares (numpy only): the one float32 bilinear plane fetch.
+"""What every material kind shares (numpy only): the one float32 bilinear plane fetch, the
+provenance numbers (``value_scale`` and other positive scalars), the recorded data source, and
+the error every evaluator raises.
 
 The renderer's passes perform the same arithmetic in the same order (``bilinearInto`` in
 ``shaders/infer.slang``); the trainer's torch twin is
@@ -7,7 +9,13 @@ The renderer's passes perform the same arithmetic in the same order (``bilinearI
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
+
+from ..bundle import Bundle, BundleError
+from ..output_encoding import VALUE_SCALE_KEY
 
 
 def bilinear_lookup_np(plane: np.ndarray, st: np.ndarray, wrap: bool) -> np.ndarray:
@@ -40,3 +48,36 @@ def bilinear_lookup_np(plane: np.ndarray, st: np.ndarray, wrap: bool) -> np.ndar
     top = flat[r0 * cols + c0] * gx + flat[r0 * cols + c1] * fx
     bottom = flat[r1 * cols + c0] * gx + flat[r1 * cols + c1] * fx
     return (top * (np.float32(1.0) - fy) + bottom * fy).astype(np.float32)
+
+
+SOURCE_KEY = "source"
+"""Provenance key: the data source spec (see :mod:`neumat.train.sources`) to rebuild held-out data."""
+
+
+class EvalError(ValueError):
+    """A bundle cannot be evaluated (wrong kind, angle parameterization, output encoding or scale)."""
+
+
+def positive_provenance_number(bundle: Bundle, key: str, default: float | None = None) -> float:
+    """The bundle provenance's ``key`` as a finite float > 0 (``default`` when absent; None:
+    required); :class:`EvalError` naming the key otherwise."""
+    value = bundle.provenance.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise EvalError(f"provenance {key!r} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def bundle_value_scale(bundle: Bundle) -> float:
+    """The bundle's ``value_scale`` (1.0 when the provenance does not record one)."""
+    return positive_provenance_number(bundle, VALUE_SCALE_KEY, 1.0)
+
+
+def require_source_spec(bundle: Bundle) -> dict[str, Any]:
+    """The data source spec recorded in the bundle's provenance; :class:`BundleError` if absent."""
+    spec = bundle.provenance.get(SOURCE_KEY)
+    if not isinstance(spec, dict):
+        raise BundleError(
+            f"bundle provenance has no {SOURCE_KEY!r} record of its training data; "
+            "pass --material/--maps/--btf to say which material to evaluate against"
+        )
+    return spec

@@ -2,7 +2,8 @@
 (numpy-free declarations; no torch, no device).
 
 A :class:`MaterialKind` says which inference pass renders the kind (an import path, loaded
-only by the renderer), which techniques apply to it (height-field tracing with traced shadows,
+only by the renderer), which numpy INT8 reference evaluates it (``neumat eval``, the held-out
+figures), which techniques apply to it (height-field tracing with traced shadows,
 ACF synthesis), which MLP precisions its pass runs and which extra AOVs it writes. The
 renderer asks :func:`kind_of` instead of testing ``bundle.kind``; a new kind is one
 :func:`register_kind` call next to its pass.
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
 
 from ..bundle import NEUMIP, TRIPLE_PLANE
 
@@ -30,6 +34,10 @@ class MaterialKind:
     """``"module:Class"`` of the render pass that shades it (graph node ``infer``); the class
     takes ``(device, bundle, debug=False)`` and has the ``btf`` / ``irradiance`` / ``shaded``
     outputs compose reads."""
+    reference: str
+    """``"module:function"`` of its numpy INT8 reference, ``f(bundle, uv, wi, wo)`` ->
+    float32 ``[B, 3]`` BTF values (``uv`` float32 ``[B, 2]``, ``wi``/``wo`` float32 ``[B, 3]``
+    unit directions in the local shading frame)."""
     height_tracing: bool
     """True: the renderer traces the bundle's height field (relief, silhouettes, shadows)."""
     synthesis: bool
@@ -43,8 +51,17 @@ class MaterialKind:
 
     def load_pass(self) -> type:
         """The inference pass class (imported on first use)."""
-        module, _, name = self.inference_pass.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return _load(self.inference_pass)
+
+    def load_reference(self) -> Callable[..., np.ndarray]:
+        """The numpy INT8 reference function (imported on first use)."""
+        return _load(self.reference)
+
+
+def _load(path: str) -> Any:
+    """The object at ``"module:name"``."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 _KINDS: dict[str, MaterialKind] = {}
@@ -66,12 +83,13 @@ def kind_of(bundle) -> MaterialKind:
 
 
 TRIPLE_PLANE_KIND = register_kind(MaterialKind(
-    TRIPLE_PLANE, "neumat.render.passes.infer:InferPass", height_tracing=True, synthesis=True,
-    precisions=("int8", "fp32", "fp16")))
-"""Triple-plane features + INT8 MLP (:mod:`neumat.eval`, ``shaders/infer.slang``)."""
+    TRIPLE_PLANE, "neumat.render.passes.infer:InferPass", "neumat.material.triple_plane:render_int8",
+    height_tracing=True, synthesis=True, precisions=("int8", "fp32", "fp16")))
+"""Triple-plane features + INT8 MLP (:mod:`.triple_plane`, ``shaders/infer.slang``)."""
 
 NEUMIP_KIND = register_kind(MaterialKind(
-    NEUMIP, "neumat.render.passes.neumip:NeuMipPass", height_tracing=False, synthesis=False,
+    NEUMIP, "neumat.render.passes.neumip:NeuMipPass", "neumat.material.neumip:render_neumip_int8",
+    height_tracing=False, synthesis=False,
     precisions=("int8", "fp32"), extra_aovs=("offset",), debug_slots=("offset_features",)))
 """NeuMIP: the offset network learns the parallax itself, so the height field is never traced,
-and the synthesis of its two textures at offset coordinates is not done (:mod:`neumat.neumip`)."""
+and the synthesis of its two textures at offset coordinates is not done (:mod:`.neumip`)."""

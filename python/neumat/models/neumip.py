@@ -7,7 +7,7 @@ INT8-QAT decoders (:class:`neumat.models.qat.QatMlp`)::
     Δu = (2 o - 1) · max_offset                    # UV units
     f  = M_rgb(T_rgb[u + Δu] || ωi.xy || ωo.xy)     # 12 + 2 + 2 -> 64 x 4 -> 3, in [0, 1]
 
-``f`` is the BTF value divided by the material's ``value_scale`` (see :mod:`neumat.neumip`, the
+``f`` is the BTF value divided by the material's ``value_scale`` (see :mod:`neumat.material.neumip`, the
 contract the exported ``.nmat`` follows bit for bit). ``u`` is in the data's ``"reference"``
 uv space (where the view ray crosses the top of the material), directions are unit vectors in
 the local shading frame (+z = normal), both pointing away from the surface.
@@ -55,7 +55,7 @@ HIDDEN = 64
 HIDDEN_LAYERS = 4
 """Hidden layers per decoder."""
 DIRECTION_WIDTH = 2
-"""Values per encoded direction: the local (x, y) (:data:`neumat.neumip.DIRECTION_WIDTH`)."""
+"""Values per encoded direction: the local (x, y) (:data:`neumat.material.neumip.DIRECTION_WIDTH`)."""
 OFFSET_INIT_SCALE = 0.1
 """``T_off``'s initial standard deviation relative to ``T_rgb``'s (see :class:`NeuMipTextures`)."""
 OFFSET_CLAMP_LEAK = 0.05

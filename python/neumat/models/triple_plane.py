@@ -35,7 +35,7 @@ Texel ``(r, c)`` has its centre at ``((c + 0.5) / cols, (r + 0.5) / rows)``. For
 It is written out with gathers rather than ``grid_sample`` so the arithmetic is explicit;
 hardware texture units use low-precision (8-bit) filter weights, so a renderer that must match
 training bit for bit loads the four texels and evaluates these lines itself.
-:func:`neumat.eval.bilinear_lookup_np` is the numpy twin (tested bit-identical).
+:func:`neumat.material.bilinear_lookup_np` is the numpy twin (tested bit-identical).
 
 Initialization
 --------------

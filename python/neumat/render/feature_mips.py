@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..eval import bilinear_lookup_np
+from ..material import bilinear_lookup_np
 
 
 def mip_chain(plane: np.ndarray) -> list[np.ndarray]:

@@ -44,8 +44,7 @@ import torch
 from .. import __version__
 from ..angles import LEGACY_PLANE_PARAMETERIZATION
 from ..bundle import Bundle, export_inm, save_bundle
-from ..eval import SOURCE_KEY
-from ..material import ReliefSlope
+from ..material import SOURCE_KEY, ReliefSlope
 from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
 from ..output_encoding import OutputEncoding

@@ -33,28 +33,33 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from ..angles import uses_relief_frame
 from ..bundle import Bundle, save_bundle
 from ..bundle.atomic import atomic_write_bytes
 from ..data import BtfSource, PointBtf
-from ..eval import SOURCE_KEY
-from ..angles import uses_relief_frame
-from ..material import DirectionCoding
+from ..material import SOURCE_KEY, DirectionCoding
 from ..models.triple_plane import TriplePlaneField
 from ..output_encoding import OutputEncoding
+from . import sources
 from .checkpoint import (
-    checkpoint_path, latest_checkpoint, load_checkpoint, prune_checkpoints, rng_state, save_checkpoint, set_rng_state,
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
 )
 from .config import TrainConfig, config_to_dict, save_config, validate_config
 from .distributed import DistInfo, all_reduce_max_, all_reduce_mean_, any_process, barrier, init_distributed
+from .evaluate import heldout_report
+from .export import heldout_record, material_surface, state_coding, surface_relief
 from .observers import StepObserver
 from .plots import write_loss_curve
 from .progress import TrainProgress
 from .sampling import GlobalBatchSampler, calibrate_output, validation_batch
 from .schedule import lr_factor, qat_phase, steps_in_budget
-from . import sources
-from .export import heldout_record, material_surface, state_coding, surface_relief
 from .validate import ValidationSet, validate
-from .evaluate import heldout_report
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Held-out validation: the FP32 field and the exported INT8 material, side by side.
 
 The INT8 figure is computed on the exported :class:`~neumat.bundle.Bundle` by
-:func:`neumat.eval.render_int8` — numpy bilinear plane lookups and the numpy INT8 reference
+:func:`neumat.material.triple_plane.render_int8` — numpy bilinear plane lookups and the numpy INT8 reference
 MLP — i.e. exactly what a renderer computes from the ``.nmat`` file (and what ``neumat eval``
 reports). The FP32 figure is the torch field with the decoder in float mode. Both are in BTF
 value units (outputs decoded by the run's output encoding, :mod:`neumat.output_encoding`).
@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 from ..bundle import Bundle
 from ..data import BtfBatch
-from ..eval import error_metrics, render_int8
 from ..material import DirectionCoding
+from ..material.triple_plane import render_int8
+from ..metrics import error_metrics
 from ..models.triple_plane import TriplePlaneField
 from ..output_encoding import OutputEncoding
 from .export import fp32_predict, to_bundle
@@ -43,7 +43,7 @@ def validate(model: TriplePlaneField, val: ValidationSet, provenance: dict[str, 
     """Validate ``model`` on ``val``; returns ``(metrics, bundle)``.
 
     ``metrics``: ``fp32_l1``, ``fp32_rel_l1``, ``fp32_psnr``, the same for ``int8_`` (BTF units,
-    PSNR peak 1, see :mod:`neumat.eval`) and ``int8_gap_db`` = FP32 minus INT8 PSNR.
+    PSNR peak 1, see :mod:`neumat.metrics`) and ``int8_gap_db`` = FP32 minus INT8 PSNR.
     ``bundle``: the exported INT8 material the INT8 figures were computed on.
     """
     b, p = val.batch, val.inputs

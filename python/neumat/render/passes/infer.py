@@ -9,7 +9,7 @@ bundle's input order — U at the g-buffer (u, v) (or the synthesis pass's ``u_f
 at :func:`neumat.angles.plane_coords` (ωi, ωo) in the bundle's ``angle_param`` (for the relief
 frame, v3: at the slope of the bundle's height map at (u, v), :mod:`neumat.material.relief`, or the
 synthesis pass's ``relief_slope`` of the synthesized relief) — bilinear exactly as
-:func:`neumat.eval.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
+:func:`neumat.material.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
 the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a texel
 (trilinear, :mod:`neumat.render.feature_mips`; when :attr:`InferPass.feature_lod` is set — off by default;
 the synthesized ``u_features`` are read as given, level 0) — then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
@@ -51,13 +51,12 @@ import numpy as np
 from ...angles import parameterization_index
 from ...backends.slang import UNROLL_DOTS, mlp_kernel
 from ...bundle import TRIPLE_PLANE, Bundle
-from ...eval import bundle_has_relief, bundle_output_encoding, check_triple_plane
 from ...material.kinds import TRIPLE_PLANE_KIND
+from ...material.triple_plane import bundle_has_relief, bundle_output_encoding, check_triple_plane
 from ..camera import Camera
 from ..feature_mips import mip_chain
 from ..lights import DirectionalLight, PointLight
-from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, \
-    RenderPass, Resource, SlotSpec
+from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec
 from .shadow import SHADOW, pack_lights
 from .synthesis import RELIEF_SLOPE, U_FEATURES
 

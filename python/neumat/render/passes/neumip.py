@@ -1,6 +1,6 @@
 """``neumip`` pass: evaluate a NeuMIP neural material at every visible pixel
-(``shaders/neumip.slang``; contract and numpy reference :mod:`neumat.neumip`,
-:func:`neumat.neumip.render_neumip_int8`).
+(``shaders/neumip.slang``; contract and numpy reference :mod:`neumat.material.neumip`,
+:func:`neumat.material.neumip.render_neumip_int8`).
 
 Per pixel with ``mask`` = 1: the local shading frame, ωo (towards the camera eye) and, per
 light, ωi and the irradiance E exactly as the infer pass computes them (:mod:`.infer`; frame
@@ -11,7 +11,7 @@ light, ωi and the irradiance E exactly as the infer pass computes them (:mod:`.
     f  = M_rgb(T_rgb[uv + Δu] || enc(ωi) || enc(ωo))  # 3 outputs in [0, 1], once per light
 
 inputs concatenated in ``bundle.inputs[net]`` order, ``enc(ω) = (ω.x, ω.y)``, textures looked up
-bilinearly with wrap as :func:`neumat.eval.bilinear_lookup_np`. ``uv`` is the g-buffer's (u, v):
+bilinearly with wrap as :func:`neumat.material.bilinear_lookup_np`. ``uv`` is the g-buffer's (u, v):
 for NeuMIP the renderer never traces a height field, so uv is where the view ray meets the
 mesh (the material's top), the "reference" space NeuMIP learns its offsets in. The FP32 path
 (``fp32=True``) runs both networks on the dequantized weights ``W_l · sw_l`` (ReLU, output
@@ -45,14 +45,13 @@ from __future__ import annotations
 import numpy as np
 
 from ...backends.slang import UNROLL_DOTS, mlp_kernel
-from ...material.kinds import NEUMIP_KIND
 from ...bundle import NEUMIP, Bundle
-from ...eval import EvalError, bundle_value_scale
-from ...neumip import DIRECTION_WIDTH, bundle_max_offset, check_neumip
+from ...material import EvalError, bundle_value_scale
+from ...material.kinds import NEUMIP_KIND
+from ...material.neumip import DIRECTION_WIDTH, bundle_max_offset, check_neumip
 from ..camera import Camera
 from ..lights import DirectionalLight, PointLight
-from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, \
-    RenderPass, Resource, SlotSpec
+from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec
 from .infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, SHADED, dequantized_weights
 from .shadow import pack_lights
 
@@ -85,7 +84,7 @@ class NeuMipPass(RenderPass):
 
     Args:
         device: slangpy device (include path = neumat's shaders).
-        bundle: a ``neumip`` bundle satisfying :func:`neumat.neumip.check_neumip`.
+        bundle: a ``neumip`` bundle satisfying :func:`neumat.material.neumip.check_neumip`.
         debug: also write the :data:`DEBUG_SLOTS`.
 
     Raises:

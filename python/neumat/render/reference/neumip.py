@@ -3,7 +3,7 @@
 Given the g-buffer the shell pass produced (host copies), computes what
 :class:`neumat.render.passes.neumip.NeuMipPass` writes for one light, with the contract's own
 pieces: shading directions of :func:`.pipeline.shading_directions` (the infer pass's frame),
-:func:`neumat.neumip.render_neumip_int8` (INT8, bit-exact contract) or :func:`neumip_fp32`
+:func:`neumat.material.neumip.render_neumip_int8` (INT8, bit-exact contract) or :func:`neumip_fp32`
 (both networks as float MLPs on the dequantized weights, as the pass's FP32 path). Frames and
 units as in :mod:`neumat.render.passes.neumip`.
 """
@@ -13,9 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 from ...bundle import Bundle
-from ...eval import bundle_value_scale
-from ...neumip import (bundle_max_offset, check_neumip, network_input, offsets_from_outputs, offsets_int8,
-                       render_neumip_int8)
+from ...material import bundle_value_scale
+from ...material.neumip import (
+    bundle_max_offset,
+    check_neumip,
+    network_input,
+    offsets_from_outputs,
+    offsets_int8,
+    render_neumip_int8,
+)
 from ..passes.infer import dequantized_weights
 from .pipeline import shading_directions
 

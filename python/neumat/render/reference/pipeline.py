@@ -2,7 +2,7 @@
 
 Given the g-buffer the visibility passes produced (host copies), computes what
 ``shaders/infer.slang`` and ``shaders/compose.slang`` compute, with the trainer's own pieces:
-:func:`neumat.eval.bilinear_lookup_np`, :meth:`neumat.material.DirectionCoding.coords`,
+:func:`neumat.material.bilinear_lookup_np`, :meth:`neumat.material.DirectionCoding.coords`,
 :func:`neumat.quant.forward` (INT8, bit-exact contract), the bundle's output decode
 (:mod:`neumat.output_encoding`).
 Frames and units as in
@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...bundle import Bundle
-from ...eval import WRAP_PLANES, bilinear_lookup_np, bundle_output_encoding, bundle_relief
-from ...material import DirectionCoding
+from ...material import DirectionCoding, bilinear_lookup_np
+from ...material.triple_plane import WRAP_PLANES, bundle_output_encoding, bundle_relief
 from ...quant import forward
 from ..feature_mips import mip_chain, trilinear_lookup_np
 from ..lights import DirectionalLight, PointLight

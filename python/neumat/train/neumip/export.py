@@ -3,9 +3,9 @@
 Bundle (kind ``neumip``, :meth:`neumat.bundle.Bundle.neumip`): the material's two textures as
 float32 ``[res, res, C]`` (the exact training values), both decoders as
 :class:`~neumat.quant.Int8MLP` with the frozen observer scales (:func:`neumat.models.qat.
-export_int8`), ``angle_param`` :data:`neumat.neumip.DIRECTION_ENCODING`, provenance
+export_int8`), ``angle_param`` :data:`neumat.material.neumip.DIRECTION_ENCODING`, provenance
 ``max_offset``, ``value_scale``, ``source`` (data spec for ``neumat eval``), ``config``,
-``metrics``, ``filter``, ``neumat_version``. :func:`neumat.neumip.render_neumip_int8` evaluates
+``metrics``, ``filter``, ``neumat_version``. :func:`neumat.material.neumip.render_neumip_int8` evaluates
 it; :class:`neumat.models.neumip.Int8Decoders` reproduces that in torch.
 
 Universal-decoder file (safetensors): the float decoder weights **and** their activation
@@ -29,16 +29,18 @@ from ... import __version__
 from ...bundle import Bundle
 from ...bundle.atomic import atomic_write_bytes
 from ...data import BtfBatch
-from ...eval import SOURCE_KEY, VALUE_SCALE_KEY, error_metrics
-from ...models.neumip import Int8Decoders, NeuMipDecoders, NeuMipField
-from ...models.qat import QatMode, export_int8
-from ...neumip import (
+from ...material import SOURCE_KEY
+from ...material.neumip import (
     DIRECTION_ENCODING,
     MAX_OFFSET_KEY,
     bundle_max_offset,
     check_neumip,
     render_neumip_int8,
 )
+from ...metrics import error_metrics
+from ...models.neumip import Int8Decoders, NeuMipDecoders, NeuMipField
+from ...models.qat import QatMode, export_int8
+from ...output_encoding import VALUE_SCALE_KEY
 from ..config import ConfigError
 
 DECODERS_FORMAT = "neumat-neumip-decoders-v1"
@@ -83,7 +85,7 @@ def grazing(batch: BtfBatch, theta_deg: float = GRAZING_DEG) -> np.ndarray:
 
 def material_metrics(field: NeuMipField, index: int, batch: BtfBatch, value_scale: float,
                      bundle: Bundle | None = None, zero_offset: bool = False) -> dict[str, float]:
-    """Held-out figures of material ``index`` (BTF units, PSNR peak 1, see :mod:`neumat.eval`).
+    """Held-out figures of material ``index`` (BTF units, PSNR peak 1, see :mod:`neumat.metrics`).
 
     ``fp32_*``: float decoders; ``int8_*``: the bundle through :func:`render_neumip_int8` (when
     given); ``grazing_*``: the float model on views with θo >= :data:`GRAZING_DEG`.
@@ -129,7 +131,7 @@ def field_from_bundle(bundle: Bundle) -> tuple[NeuMipField, Int8Decoders]:
     """The torch twin of a ``neumip`` bundle: ``(field with its textures, its INT8 decoders)``.
 
     ``field(uv, wi, wo, decoders=twin) * value_scale`` reproduces
-    :func:`neumat.neumip.render_neumip_int8`. The field's own float decoders are fresh (unused).
+    :func:`neumat.material.neumip.render_neumip_int8`. The field's own float decoders are fresh (unused).
     """
     check_neumip(bundle)
     tex = bundle.planes["offset"]

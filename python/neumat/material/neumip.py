@@ -1,4 +1,4 @@
-"""The NeuMIP material contract and its numpy reference (no torch).
+"""The NeuMIP material kind: its contract and numpy reference (no torch).
 
 A ``neumip`` bundle (:meth:`neumat.bundle.Bundle.neumip`) is evaluated at a texture coordinate
 ``u`` for an incident direction ωi and an outgoing direction ωo (unit vectors in the local
@@ -10,14 +10,14 @@ from the surface) as (seed 000, §4.1, the Raghavan 2025 variant: no pyramid, un
     f  = M_rgb(T_rgb[u + Δu] || enc(ωi) || enc(ωo)) · value_scale     # linear Rec.709 BTF value
 
 * ``T_off``, ``T_rgb``: the bundle's ``"offset"`` / ``"rgb"`` planes ``[rows = v, cols = u, C]``,
-  looked up bilinearly with **wrap** (:func:`neumat.eval.bilinear_lookup_np`, texel centres at
+  looked up bilinearly with **wrap** (:func:`~neumat.material.common.bilinear_lookup_np`, texel centres at
   ``(i + .5) / res``), float32 arithmetic; ``u + Δu`` is not wrapped by hand (the lookup wraps).
 * ``enc(ω) = (ω.x, ω.y)`` (float32; ω.z = sqrt(1 - x² - y²) is implied), width
   :data:`DIRECTION_WIDTH`; the bundle's ``angle_param`` is :data:`DIRECTION_ENCODING`.
 * Inputs are concatenated in the order of ``bundle.inputs[net]`` (segments ``"offset"``/``"rgb"``
   planes, ``"wi"``, ``"wo"``).
 * ``max_offset`` (UV units) and ``value_scale`` live in the bundle's provenance under
-  :data:`MAX_OFFSET_KEY` / :data:`neumat.eval.VALUE_SCALE_KEY`.
+  :data:`MAX_OFFSET_KEY` / :data:`neumat.output_encoding.VALUE_SCALE_KEY`.
 * Δu is computed in float32 exactly as written: ``(o * 2 - 1) * max_offset`` (three roundings,
   no FMA), so every backend (numpy, Slang) gets the same shifted coordinate.
 
@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bundle import NEUMIP, Bundle
-from .eval import EvalError, bilinear_lookup_np, bundle_value_scale, positive_provenance_number
-from .quant import forward
+from ..bundle import NEUMIP, Bundle
+from ..quant import forward
+from .common import EvalError, bilinear_lookup_np, bundle_value_scale, positive_provenance_number
 
 DIRECTION_ENCODING = "local-xy-v1"
 """``angle_param`` of NeuMIP bundles: a direction is encoded as its local (x, y)."""
