@@ -1,4 +1,5 @@
-"""Where neumat's Slang modules live (``mlp_int8.slang``, ``rusinkiewicz.slang``, ...).
+"""Where neumat's Slang modules live (``mlp_int8.slang``, ``rusinkiewicz.slang``, ...), and the
+one cache of the compute kernels compiled from them (render passes and the MLP backend).
 
 A wheel installs them inside the package (``neumat/slang_shaders``; not ``shaders``, which
 would clash with this module); an editable or source checkout
@@ -9,6 +10,10 @@ keeps them in the repository's top-level ``shaders/`` folder. Both slangpy devic
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import slangpy as spy
 
 
 def shader_dir() -> Path:
@@ -39,3 +44,27 @@ def shader_path(name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"Slang module {name!r} not found in {path.parent}")
     return path
+
+
+_kernels: dict[tuple, object] = {}
+
+
+def compute_kernel(device: spy.Device, shader: str, entry: str, type_args: tuple[str, ...] = (),
+                   link: tuple[str, str] | None = None) -> spy.ComputeKernel:
+    """The compute kernel ``entry`` of ``shader`` (a module in the device's include path, e.g.
+    ``"infer.slang"``), its generic parameters specialized to the Slang types ``type_args`` and
+    linked with the module ``link = (name, source)`` when given. Compiled once per device and
+    arguments — the one kernel cache of the render passes and the MLP backend (llvmpipe's JIT
+    takes seconds per kernel)."""
+    import slangpy as spy
+
+    key = (device, shader, entry, tuple(type_args), link)
+    if key not in _kernels:
+        modules = [device.load_module(shader)]
+        if link is not None:
+            modules.append(device.load_module_from_source(*link))
+        point = modules[0].entry_point(entry)
+        if type_args:
+            point = point.specialize([spy.SpecializationArg.from_type(t) for t in type_args])
+        _kernels[key] = device.create_compute_kernel(device.link_program(modules, [point]))
+    return _kernels[key]

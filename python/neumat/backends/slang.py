@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from ..quant import MAX_LAYERS, Int8MLP
+from ..shaders import compute_kernel
 from .base import BackendUnavailable, Int8Backend
 
 if TYPE_CHECKING:
@@ -63,29 +64,26 @@ def link_constants(unroll_dots: int, groupshared_words: int) -> str:
     )
 
 
-_kernels: dict[tuple, object] = {}
-
-
 def mlp_kernel(device: spy.Device, shader: str, entry: str, networks: tuple[tuple[int, ...], ...],
                unroll_dots: int, groupshared_words: int = 1) -> spy.ComputeKernel:
     """The compute kernel ``entry`` of ``shader`` specialized to INT8 networks of widths
     ``networks`` (one ``Int8Mlp<...>`` type argument per network, :func:`slang_mlp_type`; none
     for a float entry point) and linked with ``mlp_int8.slang``'s constants
-    (:func:`link_constants`). Compiled once per device and configuration — the one cache of
-    the MLP backend and the inference passes (llvmpipe's JIT takes seconds)."""
+    (:func:`link_constants`); compiled once (:func:`neumat.shaders.compute_kernel`)."""
+    words = max(1, int(groupshared_words))
+    config = (f"neumat_mlp_int8_config_u{int(unroll_dots)}_g{words}", link_constants(unroll_dots, words))
+    return compute_kernel(device, shader, entry, tuple(slang_mlp_type(n) for n in networks), config)
+
+
+def int8_weight_buffers(device: spy.Device, mlp: Int8MLP, label: str) -> dict[str, spy.Buffer]:
+    """The parameter block of an ``Int8Mlp`` (``mlp_int8.slang``): read-only device buffers of
+    the packed weight words (``weights``) and the per-layer requantization multipliers
+    (``multipliers``), uploaded once; ``label`` prefixes their debug names."""
     import slangpy as spy
 
-    words = max(1, int(groupshared_words))
-    key = (device, shader, entry, tuple(tuple(int(w) for w in n) for n in networks), int(unroll_dots), words)
-    if key not in _kernels:
-        module = device.load_module(shader)
-        config = device.load_module_from_source(
-            f"neumat_mlp_int8_config_u{int(unroll_dots)}_g{words}", link_constants(unroll_dots, words))
-        point = module.entry_point(entry)
-        if networks:
-            point = point.specialize([spy.SpecializationArg.from_type(slang_mlp_type(n)) for n in networks])
-        _kernels[key] = device.create_compute_kernel(device.link_program([module, config], [point]))
-    return _kernels[key]
+    usage = spy.BufferUsage.shader_resource
+    return {"weights": device.create_buffer(usage=usage, data=mlp.flat_weights(), label=f"{label}.w8"),
+            "multipliers": device.create_buffer(usage=usage, data=mlp.multipliers(), label=f"{label}.m")}
 
 
 def build_kernel(
@@ -169,13 +167,7 @@ class SlangBackend(Int8Backend):
             unroll_dots = UNROLL_DOTS["software" if self.description.software else "hardware"]
         self.unroll_dots = int(unroll_dots)
         self.kernel = build_kernel(device, mlp.widths, self.groupshared, self.unroll_dots)
-        usage = spy.BufferUsage.shader_resource
-        self._params = {
-            "weights": device.create_buffer(usage=usage, data=words, label="mlp_int8.weights"),
-            "multipliers": device.create_buffer(
-                usage=usage, data=mlp.multipliers(), label="mlp_int8.multipliers"
-            ),
-        }
+        self._params = int8_weight_buffers(device, mlp, "mlp_int8")
 
     def describe(self) -> str:
         where = "groupshared" if self.groupshared else "buffer"

@@ -29,12 +29,13 @@ import time
 
 import numpy as np
 
+from ..shaders import compute_kernel
 from .camera import Camera
 from .graph import RenderGraph
-from .passes.base import MASK, POSITION, RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
+from .passes.base import MASK, POSITION, RenderContext, RenderPass, Resource, SlotSpec
 from .passes.compose import DISPLAY, RADIANCE, ComposePass, ComposeSettings, unpack_display
 from .passes.infer import BTF, IRRADIANCE, SHADED
-from .renderer import RenderResult, Renderer, frame_view, resolve_mesh
+from .renderer import Renderer, RenderResult, frame_view, resolve_mesh
 from .shapes import Mesh
 
 SHADER = "depth_merge.slang"

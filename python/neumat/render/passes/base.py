@@ -156,17 +156,3 @@ class RenderPass:
         """Fresh device buffers for every output slot, as :meth:`reflect` declares them."""
         specs = self.reflect()
         return {s: Resource.allocate(ctx, specs[s], f"{type(self).__name__}.{s}") for s in self.OUTPUTS}
-
-
-_kernels: dict[tuple, object] = {}
-
-
-def compute_kernel(device: spy.Device, shader: str, entry: str) -> spy.ComputeKernel:
-    """The compute kernel ``entry`` of ``shader`` (a file in the device's include path),
-    compiled once per device."""
-    key = (device, shader, entry)
-    if key not in _kernels:
-        module = device.load_module(shader)
-        program = device.link_program([module], [module.entry_point(entry)])
-        _kernels[key] = device.create_compute_kernel(program)
-    return _kernels[key]

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import MASK, RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
+from ...shaders import compute_kernel
+from .base import MASK, RenderContext, RenderPass, Resource, SlotSpec
 from .infer import BTF, IRRADIANCE, SHADED
 
 RADIANCE = "radiance"

@@ -50,11 +50,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...shaders import compute_kernel
 from ..scene import HeightSpec, Scene
-from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, \
-    Resource, SlotSpec, compute_kernel
-from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, \
-    face_metric_rows
+from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, Resource, SlotSpec
+from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, face_metric_rows
 
 SHADER = "hf_trace.slang"
 ENTRY = "hf_trace"

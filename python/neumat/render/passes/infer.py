@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...angles import parameterization_index
-from ...backends.slang import UNROLL_DOTS, mlp_kernel
+from ...backends.slang import UNROLL_DOTS, int8_weight_buffers, mlp_kernel
 from ...bundle import TRIPLE_PLANE, Bundle
 from ...material.kinds import TRIPLE_PLANE_KIND
 from ...material.triple_plane import bundle_has_relief, bundle_output_encoding, check_triple_plane
@@ -112,6 +112,21 @@ def dequantized_weights(mlp) -> list[np.ndarray]:
     return [mlp.weights_int8(l).astype(np.float32) * np.float32(mlp.scales[2 * l + 1]) for l in range(mlp.n_layers)]
 
 
+def float_weight_buffers(device, mlp, label: str, half: bool = False) -> dict:
+    """The parameter block of the float MLP twins (``FloatMlp`` of ``infer.slang`` /
+    ``neumip.slang``): the :func:`dequantized_weights` of ``mlp`` as one float32 buffer
+    (``half``: rounded to float16 first, the FP16 path's weights), its ``widths`` and ``layers``."""
+    import slangpy as spy
+
+    usage = spy.BufferUsage.shader_resource
+    w = np.concatenate([w.ravel() for w in dequantized_weights(mlp)])
+    if half:
+        w = w.astype(np.float16).astype(np.float32)
+    return {"weights": device.create_buffer(usage=usage, data=w, label=f"{label}.w{16 if half else 32}"),
+            "widths": device.create_buffer(usage=usage, data=np.asarray(mlp.widths, np.uint32)),
+            "layers": mlp.n_layers}
+
+
 class InferPass(RenderPass):
     """Triple-plane inference of ``bundle`` on ``device``.
 
@@ -164,17 +179,12 @@ class InferPass(RenderPass):
                                    "rows": int(height.shape[0]), "cols": int(height.shape[1])},
                         "reliefExtent": float(np.float32(bundle.height_range[1] - bundle.height_range[0]))
                         if self.has_relief else 0.0}
-        self._int8 = {"weights": device.create_buffer(usage=usage, data=self.mlp.flat_weights(), label="infer.w8"),
-                      "multipliers": device.create_buffer(usage=usage, data=self.mlp.multipliers(), label="infer.m")}
-        fw = np.concatenate([w.ravel() for w in dequantized_weights(self.mlp)])
-        self._fp32 = {"weights": device.create_buffer(usage=usage, data=fw, label="infer.w32"),
-                      "widths": device.create_buffer(usage=usage, data=np.asarray(self.mlp.widths, np.uint32)),
-                      "layers": self.mlp.n_layers}
+        self._int8 = int8_weight_buffers(device, self.mlp, "infer")
+        self._fp32 = float_weight_buffers(device, self.mlp, "infer")
         software = describe(device).software
         self.unroll_dots = UNROLL_DOTS["software" if software else "hardware"]
         self.kernel_int8 = _kernel(device, self.mlp.widths, self.unroll_dots)
-        self._fp16 = {**self._fp32, "weights": device.create_buffer(
-            usage=usage, data=fw.astype(np.float16).astype(np.float32), label="infer.w16")}
+        self._fp16 = float_weight_buffers(device, self.mlp, "infer", half=True)
         self._kernels: dict[str, object] = {"int8": self.kernel_int8}
         self._dummy = device.create_buffer(usage=usage | spy.BufferUsage.unordered_access, size=16, label="infer.dummy")
         self.camera: Camera | None = None

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...backends.slang import UNROLL_DOTS, mlp_kernel
+from ...backends.slang import UNROLL_DOTS, int8_weight_buffers, mlp_kernel
 from ...bundle import NEUMIP, Bundle
 from ...material import EvalError, bundle_value_scale
 from ...material.kinds import NEUMIP_KIND
@@ -52,7 +52,7 @@ from ...material.neumip import DIRECTION_WIDTH, bundle_max_offset, check_neumip
 from ..camera import Camera
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec
-from .infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, SHADED, dequantized_weights
+from .infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, SHADED, float_weight_buffers
 from .shadow import pack_lights
 
 OFFSET = "offset"
@@ -118,15 +118,8 @@ class NeuMipPass(RenderPass):
             "offsetPlane": [starts[0], *textures[0].shape], "rgbPlane": [starts[1], *textures[1].shape],
             "offsetInputs": input_positions(bundle, "offset"), "rgbInputs": input_positions(bundle, "rgb"),
         }
-        self._int8 = [{"weights": device.create_buffer(usage=usage, data=m.flat_weights(), label=f"neumip.w8.{n}"),
-                       "multipliers": device.create_buffer(usage=usage, data=m.multipliers(), label=f"neumip.m.{n}")}
-                      for n, m in zip(("offset", "rgb"), self.mlps)]
-        self._fp32 = [{"weights": device.create_buffer(
-                           usage=usage, data=np.concatenate([w.ravel() for w in dequantized_weights(m)]),
-                           label=f"neumip.w32.{n}"),
-                       "widths": device.create_buffer(usage=usage, data=np.asarray(m.widths, np.uint32)),
-                       "layers": m.n_layers}
-                      for n, m in zip(("offset", "rgb"), self.mlps)]
+        self._int8 = [int8_weight_buffers(device, m, f"neumip.{n}") for n, m in zip(("offset", "rgb"), self.mlps)]
+        self._fp32 = [float_weight_buffers(device, m, f"neumip.{n}") for n, m in zip(("offset", "rgb"), self.mlps)]
         self.unroll_dots = UNROLL_DOTS["software" if describe(device).software else "hardware"]
         self.kernel_int8 = _kernel(device, (self.mlps[0].widths, self.mlps[1].widths), self.unroll_dots)
         self._kernel_fp32 = None

@@ -33,9 +33,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...shaders import compute_kernel
 from ..lights import DirectionalLight, PointLight
-from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, SURFACE, SURFACE_SPECS, TANGENT, UV, \
-    RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
+from .base import (
+    GBUFFER_SPECS,
+    MASK,
+    NORMAL,
+    POSITION,
+    SURFACE,
+    SURFACE_SPECS,
+    TANGENT,
+    UV,
+    RenderContext,
+    RenderPass,
+    Resource,
+    SlotSpec,
+)
 from .hf_trace import HfTracePass
 
 SHADOW = "shadow"

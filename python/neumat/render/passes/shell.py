@@ -21,11 +21,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...shaders import compute_kernel
 from ..metric import face_metric
 from ..scene import Scene, build_bvh, reorder, shell_soup
 from ..shapes import Mesh
-from .base import DPDU, DPDV, GBUFFER, GBUFFER_SPECS, MASK, NORMAL, POSITION, SHAPE, SURFACE, \
-    SURFACE_SPECS, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
+from .base import (
+    DPDU,
+    DPDV,
+    GBUFFER,
+    GBUFFER_SPECS,
+    MASK,
+    NORMAL,
+    POSITION,
+    SHAPE,
+    SURFACE,
+    SURFACE_SPECS,
+    TANGENT,
+    UV,
+    RenderContext,
+    RenderPass,
+    Resource,
+    SlotSpec,
+)
 
 MAX_SEGMENTS = 8
 """Segments per pixel (``kMaxSegments`` in shell.slang)."""

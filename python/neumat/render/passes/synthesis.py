@@ -31,9 +31,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...material import has_relief_frame
+from ...shaders import compute_kernel
 from ...synthesis import SynthesisConfig, Synthesizer
 from ...synthesis.histogram import GaussianizedPlane
-from .base import UV, RenderContext, RenderPass, Resource, SlotSpec, compute_kernel
+from .base import UV, RenderContext, RenderPass, Resource, SlotSpec
 
 U_FEATURES = "u_features"
 SYNTH_HEIGHT = "synth_height"
