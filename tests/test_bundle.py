@@ -17,7 +17,7 @@ from neumat.bundle import (
     load_bundle,
     make_random_bundle,
 )
-from neumat.bundle import atomic
+from neumat import fileio as atomic
 from neumat.bundle.container import serialize
 from neumat.bundle.manifest import build_manifest
 from neumat.quant import Int8MLP, forward

@@ -73,7 +73,7 @@ def test_screenshot_is_the_window_with_ui(app, tmp_path):
 
 
 def test_uv_debug_view_and_resize(app, device):
-    from neumat.cli.render_cmd import aov_image
+    from neumat.render.aov import aov_image
     from neumat.viewer.script import parse_script
 
     app.run(frames=3, script=parse_script([{"frame": 1, "action": "set", "view": "uv"},

@@ -56,15 +56,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..assets import DEFAULT_MATERIAL, DEMO_MESH
 from .environment import machine_info, package_version
 
 SCHEMA = "neumat.bench.frames/1"
 """Value of the ``schema`` key; bumped when a key changes meaning."""
-REPO_ASSETS = Path(__file__).resolve().parents[3] / "assets"
-"""The repository's shipped assets (materials, meshes) when neumat runs from a checkout."""
-DEFAULT_MATERIAL = REPO_ASSETS / "materials" / "leather.nmat"
-"""The shipped default material."""
-BENCH_SCENES = {"draped_cloth": REPO_ASSETS / "meshes" / "draped_cloth.obj", "sphere": "sphere"}
+BENCH_SCENES = {"draped_cloth": DEMO_MESH, "sphere": "sphere"}
 """Scene names of the benchmark: the demo's draped cloth mesh and the built-in unit sphere."""
 DEFAULT_SCENES = ("draped_cloth", "sphere")
 BASE_OPTIONS = {"hf": True, "synthesis": True, "fp32": False}

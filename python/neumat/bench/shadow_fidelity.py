@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -29,13 +28,13 @@ from ..render.camera import Camera
 from ..render.lights import DirectionalLight
 from ..render.reference.mitsuba_shadows import displaced_surface, mitsuba_scene, reference_shadows, \
     shadow_agreement
+from ..assets import ASSETS, DEMO_MESH
 from ..render.scene import HeightSpec, Scene
 
 ELEVATIONS = (30.0, 50.0, 70.0)
 """Light elevations above the world xy plane, degrees."""
 AZIMUTH = 30.0
 """Light azimuth, degrees from +x toward +y."""
-CLOTH = Path(__file__).resolve().parents[3] / "assets" / "meshes" / "draped_cloth.obj"
 
 
 @dataclass
@@ -65,7 +64,7 @@ SCENES = {
                             {"sphere": _all,
                              "sphere, equator band (|lat| < 30°)": lambda p, n: np.abs(p[..., 2]) < 0.5 * np.linalg.norm(p, axis=-1),
                              "sphere, polar cap (|lat| > 60°)": lambda p, n: np.abs(p[..., 2]) > math.sqrt(0.75) * np.linalg.norm(p, axis=-1)}),
-    "cloth": FidelityScene("cloth", lambda: shapes.load_mesh(CLOTH),
+    "cloth": FidelityScene("cloth", lambda: shapes.load_mesh(DEMO_MESH),
                            lambda s: Camera.orbit(azimuth=-60, elevation=45, distance=3.4, fov_y=40, width=s, height=s),
                            {"draped cloth": _all}),
 }
@@ -132,7 +131,7 @@ def main(argv=None) -> None:
     from ..render.device import default_device
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--material", default=str(CLOTH.parents[1] / "materials" / "gravel.nmat"))
+    ap.add_argument("--material", default=str(ASSETS / "materials" / "gravel.nmat"))
     ap.add_argument("--size", type=int, default=256, help="image side, pixels")
     ap.add_argument("--scenes", default=",".join(SCENES), help=f"comma-separated, of {list(SCENES)}")
     args = ap.parse_args(argv)

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from ..quant import MAX_LAYERS, MAX_WIDTH, Int8MLP
 from .errors import BundleError
 from .inm_layout import (

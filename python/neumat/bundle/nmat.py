@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from .checksum import content_checksum
 from .container import read_header, read_raw_header, read_tensors, serialize, validate_header
 from .errors import BundleError

@@ -39,22 +39,6 @@ def _size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def aov_image(name: str, value: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """uint8 [H, W, 3] visualization of an AOV: uv -> (frac u, frac v, 0); depth normalized over
-    the mask (near = bright); mask, height as grey."""
-    if name == "uv":
-        rgb = np.concatenate([value - np.floor(value), np.zeros_like(value[..., :1])], axis=-1) * mask
-    elif name == "depth":
-        d = value[..., 0]
-        on = mask[..., 0] > 0.5
-        lo, hi = (float(d[on].min()), float(d[on].max())) if on.any() else (0.0, 1.0)
-        grey = np.where(on, 1.0 - (d - lo) / max(hi - lo, 1e-12), 0.0)
-        rgb = np.repeat(grey[..., None], 3, axis=-1)
-    else:
-        rgb = np.repeat(value[..., :1], 3, axis=-1)
-    return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
 def render(
     material: Annotated[Path, typer.Argument(help="A .nmat bundle (triple plane or NeuMIP).")],
     others: Annotated[list[Path] | None, typer.Argument(help="More bundles, with --side-by-side.")] = None,
@@ -78,7 +62,8 @@ def render(
 ) -> None:
     """Render MATERIAL on a mesh with the slangpy pass graph and print per-pass frame times."""
     from ..bundle import BundleError, load_bundle
-    from ..render.camera import Camera
+    from ..render.aov import aov_image
+    from ..render.camera import Camera, framing
     from ..render.device import DeviceError
     from ..render.lights import DirectionalLight, direction_from_angles
     from ..render.multi import MultiRenderer
@@ -112,14 +97,10 @@ def render(
         typer.echo(f"error: cannot load mesh: {e}", err=True)
         raise typer.Exit(1) from None
     lo, hi = base.positions.min(0), base.positions.max(0)
-    centre = tuple(float(x) for x in (lo + hi) / 2)
-    radius = float(np.linalg.norm(hi - lo) / 2)
     spacing = 1.15 * float((hi - lo).max())  # between neighbouring objects' centres (side by side)
-    if camera is None:
-        span = radius + (len(bundles) - 1) * spacing / 2  # half-width of the row of objects
-        half_fov_x = math.atan(math.tan(math.radians(20.0)) * width / height)
-        az, el, dist = -60.0, 35.0, 1.05 * max(radius / math.sin(math.radians(20.0)), span / math.sin(half_fov_x))
-    else:
+    centre, dist = framing(lo, hi, width, height, count=len(bundles), spacing=spacing)
+    az, el = -60.0, 35.0
+    if camera is not None:
         az, el, dist = _floats(camera, "--camera", (3,))
     cam = Camera.orbit(centre, az, el, dist, width=width, height=height)
     lights = [DirectionalLight(direction_from_angles(lv[0], lv[1]), ((lv[2] if len(lv) == 3 else 3.0),) * 3)

@@ -57,12 +57,13 @@ def view(
     """Interactive viewer: orbit/pan/zoom, light, techniques, debug views, frame-time graph,
     screenshots (F12) and live reload of the bundle files."""
     from ..render.device import DeviceError, default_device, describe
-    from ..viewer.app import App, ViewerError, default_material_path
+    from ..assets import DEFAULT_MATERIAL
+    from ..viewer.app import App, ViewerError
     from ..viewer.script import ScriptedEvent, ScriptError, parse_script
     from ..viewer.xvfb import XvfbDisplay, XvfbError
 
     width, height = parse_size(size)
-    paths = list(materials or [default_material_path()])
+    paths = list(materials or [DEFAULT_MATERIAL])
     try:
         events = parse_script(script) if script else []
     except ScriptError as e:

@@ -20,7 +20,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load, save
 
-from ..bundle.atomic import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle.atomic import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from .errors import Ubo2014FormatError
 
 SIGNATURES = {b"DFMF": b"08FC", b"FMF0": b"6FC", b"FMF1": b"2FCE"}

@@ -76,3 +76,23 @@ class Camera:
         d = f + col[None, :, None] * r + row[:, None, None] * u
         d /= np.linalg.norm(d, axis=-1, keepdims=True)
         return np.broadcast_to(np.asarray(self.eye, np.float64), d.shape).copy(), d
+
+
+FRAMING_MARGIN = 1.05
+"""Distance factor of :func:`framing`: 5 % of room around the framed objects."""
+
+
+def framing(lo, hi, width: int = 1, height: int = 1, fov_y: float = 40.0, count: int = 1,
+            spacing: float = 0.0) -> tuple[tuple[float, float, float], float]:
+    """Target and eye distance of an orbit camera that sees a box ``[lo, hi]`` (scene units)
+    whole, from any direction: its bounding sphere fits the vertical and horizontal fields of
+    view of a ``width × height`` image with :data:`FRAMING_MARGIN`. ``count`` copies of the box
+    in a row along the image x axis, ``spacing`` apart between centres, are framed together
+    (``neumat render --side-by-side``). Returns ``(box centre, distance)``."""
+    lo, hi = np.asarray(lo), np.asarray(hi)
+    radius = max(float(np.linalg.norm(hi - lo) / 2), 1e-3)
+    span = radius + (count - 1) * spacing / 2  # half-width of the row of objects
+    half_y = math.radians(fov_y / 2)
+    half_x = math.atan(math.tan(half_y) * width / height)
+    distance = FRAMING_MARGIN * max(radius / math.sin(half_y), span / math.sin(half_x))
+    return tuple(float(x) for x in (lo + hi) / 2), distance

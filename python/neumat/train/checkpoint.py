@@ -25,7 +25,7 @@ A checkpoint ``<out>/ckpt_<step:08d>.pt`` is one ``torch.save`` dict (loaded bac
 The training batches come from seeded per-step streams (:mod:`.sampling`), so the data
 sampler has no state of its own; the global generators are saved anyway so that anything
 drawing from them (now or later) resumes identically. Files are written to a temporary file
-and renamed (:func:`neumat.bundle.atomic.atomic_write_bytes`): a kill leaves the previous
+and renamed (:func:`neumat.fileio.atomic_write_bytes`): a kill leaves the previous
 checkpoint intact and never a partial one. ``config.json`` beside them holds the same config.
 """
 
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..bundle.atomic import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

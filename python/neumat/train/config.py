@@ -305,7 +305,7 @@ def load_config(path: str | Path) -> TrainConfig:
 
 def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     """Write the resolved config as JSON, atomically."""
-    from ..bundle.atomic import atomic_write_bytes
+    from ..fileio import atomic_write_bytes
 
     return atomic_write_bytes(path, (json.dumps(config_to_dict(cfg), indent=2) + "\n").encode())
 

@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..angles import uses_relief_frame
 from ..bundle import Bundle, save_bundle
-from ..bundle.atomic import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from ..data import BtfSource, PointBtf
 from ..material import SOURCE_KEY, DirectionCoding
 from ..models.triple_plane import TriplePlaneField

@@ -44,16 +44,6 @@ class ViewerError(RuntimeError):
     """The window cannot be opened (no display, no OpenGL 3.3); the message says what to do."""
 
 
-def demo_mesh_path() -> Path:
-    """``assets/meshes/draped_cloth.obj`` of the source tree (may not exist in a wheel install)."""
-    return Path(__file__).resolve().parents[3] / "assets" / "meshes" / "draped_cloth.obj"
-
-
-def default_material_path() -> Path:
-    """``assets/materials/leather.nmat`` of the source tree (may not exist in a wheel install)."""
-    return Path(__file__).resolve().parents[3] / "assets" / "materials" / "leather.nmat"
-
-
 class App:
     """The viewer window (see the module docstring).
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..render.camera import Camera
+from ..render.camera import Camera, framing
 from ..render.lights import DirectionalLight, direction_from_angles
 from ..render.shapes import Mesh
 
@@ -39,10 +39,8 @@ class OrbitCamera:
     def framing(cls, mesh: Mesh, azimuth: float = -60.0, elevation: float = 35.0) -> OrbitCamera:
         """A camera that sees the whole mesh: target at the bounding-box centre, distance such
         that the bounding sphere fills the vertical field of view (with 5 % margin)."""
-        lo, hi = mesh.positions.min(0), mesh.positions.max(0)
-        radius = float(np.linalg.norm(hi - lo) / 2)
-        distance = 1.05 * max(radius, 1e-3) / math.sin(math.radians(FOV_Y / 2))
-        return cls(tuple(float(x) for x in (lo + hi) / 2), azimuth, elevation, distance)
+        target, distance = framing(mesh.positions.min(0), mesh.positions.max(0), fov_y=FOV_Y)
+        return cls(target, azimuth, elevation, distance)
 
     def orbit(self, d_azimuth: float, d_elevation: float) -> None:
         """Rotate around the target by the given degrees."""

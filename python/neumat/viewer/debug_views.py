@@ -5,7 +5,7 @@ frame plus AOVs:
 
 - ``final``: ``RenderResult.srgb``;
 - ``uv``, ``depth``, ``mask``, ``height``: as ``neumat render --aov`` writes them
-  (:func:`neumat.cli.render_cmd.aov_image`);
+  (:func:`neumat.render.aov.aov_image`);
 - ``normal``: world normal mapped ``n·0.5 + 0.5``;
 - ``btf``: the BTF value (linear rgb), divided by its 99th percentile over the mask, gamma 1/2.2;
 - ``features``: channels 3k .. 3k+2 of the MLP input features (``render(debug=True)``), each
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cli.render_cmd import aov_image
+from ..render.aov import aov_image
 from ..render.renderer import AOVS, KIND_AOVS
 
 DEBUG_VIEWS = ("final", *AOVS, "features", "int8_fp32_diff")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from imgui_bundle import imgui, implot
 
+from ..assets import DEMO_MESH
 from ..material import kind_of
 from ..render.passes.compose import TONEMAPS
 from ..render.renderer import SHAPES
@@ -67,11 +68,10 @@ def _material_section(app) -> None:
 
 
 def _mesh_section(app) -> None:
-    from .app import demo_mesh_path
 
     choices = {name: name for name in SHAPES}
-    if demo_mesh_path().is_file():
-        choices[DEMO_MESH_LABEL] = str(demo_mesh_path())
+    if DEMO_MESH.is_file():
+        choices[DEMO_MESH_LABEL] = str(DEMO_MESH)
     if app.state.mesh not in choices.values():
         choices[Path(app.state.mesh).name] = app.state.mesh
     labels, values = list(choices), list(choices.values())

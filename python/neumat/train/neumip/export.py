@@ -27,7 +27,7 @@ import torch
 
 from ... import __version__
 from ...bundle import Bundle
-from ...bundle.atomic import atomic_write_bytes
+from ...fileio import atomic_write_bytes
 from ...data import BtfBatch
 from ...material import SOURCE_KEY
 from ...material.neumip import (

@@ -1,4 +1,5 @@
-"""Atomic file replacement: readers see the old file or the complete new one, never a mix."""
+"""Atomic file replacement (bundles, checkpoints, caches, configs): readers see the old file or the
+complete new one, never a mix."""
 
 from __future__ import annotations
 
