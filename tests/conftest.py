@@ -7,7 +7,7 @@ import pytest
 def device():
     """The slangpy render device neumat picks here (lavapipe on CPU machines); skips with the
     reason when none can be created."""
-    from neumat.render import device as dev
+    from neumat import device as dev
 
     try:
         return dev.default_device()

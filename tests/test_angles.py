@@ -305,7 +305,7 @@ KERNELS = Path(__file__).with_name("test_angles.slang")
 def run():
     """run(entry, n, out_width, uniforms=None, **float32 inputs) -> float32 [n, out_width] from
     Slang; ``uniforms``: scalar kernel parameters."""
-    from neumat.render.device import DeviceError, default_device
+    from neumat.device import DeviceError, default_device
 
     try:
         device = default_device()

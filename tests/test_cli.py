@@ -30,7 +30,7 @@ def test02_doctor_self_check_passes(tmp_path):
     for name, r in report["int8_backends"].items():
         assert ("unavailable" in r and r["unavailable"]) or r["total"] == 0, name
     # The render device is named as the device module describes it (llvmpipe on CPU-only machines).
-    from neumat.render.device import DeviceError, default_device, describe
+    from neumat.device import DeviceError, default_device, describe
 
     try:
         device = describe(default_device())

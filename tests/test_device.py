@@ -1,4 +1,4 @@
-"""neumat.render.device picks a working slangpy device (llvmpipe on CPU-only machines) and
+"""neumat.device picks a working slangpy device (llvmpipe on CPU-only machines) and
 fails with install instructions instead of silently rendering nothing; neumat.shaders finds
 the Slang modules."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neumat.render import device as dev
+from neumat import device as dev
 from neumat.shaders import shader_dir, shader_path
 
 _SQUARES = r"""

@@ -72,7 +72,7 @@ def test02_bundles_choose_their_frame():
 
 @pytest.fixture(scope="module")
 def device():
-    from neumat.render.device import DeviceError, default_device
+    from neumat.device import DeviceError, default_device
 
     try:
         return default_device()

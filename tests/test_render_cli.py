@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from neumat.bundle import make_random_bundle
 from neumat.cli import render_cmd
-from neumat.render import device as dev
+from neumat import device as dev
 
 runner = CliRunner()
 

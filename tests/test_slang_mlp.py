@@ -1,7 +1,7 @@
 """The Slang INT8 MLP (shaders/mlp_int8.slang via neumat.backends.slang) is bit-exact with the
 numpy reference on every test vector, halfway case and batch size.
 
-Runs on whatever device neumat.render.device picks (llvmpipe on CPU-only machines, ~1-5
+Runs on whatever device neumat.device picks (llvmpipe on CPU-only machines, ~1-5
 Msamples/s there); skipped with the reason when no device can be created.
 """
 

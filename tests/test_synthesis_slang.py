@@ -2,7 +2,7 @@
 reference neumat.synthesis: identical tile shifts, features and heights within
 FEATURE_TOLERANCE.
 
-Runs on whatever device neumat.render.device picks (Vulkan on lavapipe on CPU-only machines);
+Runs on whatever device neumat.device picks (Vulkan on lavapipe on CPU-only machines);
 skipped with the reason when no device can be created.
 """
 

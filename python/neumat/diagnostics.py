@@ -17,7 +17,7 @@ def render_device_info() -> dict:
     software|hardware]", "adapter", "api", "software"}`` — or ``{"ok": False, "error"}`` saying
     why there is none."""
     try:
-        from .render.device import default_device, describe
+        from .device import default_device, describe
 
         description = describe(default_device())
         return {"ok": True, "device": str(description), **dataclasses.asdict(description)}

@@ -4,7 +4,7 @@ one cache of the compute kernels compiled from them (render passes and the MLP b
 A wheel installs them inside the package (``neumat/slang_shaders``; not ``shaders``, which
 would clash with this module); an editable or source checkout
 keeps them in the repository's top-level ``shaders/`` folder. Both slangpy devices
-(:func:`neumat.render.device.create`) and Falcor scripts add this folder to their include paths.
+(:func:`neumat.device.create`) and Falcor scripts add this folder to their include paths.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Slang INT8 MLP backend: ``shaders/mlp_int8.slang`` dispatched through slangpy.
 
-Runs on the device of :func:`neumat.render.device.default_device` (a GPU through Vulkan or
+Runs on the device of :func:`neumat.device.default_device` (a GPU through Vulkan or
 CUDA, else Vulkan on Mesa lavapipe), bit-exact with :func:`neumat.quant.forward`. Weights and
 multipliers are uploaded once per backend; each call uploads the inputs, dispatches one thread
 per vector and reads the outputs back.
@@ -106,7 +106,7 @@ def build_kernel(
 def _device_or_reason() -> tuple[object | None, str | None]:
     """(default device, None) or (None, why there is none); tried once per process."""
     try:
-        from ..render.device import DeviceError, default_device
+        from ..device import DeviceError, default_device
     except ImportError as e:  # pragma: no cover - the package itself is broken
         return None, f"neumat.render could not be imported ({e})"
     try:
@@ -122,7 +122,7 @@ class SlangBackend(Int8Backend):
 
     Args:
         mlp: the quantized network (weights uploaded once, here).
-        device: the slangpy device; default :func:`neumat.render.device.default_device`.
+        device: the slangpy device; default :func:`neumat.device.default_device`.
         weights_in: one of :data:`WEIGHTS_IN`.
         unroll_dots: override ``MLP_UNROLL_DOTS`` (default from :data:`UNROLL_DOTS`).
     """
@@ -147,7 +147,7 @@ class SlangBackend(Int8Backend):
         self.mlp = mlp
         import slangpy as spy
 
-        from ..render.device import describe
+        from ..device import describe
 
         if weights_in not in WEIGHTS_IN:
             raise ValueError(f"weights_in must be one of {WEIGHTS_IN}, got {weights_in!r}")

@@ -30,7 +30,7 @@ JSON schema (:data:`SCHEMA`, the dict :func:`run_frame_bench` returns)::
     benchmark       "frames"
     created         ISO 8601 UTC time of the run
     neumat_version, slangpy_version
-    device          {adapter, api, software, description}   (neumat.render.device.describe)
+    device          {adapter, api, software, description}   (neumat.device.describe)
     machine         neumat.bench.environment.machine_info()
     config          {frames, warmup, resolutions [[w, h]], scenes [..], materials [..],
                      options {name: {render kwarg: value}}}
@@ -261,17 +261,17 @@ def run_frame_bench(cfg: FrameBenchConfig | None = None, device=None,
 
     Args:
         cfg: what to measure (default :class:`FrameBenchConfig`).
-        device: slangpy device (default :func:`neumat.render.device.default_device`).
+        device: slangpy device (default :func:`neumat.device.default_device`).
         on_frame: called after every rendered frame (warm-up included) with the case label.
         on_plan: called once, before rendering, with the number of frames the run will render.
 
     Raises:
         FrameBenchError: a bad option, scene, material path or count.
         neumat.bundle.BundleError: a material file that is not a valid bundle.
-        neumat.render.device.DeviceError: no render device.
+        neumat.device.DeviceError: no render device.
     """
     from ..bundle import load_bundle
-    from ..render.device import default_device, describe
+    from ..device import default_device, describe
     from ..render.lights import DirectionalLight
     from ..render.renderer import Renderer, resolve_mesh
 

@@ -128,7 +128,7 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv=None) -> None:
     from ..bundle import load_bundle
-    from ..render.device import default_device
+    from ..device import default_device
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--material", default=str(ASSETS / "materials" / "gravel.nmat"))

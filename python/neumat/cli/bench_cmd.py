@@ -187,7 +187,7 @@ def frames(
     )
     from ..bench.report import markdown_table, write_plot
     from ..bundle import BundleError
-    from ..render.device import DeviceError
+    from ..device import DeviceError
 
     try:
         sizes = parse_resolutions(resolutions) if resolutions else None

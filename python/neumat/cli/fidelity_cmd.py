@@ -61,7 +61,7 @@ def fidelity(
     from ..data import DataError
     from ..fidelity.report import write_outputs
     from ..fidelity.run import FidelityConfig, FidelityError, run_fidelity
-    from ..render.device import DeviceError
+    from ..device import DeviceError
     from ..train import ConfigError
     from .train_cmd import setup_logging
 

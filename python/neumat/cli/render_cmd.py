@@ -64,7 +64,7 @@ def render(
     from ..bundle import BundleError, load_bundle
     from ..render.aov import aov_image
     from ..render.camera import Camera, framing
-    from ..render.device import DeviceError
+    from ..device import DeviceError
     from ..render.lights import DirectionalLight, direction_from_angles
     from ..render.multi import MultiRenderer
     from ..render.renderer import SHAPES, Renderer, resolve_mesh

@@ -56,7 +56,7 @@ def view(
 ) -> None:
     """Interactive viewer: orbit/pan/zoom, light, techniques, debug views, frame-time graph,
     screenshots (F12) and live reload of the bundle files."""
-    from ..render.device import DeviceError, default_device, describe
+    from ..device import DeviceError, default_device, describe
     from ..assets import DEFAULT_MATERIAL
     from ..viewer.app import App, ViewerError
     from ..viewer.script import ScriptedEvent, ScriptError, parse_script

@@ -125,7 +125,7 @@ def run_fidelity(cfg: FidelityConfig, device=None,
 
     Args:
         cfg: what to run.
-        device: slangpy device (default :func:`neumat.render.device.default_device`).
+        device: slangpy device (default :func:`neumat.device.default_device`).
         on_event: called with a one-line status (training started, ...).
         on_pair: called as ``(material, pairs_done, pairs_total)`` after every pair.
 
@@ -136,7 +136,7 @@ def run_fidelity(cfg: FidelityConfig, device=None,
         FidelityError, neumat.data.DataError: bad options, missing bundle or maps.
     """
     from ..bench.environment import machine_info, package_version
-    from ..render.device import default_device, describe
+    from ..device import default_device, describe
 
     _check(cfg)
     specs, pairs = select(cfg.materials), select_pairs(cfg.pairs)

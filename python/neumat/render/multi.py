@@ -104,11 +104,11 @@ class MultiRenderer:
             a mesh / shape name / mesh file (:func:`~.renderer.resolve_mesh`), and the world
             translation of that mesh (3 scene units).
         size: ``(width, height)`` pixels.
-        device: slangpy device (default :func:`neumat.render.device.default_device`).
+        device: slangpy device (default :func:`neumat.device.default_device`).
     """
 
     def __init__(self, objects, size=(512, 512), device=None) -> None:
-        from .device import default_device
+        from ..device import default_device
 
         if not objects:
             raise ValueError("MultiRenderer needs at least one (bundle, mesh, translation) object")

@@ -119,13 +119,13 @@ class Renderer:
             which raises :class:`~neumat.bundle.BundleError` for a bad file).
         scene_or_mesh: :class:`Scene`, :class:`Mesh`, shape name or mesh file (see :func:`resolve_mesh`).
         size: ``(width, height)`` pixels.
-        device: slangpy device (default :func:`neumat.render.device.default_device`).
+        device: slangpy device (default :func:`neumat.device.default_device`).
         height_scale: scene units per height unit (default: see :class:`HeightSpec`).
     """
 
     def __init__(self, bundle_or_path: Bundle | str | Path, scene_or_mesh, size=(512, 512), device=None,
                  height_scale: float | None = None) -> None:
-        from .device import default_device
+        from ..device import default_device
 
         self.bundle = bundle_or_path if isinstance(bundle_or_path, Bundle) else load_bundle(bundle_or_path)
         self.mesh = resolve_mesh(scene_or_mesh)

@@ -53,7 +53,7 @@ class App:
         window_size: (width, height) of the window, pixels.
         visible: show the window (False: hidden window for headless runs).
         state: initial settings (default: the mesh framed by the camera).
-        device: slangpy device (default :func:`neumat.render.device.default_device`).
+        device: slangpy device (default :func:`neumat.device.default_device`).
         reload_interval_s: how often the bundle files are polled (0: every frame).
         panel_width: control-panel width, framebuffer pixels.
     """
@@ -65,7 +65,7 @@ class App:
         from imgui_bundle import imgui, implot
         from imgui_bundle.python_backends.glfw_backend import GlfwRenderer
 
-        from ..render.device import default_device, describe
+        from ..device import default_device, describe
         from .gl_image import ViewportImage
         from .ui import PanelInputs
 

@@ -142,7 +142,7 @@ class InferPass(RenderPass):
     def __init__(self, device, bundle: Bundle, debug: bool = False) -> None:
         import slangpy as spy
 
-        from ..device import describe
+        from ...device import describe
 
         if bundle.kind != TRIPLE_PLANE:
             raise ValueError(f"the infer pass renders {TRIPLE_PLANE!r} bundles, got {bundle.kind!r}")

@@ -97,7 +97,7 @@ class NeuMipPass(RenderPass):
     def __init__(self, device, bundle: Bundle, debug: bool = False) -> None:
         import slangpy as spy
 
-        from ..device import describe
+        from ...device import describe
 
         if bundle.kind != NEUMIP:
             raise ValueError(f"the neumip pass renders {NEUMIP!r} bundles, got {bundle.kind!r}")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..shaders import shader_dir
+from .shaders import shader_dir
 
 if TYPE_CHECKING:  # slangpy is imported lazily so that `import neumat.render` never fails
     import slangpy as spy
