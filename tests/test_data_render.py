@@ -10,7 +10,7 @@ from neumat.data import DataError, PbrMaterial, SliceRenderer, make_material
 from neumat.data.brdf import INV_PI, eval_brdf_cos
 from neumat.data.directions import spherical_to_vector
 from neumat.data.heightfield import HeightField
-from neumat.data.render import sample_grid
+from neumat.data.slice_renderer import sample_grid
 
 
 def direction(theta_deg, phi_deg):

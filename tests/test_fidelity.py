@@ -142,7 +142,7 @@ def exact_image(material, view: FidelityView, supersample: int) -> tuple[np.ndar
     """The project's exact renderer through the view's camera: every sub-pixel ray hits the
     bilinear height field (ray marching), BTF value there (one ωo); the [S, S, 3] image and
     the [S, S, 2] hit xy, box-averaged."""
-    from neumat.data.render import SliceRenderer
+    from neumat.data.slice_renderer import SliceRenderer
 
     sr = SliceRenderer(material)
     origin, direction = view.camera(supersample).rays()

@@ -3,7 +3,7 @@ compose, INT8, synthesis off) against the ground truth of the same synthetic mat
 
 Ground truth: the material the bundle was trained on, rebuilt from its provenance
 (:func:`neumat.material.require_source_spec` → :func:`neumat.train.sources.make_source`), and the
-slice renderer that produced its training data (:class:`neumat.data.render.SliceRenderer`,
+slice renderer that produced its training data (:class:`neumat.data.slice_renderer.SliceRenderer`,
 ``uv_space="surface"``, shadows on): every camera ray is intersected exactly with the
 displaced height field (:meth:`neumat.data.heightfield.HeightField.first_hit`) and the BTF
 value of the hit's uv under (ωi, ωo) is the reference pixel. The scene is a plane (uv = scene
@@ -57,7 +57,7 @@ def setup(device):
     spec = require_source_spec(bundle)
     assert spec["points"]["uv_space"] == "surface"  # the renderer's hf tracing adds the parallax
     source = make_source(spec)
-    from neumat.data.render import SliceRenderer
+    from neumat.data.slice_renderer import SliceRenderer
 
     truth = SliceRenderer(source.material, source.config.normal_source)
     # plane of side 2 centred at 0: u = x + 1, v = y + 1 (whole periods: the same tile as u = x)

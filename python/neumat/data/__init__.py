@@ -18,7 +18,7 @@ from .materials import MATERIALS, make_material
 from .pbr import PbrMaterial
 from .pbr_io import find_pbr_maps, load_pbr_maps
 from .points import HELDOUT_PAIRS, PointBtf, PointBtfConfig
-from .render import SliceRenderer
+from .slice_renderer import SliceRenderer
 from .slices import SliceBtfSource
 from .source import BtfBatch, BtfSource, held_out_split
 from .synthetic import SyntheticBtf, SyntheticBtfConfig, maps_source, material_source

@@ -1,4 +1,4 @@
-"""Mitsuba 3 reference renders of a BTF slice — the independent check of :mod:`neumat.data.render`.
+"""Mitsuba 3 reference renders of a BTF slice — the independent check of :mod:`neumat.data.slice_renderer`.
 
 The scene reproduces the synthetic BTF's definition with Mitsuba's own camera, integrator,
 emitter, intersection and BSDF code (variant ``scalar_rgb``; ``pip install mitsuba``):
@@ -24,7 +24,7 @@ import numpy as np
 from .errors import DataError
 from .heightfield import HeightField
 from .pbr import PbrMaterial
-from .render import SliceRenderer
+from .slice_renderer import SliceRenderer
 
 CAMERA_DISTANCE = 2.0
 """How far (UV units) above the shell top along ωo the orthographic camera's plane sits."""
@@ -109,7 +109,7 @@ def reference_scene(material: PbrMaterial, wi: np.ndarray, wo: np.ndarray, resol
         spp: samples per pixel of a stratified sampler (a perfect square).
         subdivision: mesh quads per texel cell along each axis (even).
         diffuse_only: use only the diffuse lobe (closed-form checks).
-        normal_source: shading normals, as in :class:`~neumat.data.render.SliceRenderer`.
+        normal_source: shading normals, as in :class:`~neumat.data.slice_renderer.SliceRenderer`.
     """
     mi = require_mitsuba()
     wi, wo = np.asarray(wi, np.float64), np.asarray(wo, np.float64)

@@ -32,7 +32,7 @@ import numpy as np
 from .directions import spherical_to_vector
 from .errors import DataError
 from .pbr import PbrMaterial
-from .render import NORMAL_SOURCES, UV_SPACES, SliceRenderer, sample_grid
+from .slice_renderer import NORMAL_SOURCES, UV_SPACES, SliceRenderer, sample_grid
 from .source import BtfBatch, BtfSource, concat_batches
 
 HELDOUT_PAIRS: tuple[tuple[str, tuple[float, float], tuple[float, float]], ...] = (

@@ -1,7 +1,7 @@
 """Synthetic BTFs: slices of a PBR material rendered with true displacement, cached on disk.
 
 :class:`SyntheticBtf` renders (lazily, one *view* — all lights of one ωo — at a time, see
-:mod:`neumat.data.render`) a UBO2014-like set of configurations, keeps views in an in-memory
+:mod:`neumat.data.slice_renderer`) a UBO2014-like set of configurations, keeps views in an in-memory
 LRU cache and on disk (:mod:`neumat.data.disk_cache`), and serves them through the common
 sampling of :class:`~neumat.data.slices.SliceBtfSource`.
 """
@@ -18,7 +18,7 @@ from .disk_cache import SliceDiskCache, default_cache_root, hash_key
 from .errors import DataError
 from .pbr import PbrMaterial
 from .points import PointBtf, PointBtfConfig
-from .render import NORMAL_SOURCES, UV_SPACES, SliceRenderer
+from .slice_renderer import NORMAL_SOURCES, UV_SPACES, SliceRenderer
 from .slices import SliceBtfSource
 from .source import BtfSource
 

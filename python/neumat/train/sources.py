@@ -33,7 +33,7 @@ from typing import Any
 
 from ..data import BtfSource
 from ..data.pbr_io import NORMAL_CONVENTIONS
-from ..data.render import NORMAL_SOURCES
+from ..data.slice_renderer import NORMAL_SOURCES
 from .config import SourceConfig
 
 log = logging.getLogger(__name__)
