@@ -1,5 +1,5 @@
 """neumat.device picks a working slangpy device (llvmpipe on CPU-only machines) and
-fails with install instructions instead of silently rendering nothing; neumat.shaders finds
+fails with install instructions instead of silently rendering nothing; neumat.slang_kernels finds
 the Slang modules."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neumat import device as dev
-from neumat.shaders import shader_dir, shader_path
+from neumat.slang_kernels import shader_dir, shader_path
 
 _SQUARES = r"""
 RWStructuredBuffer<float> result;

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .shaders import shader_dir
+from .slang_kernels import shader_dir
 
 if TYPE_CHECKING:  # slangpy is imported lazily so that `import neumat.render` never fails
     import slangpy as spy
@@ -180,7 +180,7 @@ def create(
     Args:
         prefer: None (automatic: Vulkan GPU, then CUDA, then lavapipe), ``"vulkan"`` (any
             Vulkan adapter, hardware first) or ``"cuda"`` (CUDA only).
-        include_paths: extra Slang include folders, after :func:`neumat.shaders.shader_dir`.
+        include_paths: extra Slang include folders, after :func:`neumat.slang_kernels.shader_dir`.
         hot_reload: let slangpy recompile modules when their files change (viewer use).
         verify: run :func:`self_check` before returning (on by default; ~0.1 s).
 

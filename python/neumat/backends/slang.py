@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from ..quant import MAX_LAYERS, Int8MLP
-from ..shaders import compute_kernel
+from ..slang_kernels import compute_kernel
 from .base import BackendUnavailable, Int8Backend
 
 if TYPE_CHECKING:
     import slangpy as spy
 
 SHADER = "mlp_int8.slang"
-"""The Slang module (in :func:`neumat.shaders.shader_dir`)."""
+"""The Slang module (in :func:`neumat.slang_kernels.shader_dir`)."""
 GROUPSHARED_MAX_WORDS = 4096
 """Largest weight stream copied to groupshared memory (16 KiB, the Vulkan minimum)."""
 UNROLL_DOTS = {"software": 256, "hardware": 1024}
@@ -69,7 +69,7 @@ def mlp_kernel(device: spy.Device, shader: str, entry: str, networks: tuple[tupl
     """The compute kernel ``entry`` of ``shader`` specialized to INT8 networks of widths
     ``networks`` (one ``Int8Mlp<...>`` type argument per network, :func:`slang_mlp_type`; none
     for a float entry point) and linked with ``mlp_int8.slang``'s constants
-    (:func:`link_constants`); compiled once (:func:`neumat.shaders.compute_kernel`)."""
+    (:func:`link_constants`); compiled once (:func:`neumat.slang_kernels.compute_kernel`)."""
     words = max(1, int(groupshared_words))
     config = (f"neumat_mlp_int8_config_u{int(unroll_dots)}_g{words}", link_constants(unroll_dots, words))
     return compute_kernel(device, shader, entry, tuple(slang_mlp_type(n) for n in networks), config)
@@ -92,7 +92,7 @@ def build_kernel(
     """The batch kernel of ``mlp_int8.slang`` for one network shape (:func:`mlp_kernel`).
 
     Args:
-        device: a slangpy device whose include paths contain :func:`neumat.shaders.shader_dir`.
+        device: a slangpy device whose include paths contain :func:`neumat.slang_kernels.shader_dir`.
         widths: network widths ``(n_0, ..., n_L)``.
         groupshared: use ``mlp_int8_batch_groupshared`` (weights copied per workgroup).
         unroll_dots: ``MLP_UNROLL_DOTS`` (see :data:`UNROLL_DOTS`).

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from ..shaders import compute_kernel
+from ..slang_kernels import compute_kernel
 from .camera import Camera
 from .graph import RenderGraph
 from .passes.base import MASK, POSITION, RenderContext, RenderPass, Resource, SlotSpec

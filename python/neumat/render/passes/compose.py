@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...shaders import compute_kernel
+from ...slang_kernels import compute_kernel
 from .base import MASK, RenderContext, RenderPass, Resource, SlotSpec
 from .infer import BTF, IRRADIANCE, SHADED
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...shaders import compute_kernel
+from ...slang_kernels import compute_kernel
 from ..scene import HeightSpec, Scene
 from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, Resource, SlotSpec
 from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, face_metric_rows

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...shaders import compute_kernel
+from ...slang_kernels import compute_kernel
 from ..lights import DirectionalLight, PointLight
 from .base import (
     GBUFFER_SPECS,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...shaders import compute_kernel
+from ...slang_kernels import compute_kernel
 from ..metric import face_metric
 from ..scene import Scene, build_bvh, reorder, shell_soup
 from ..shapes import Mesh

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...material import has_relief_frame
-from ...shaders import compute_kernel
+from ...slang_kernels import compute_kernel
 from ...synthesis import SynthesisConfig, Synthesizer
 from ...synthesis.histogram import GaussianizedPlane
 from .base import UV, RenderContext, RenderPass, Resource, SlotSpec

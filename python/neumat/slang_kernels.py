@@ -1,9 +1,8 @@
 """Where neumat's Slang modules live (``mlp_int8.slang``, ``rusinkiewicz.slang``, ...), and the
 one cache of the compute kernels compiled from them (render passes and the MLP backend).
 
-A wheel installs them inside the package (``neumat/slang_shaders``; not ``shaders``, which
-would clash with this module); an editable or source checkout
-keeps them in the repository's top-level ``shaders/`` folder. Both slangpy devices
+A wheel installs them inside the package (``neumat/slang_shaders``); an editable or source
+checkout keeps them in the repository's top-level ``shaders/`` folder. Both slangpy devices
 (:func:`neumat.device.create`) and Falcor scripts add this folder to their include paths.
 """
 
