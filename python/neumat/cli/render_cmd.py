@@ -5,12 +5,16 @@ or NeuMIP), left to right across the view, one frame merged by depth
 (:class:`neumat.render.multi.MultiRenderer`).
 
 Times are the median over ``--frames`` frames after ``--warmup`` frames (device timestamps per
-pass, host wall time for the total). Exit code 0 on success, 1 for a bad argument, bundle or
-mesh (the message says which).
+pass, host wall time for the total). Exit code 0 on success (with a warning on stderr when the
+material covers no pixel), 2 for a bad option (``--size`` over
+:data:`~neumat.render.camera.MAX_IMAGE_SIDE` per side, a ``--camera`` distance outside
+(0, :data:`~neumat.render.camera.MAX_CAMERA_DISTANCE`], an ``--exposure`` beyond
+±:data:`MAX_EXPOSURE_STOPS`, ...), 1 for a bad bundle or mesh (the message says which).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 from pathlib import Path
@@ -19,7 +23,12 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from ..render.camera import MAX_CAMERA_DISTANCE, MAX_IMAGE_SIDE, check_image_size
+
 AOV_CHOICES = ("uv", "depth", "mask", "height")
+MAX_EXPOSURE_STOPS = 64.0
+"""Largest |--exposure|, stops: a factor of 2^±64 (1.8e19) already saturates or blackens any
+radiance the passes produce, and stays well inside float32."""
 
 
 def _floats(text: str, name: str, counts: tuple[int, ...]) -> list[float]:
@@ -34,9 +43,26 @@ def _floats(text: str, name: str, counts: tuple[int, ...]) -> list[float]:
 
 def _size(text: str) -> tuple[int, int]:
     parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise typer.BadParameter(f"--size must look like 512x512, got {text!r}")
-    return int(parts[0]), int(parts[1])
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        with contextlib.suppress(ValueError):
+            return check_image_size((int(parts[0]), int(parts[1])))
+    raise typer.BadParameter(f"--size must look like 512x512, at most {MAX_IMAGE_SIDE} pixels per side, got {text!r}")
+
+
+def _exposure(stops: float) -> float:
+    if not (math.isfinite(stops) and abs(stops) <= MAX_EXPOSURE_STOPS):
+        raise typer.BadParameter(f"--exposure must be a finite number of stops in [-{MAX_EXPOSURE_STOPS:g}, "
+                                 f"{MAX_EXPOSURE_STOPS:g}], got {stops!r}")
+    return stops
+
+
+def _camera(text: str) -> tuple[float, float, float]:
+    """``--camera az,el,dist``: degrees, degrees, scene units in (0, MAX_CAMERA_DISTANCE]."""
+    az, el, dist = _floats(text, "--camera", (3,))
+    if not 0.0 < dist <= MAX_CAMERA_DISTANCE:
+        raise typer.BadParameter(f"--camera distance must be > 0 and at most {MAX_CAMERA_DISTANCE:g} scene units, "
+                                 f"got {text!r}")
+    return az, el, dist
 
 
 def render(
@@ -46,8 +72,8 @@ def render(
     out: Annotated[Path, typer.Option("--out", help="Output PNG (sRGB, tone-mapped).")] = Path("render.png"),
     mesh: Annotated[Path | None, typer.Option("--mesh", help="Mesh file (OBJ/PLY/..., loaded with trimesh).")] = None,
     shape: Annotated[str, typer.Option("--shape", help="Built-in shape when no --mesh: plane, sphere, cube, cloth.")] = "sphere",
-    size: Annotated[str, typer.Option("--size", help="Image size WxH, pixels.")] = "512x512",
-    camera: Annotated[str | None, typer.Option("--camera", help="az,el,dist: orbit camera around the mesh centre (degrees, scene units).")] = None,
+    size: Annotated[str, typer.Option("--size", help=f"Image size WxH, pixels (at most {MAX_IMAGE_SIDE} per side).")] = "512x512",
+    camera: Annotated[str | None, typer.Option("--camera", help=f"az,el,dist: orbit camera around the mesh centre (degrees, scene units; 0 < dist <= {MAX_CAMERA_DISTANCE:g}).")] = None,
     light: Annotated[list[str] | None, typer.Option("--light", help="az,el[,intensity]: directional light (degrees; irradiance, linear); repeat for up to 4 lights (default 30,50,3).")] = None,
     no_shadows: Annotated[bool, typer.Option("--no-shadows", help="Do not trace the relief's self-shadowing toward the lights.")] = False,
     no_hf: Annotated[bool, typer.Option("--no-hf", help="Do not trace the height field (plain base mesh).")] = False,
@@ -55,7 +81,7 @@ def render(
     fp32: Annotated[bool, typer.Option("--fp32", help="FP32 MLP on dequantized weights instead of INT8.")] = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="FP16 MLP (float16 weights and activations) instead of INT8.")] = False,
     aov: Annotated[list[str] | None, typer.Option("--aov", help="Also write OUT_<aov>.png: uv, depth, mask or height (repeatable).")] = None,
-    exposure: Annotated[float, typer.Option("--exposure", help="Exposure, stops.")] = 0.0,
+    exposure: Annotated[float, typer.Option("--exposure", help=f"Exposure, stops (at most {MAX_EXPOSURE_STOPS:g} either way).")] = 0.0,
     tonemap: Annotated[str, typer.Option("--tonemap", help="aces, reinhard or clamp.")] = "aces",
     frames: Annotated[int, typer.Option("--frames", min=1, help="Timed frames (median reported).")] = 5,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed frames first (kernel compilation).")] = 1,
@@ -70,6 +96,7 @@ def render(
     from ..render.renderer import SHAPES, Renderer, resolve_mesh
 
     width, height = _size(size)
+    exposure = _exposure(exposure)
     light_values = [_floats(x, "--light", (2, 3)) for x in (light or ["30,50,3"])]
     aovs = tuple(aov or ())
     bad = [a for a in aovs if a not in AOV_CHOICES]
@@ -101,8 +128,14 @@ def render(
     centre, dist = framing(lo, hi, width, height, count=len(bundles), spacing=spacing)
     az, el = -60.0, 35.0
     if camera is not None:
-        az, el, dist = _floats(camera, "--camera", (3,))
-    cam = Camera.orbit(centre, az, el, dist, width=width, height=height)
+        az, el, dist = _camera(camera)
+    try:
+        cam = Camera.orbit(centre, az, el, dist, width=width, height=height)
+    except ValueError as e:  # e.g. looking straight down the up axis, or a mesh too large to frame
+        if camera is not None:
+            raise typer.BadParameter(f"--camera {camera!r}: {e}") from None
+        typer.echo(f"error: cannot frame the mesh: {e}", err=True)
+        raise typer.Exit(1) from None
     lights = [DirectionalLight(direction_from_angles(lv[0], lv[1]), ((lv[2] if len(lv) == 3 else 3.0),) * 3)
               for lv in light_values]
     try:
@@ -114,7 +147,7 @@ def render(
             renderer = MultiRenderer(placed, (width, height))
         else:
             renderer = Renderer(bundles[0], base, (width, height))
-            kwargs["aovs"] = aovs + (("mask",) if aovs else ())
+            kwargs["aovs"] = aovs + ("mask",)
             kwargs["precision"] = "fp16" if fp16 else None
         for _ in range(warmup):
             renderer.render(cam, lights, **kwargs)
@@ -125,6 +158,9 @@ def render(
     import imageio.v3 as iio
 
     result = runs[-1]
+    if not result.aovs["mask"].any():
+        typer.echo(f"warning: the material covers no pixel of the {width}x{height} image (camera az,el,dist = "
+                   f"{az:g},{el:g},{dist:g}); {out} shows only the background", err=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(out, result.srgb)
     for name in aovs:

@@ -4,6 +4,11 @@ Pixel ``(row, col)`` of a ``height × width`` image (row 0 at the top) shoots th
 ``d = normalize(forward + x·right + y·up)`` with ``x = (2(col + .5)/width - 1)·tan(fov/2)·aspect``
 and ``y = (1 - 2(row + .5)/height)·tan(fov/2)``, ``aspect = width / height``. The same formula
 is in ``shaders/render_types.slang`` (:func:`cameraRayDir`).
+
+A :class:`Camera` is checked when made (:meth:`Camera.validate`): finite eye, target and up, an
+eye-to-target distance in (0, :data:`MAX_CAMERA_DISTANCE`], a field of view in (0°, 180°) and an
+image of 1 to :data:`MAX_IMAGE_SIDE` pixels per side (:func:`check_image_size`); ValueError
+otherwise, before anything is allocated.
 """
 
 from __future__ import annotations
@@ -30,6 +35,25 @@ class Camera:
     """Image width, pixels."""
     height: int = 512
     """Image height, pixels."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """ValueError naming the first field that cannot make an image (module docstring); also
+        for an ``up`` parallel to the viewing direction (see :meth:`basis`)."""
+        check_image_size((self.width, self.height))
+        for name in ("eye", "target", "up"):
+            value = np.asarray(getattr(self, name), np.float64)
+            if value.shape != (3,) or not np.isfinite(value).all():
+                raise ValueError(f"camera {name} must be 3 finite numbers, got {getattr(self, name)!r}")
+        distance = float(np.linalg.norm(np.subtract(self.target, self.eye, dtype=np.float64)))
+        if not 0.0 < distance <= MAX_CAMERA_DISTANCE:
+            raise ValueError(f"camera eye-to-target distance must be > 0 and at most {MAX_CAMERA_DISTANCE:g} "
+                             f"scene units, got {distance:g} (eye {self.eye}, target {self.target})")
+        if not 0.0 < self.fov_y < 180.0:
+            raise ValueError(f"camera fov_y must lie in (0, 180) degrees, got {self.fov_y!r}")
+        self.basis()
 
     @classmethod
     def orbit(cls, target=(0.0, 0.0, 0.0), azimuth: float = 0.0, elevation: float = 30.0,
@@ -76,6 +100,27 @@ class Camera:
         d = f + col[None, :, None] * r + row[:, None, None] * u
         d /= np.linalg.norm(d, axis=-1, keepdims=True)
         return np.broadcast_to(np.asarray(self.eye, np.float64), d.shape).copy(), d
+
+
+MAX_IMAGE_SIDE = 8192
+"""Largest image width or height, pixels: each RGBA32F g-buffer slot of an 8192² frame takes
+1 GiB, and a frame holds several (uv, normal, tangent, position, mask, btf, ...); checked before
+anything is allocated (lavapipe's 2D limit, 16384, is not the binding one)."""
+MAX_CAMERA_DISTANCE = 1e6
+"""Largest eye-to-target distance, scene units: float32 ray origins (24-bit mantissa) resolve
+positions no finer than 1/16 unit there, so a farther view of a unit-sized mesh hits nothing."""
+
+
+def check_image_size(size) -> tuple[int, int]:
+    """``(width, height)`` as ints; ValueError unless each is a whole number of pixels in
+    [1, :data:`MAX_IMAGE_SIDE`]."""
+    try:
+        width, height = (int(x) for x in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"image size must be (width, height) pixels, got {size!r}") from None
+    if (width, height) != tuple(size) or not (1 <= width <= MAX_IMAGE_SIDE and 1 <= height <= MAX_IMAGE_SIDE):
+        raise ValueError(f"image size must be whole pixels from 1 to {MAX_IMAGE_SIDE} per side, got {size!r}")
+    return width, height
 
 
 FRAMING_MARGIN = 1.05

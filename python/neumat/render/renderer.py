@@ -38,7 +38,7 @@ import numpy as np
 
 from ..bundle import Bundle, load_bundle
 from ..material import kind_of
-from .camera import Camera
+from .camera import Camera, check_image_size
 from .graph import RenderGraph
 from .lights import DirectionalLight, PointLight
 from .passes.base import MASK, POSITION, UV, RenderContext
@@ -98,8 +98,10 @@ def resolve_mesh(scene_or_mesh) -> Mesh:
 
 def frame_view(camera: Camera, lights, width: int, height: int) -> tuple[Camera, list]:
     """The frame's ``camera`` resized to ``width`` × ``height`` and ``lights`` as a list (one
-    default :class:`DirectionalLight` when empty); ValueError for more than :data:`MAX_LIGHTS`
-    lights, TypeError for a light that is neither directional nor point."""
+    default :class:`DirectionalLight` when empty); ValueError for a camera that cannot make an
+    image (:meth:`Camera.validate`; it may have been changed since it was made) or more than
+    :data:`MAX_LIGHTS` lights, TypeError for a light that is neither directional nor point."""
+    camera.validate()
     if (camera.width, camera.height) != (width, height):
         camera = dataclasses.replace(camera, width=width, height=height)
     lights = [DirectionalLight()] if not lights else list(lights)
@@ -118,7 +120,8 @@ class Renderer:
         bundle_or_path: a :class:`Bundle` or a ``.nmat`` path (loaded with :func:`load_bundle`,
             which raises :class:`~neumat.bundle.BundleError` for a bad file).
         scene_or_mesh: :class:`Scene`, :class:`Mesh`, shape name or mesh file (see :func:`resolve_mesh`).
-        size: ``(width, height)`` pixels.
+        size: ``(width, height)`` pixels, 1 to :data:`~.camera.MAX_IMAGE_SIDE` each (else
+            ValueError, before the mesh or the device is touched).
         device: slangpy device (default :func:`neumat.device.default_device`).
         height_scale: scene units per height unit (default: see :class:`HeightSpec`).
     """
@@ -127,13 +130,11 @@ class Renderer:
                  height_scale: float | None = None) -> None:
         from ..device import default_device
 
+        self.width, self.height = check_image_size(size)
         self.bundle = bundle_or_path if isinstance(bundle_or_path, Bundle) else load_bundle(bundle_or_path)
         self.mesh = resolve_mesh(scene_or_mesh)
         self.scene = scene_or_mesh if isinstance(scene_or_mesh, Scene) else None
         """The Scene given (its camera and lights are the defaults of :meth:`render`), else None."""
-        self.width, self.height = (int(size[0]), int(size[1]))
-        if self.width < 1 or self.height < 1:
-            raise ValueError(f"size must be positive, got {size}")
         self.device = device if device is not None else default_device()
         self.kind = kind_of(self.bundle)
         """What the bundle's kind declares (:mod:`neumat.material.kinds`): its pass and techniques."""

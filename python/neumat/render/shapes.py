@@ -7,14 +7,33 @@ does (u along a row, v down the rows, v = 0 at row 0). Tangent frames are per ve
 and ``tangent.w = ±1`` the handedness, so ``bitangent = w * cross(normal, tangent)`` points
 along dP/dv. Tangents are the per-face UV derivatives (Lengyel 2001) accumulated over the faces
 around a vertex, weighted by face area (MikkTSpace-like, without its corner splitting).
+
+Every :class:`Mesh` has finite positions, normals and UVs and face indices in range; a mesh file
+(:func:`load_mesh`) must also hold what its header declares and cover some area, on the surface
+and in UV space. Anything else is a :class:`MeshError` naming the file and the problem.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+
+class MeshError(ValueError):
+    """A mesh that cannot be rendered: unreadable or inconsistent file, non-finite positions,
+    normals or UVs, face indices out of range, or no surface / UV area. The message names the
+    file (when loaded from one) and the problem."""
+
+
+def _require_finite(name: str, values: np.ndarray) -> None:
+    """MeshError when a row of ``values`` ([V, C]) holds NaN or ±inf, naming the first one."""
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if bad.size:
+        raise MeshError(f"{bad.size} vertex {name} not finite (NaN or inf), the first at vertex {bad[0]}: "
+                        f"{values[bad[0]].tolist()}")
 
 
 @dataclass
@@ -40,29 +59,48 @@ class Mesh:
         self.faces = np.ascontiguousarray(self.faces, np.int32)
         v = self.positions.shape[0]
         if self.positions.shape != (v, 3) or self.normals.shape != (v, 3) or self.uvs.shape != (v, 2):
-            raise ValueError(
+            raise MeshError(
                 f"positions/normals/uvs must be [V,3]/[V,3]/[V,2], got {self.positions.shape}, "
                 f"{self.normals.shape}, {self.uvs.shape}"
             )
         if self.faces.ndim != 2 or self.faces.shape[1] != 3 or self.faces.size == 0:
-            raise ValueError(f"faces must be a non-empty [F, 3] array, got {self.faces.shape}")
-        if self.faces.min() < 0 or self.faces.max() >= v:
-            raise ValueError(f"face indices must lie in [0, {v}), got [{self.faces.min()}, {self.faces.max()}]")
+            raise MeshError(f"faces must be a non-empty [F, 3] array, got {self.faces.shape}")
+        outside = np.flatnonzero(((self.faces < 0) | (self.faces >= v)).any(axis=1))
+        if outside.size:
+            raise MeshError(f"{outside.size} faces refer to vertices that do not exist, the first face {outside[0]}: "
+                            f"{self.faces[outside[0]].tolist()} (indices from 0; the mesh has {v} vertices)")
+        _require_finite("positions are", self.positions)
+        _require_finite("normals are", self.normals)
+        _require_finite("UVs are", self.uvs)
         if self.tangents is None:
             self.tangents = compute_tangents(self.positions, self.normals, self.uvs, self.faces)
         self.tangents = np.ascontiguousarray(self.tangents, np.float32)
 
-    def uv_to_world(self) -> float:
-        """Scene units per UV unit: sqrt(surface area / UV area), the isotropic scale used to
-        convert UV-unit heights and texel footprints (exact for a uniformly mapped plane)."""
+    def face_areas(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-face surface area (scene units²) and UV area (UV units²), float64 [F] each."""
         p, t = self.positions.astype(np.float64), self.uvs.astype(np.float64)
         f = self.faces
         area = 0.5 * np.linalg.norm(np.cross(p[f[:, 1]] - p[f[:, 0]], p[f[:, 2]] - p[f[:, 0]]), axis=1)
         e1, e2 = t[f[:, 1]] - t[f[:, 0]], t[f[:, 2]] - t[f[:, 0]]
-        uv_area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
-        if uv_area.sum() <= 0:
-            raise ValueError("the mesh's UVs cover no area; it needs a UV parameterization")
-        return float(np.sqrt(area.sum() / uv_area.sum()))
+        return area, 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+
+    def require_area(self) -> tuple[float, float]:
+        """Total surface area (scene units²) and UV area (UV units²) of the faces; MeshError
+        when either is zero (or NaN): the height field and the texel footprints are scaled by
+        their ratio (:meth:`uv_to_world`)."""
+        area, uv_area = (float(a.sum()) for a in self.face_areas())
+        if not area > 0:
+            raise MeshError(f"the {len(self.faces)} faces have no surface area (every triangle is degenerate)")
+        if not uv_area > 0:
+            raise MeshError(f"the UVs of the {len(self.faces)} faces cover no area; the mesh needs a UV parameterization")
+        return area, uv_area
+
+    def uv_to_world(self) -> float:
+        """Scene units per UV unit: sqrt(surface area / UV area), the isotropic scale used to
+        convert UV-unit heights and texel footprints (exact for a uniformly mapped plane);
+        MeshError when either area is zero (:meth:`require_area`)."""
+        area, uv_area = self.require_area()
+        return float(np.sqrt(area / uv_area))
 
 
 def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -103,26 +141,73 @@ def compute_tangents(positions, normals, uvs, faces) -> np.ndarray:
     return np.concatenate([tan, w[:, None]], axis=1).astype(np.float32)
 
 
+TEXT_MESH_SUFFIXES = (".obj",)
+"""Text formats :func:`load_mesh` decodes itself (UTF-8, else Latin-1), so that a non-UTF-8
+comment or name never reaches trimesh's encoding detection (``charset-normalizer``)."""
+
+
+def _read_text(path: Path) -> io.StringIO:
+    """The file's text: UTF-8 (a byte-order mark is dropped), else Latin-1, which decodes any
+    bytes (OBJ keywords and numbers are ASCII; only comments, names and paths may not be)."""
+    data = path.read_bytes()
+    try:
+        return io.StringIO(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return io.StringIO(data.decode("latin-1"))
+
+
+def _require_declared_counts(metadata: dict) -> None:
+    """MeshError when a PLY header declares more or fewer elements (vertices, faces) than the
+    file holds (trimesh keeps both in ``metadata["_ply_raw"]``; other formats declare none)."""
+    for element, info in metadata.get("_ply_raw", {}).items():
+        columns = list(info.get("data", {}).values())
+        held = len(columns[0]) if columns else 0
+        if held != info.get("length", held):
+            raise MeshError(f"the header declares {info['length']} {element} elements but the file holds {held}")
+
+
 def load_mesh(path: str | Path) -> Mesh:
     """Load an OBJ/PLY/GLB (anything trimesh reads) as one :class:`Mesh` (scenes are merged).
 
     Normals are trimesh's ``vertex_normals`` (it recomputes them, angle-weighted, rather than
-    keeping an OBJ's ``vn``); tangents are computed by :func:`compute_tangents`.
+    keeping an OBJ's ``vn``); tangents are computed by :func:`compute_tangents`. OBJ text is
+    decoded as UTF-8, else Latin-1 (:data:`TEXT_MESH_SUFFIXES`).
 
     Raises:
         ImportError: trimesh is missing (``pip install trimesh``).
-        ValueError: the file has no texture coordinates.
+        OSError: the file cannot be read.
+        MeshError: trimesh cannot parse the file, a face refers to a vertex or UV that does not
+            exist, a PLY header declares other element counts than the file holds, the file has
+            no per-vertex texture coordinates, a position or UV is NaN or infinite, or the faces
+            cover no surface or no UV area. The message starts with the path.
     """
     try:
         import trimesh
     except ImportError as e:
         raise ImportError("loading meshes needs trimesh: pip install trimesh") from e
-    mesh = trimesh.load(str(path), force="mesh", process=False)
+    path = Path(path)
+    source = _read_text(path) if path.suffix.lower() in TEXT_MESH_SUFFIXES else str(path)
+    try:
+        mesh = trimesh.load(source, file_type=path.suffix.lstrip(".").lower() or None, force="mesh",
+                            process=False, resolver=trimesh.resolvers.FilePathResolver(str(path)))
+    except IndexError as e:
+        raise MeshError(f"{path}: a face refers to a vertex or texture coordinate that does not exist ({e})") from None
+    except ImportError as e:  # trimesh's optional parsers (e.g. charset-normalizer for other text formats)
+        raise MeshError(f"{path}: trimesh needs a missing package to read it: {e} (pip install it)") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise MeshError(f"{path}: trimesh cannot parse it: {type(e).__name__}: {e}") from None
     uv = getattr(mesh.visual, "uv", None)
-    if uv is None or len(uv) != len(mesh.vertices):
-        raise ValueError(f"{path}: the mesh has no per-vertex texture coordinates")
-    return Mesh(np.asarray(mesh.vertices), np.asarray(mesh.vertex_normals), np.asarray(uv),
-                np.asarray(mesh.faces))
+    try:
+        _require_declared_counts(mesh.metadata)
+        if uv is None or len(uv) != len(mesh.vertices):
+            raise MeshError("the mesh has no per-vertex texture coordinates (none in the file, or its faces "
+                            "refer to texture coordinates that do not exist)")
+        loaded = Mesh(np.asarray(mesh.vertices), np.asarray(mesh.vertex_normals), np.asarray(uv),
+                      np.asarray(mesh.faces))
+        loaded.require_area()
+    except MeshError as e:
+        raise MeshError(f"{path}: {e}") from None
+    return loaded
 
 
 def save_mesh(mesh: Mesh, path: str | Path, digits: int = 6) -> None:
