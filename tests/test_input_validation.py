@@ -185,6 +185,11 @@ def test10_camera_api_refuses_degenerate_views():
         Camera.orbit(elevation=90.0)
     with pytest.raises(ValueError, match=f"1 to {MAX_IMAGE_SIDE} per side"):
         Camera(width=100_000, height=100_000)
+    from neumat.render.passes.compose import ComposeSettings
+
+    for stops in (float("nan"), 1e6):  # Renderer.render(exposure=...) builds these
+        with pytest.raises(ValueError, match="exposure must be a finite number of stops"):
+            ComposeSettings(exposure=stops)
     assert Camera.orbit(distance=MAX_CAMERA_DISTANCE / 2).eye[0] == pytest.approx(MAX_CAMERA_DISTANCE / 2 * np.cos(np.radians(30)))
     camera = Camera()
     camera.eye = camera.target  # changed after it was made: caught when a frame starts

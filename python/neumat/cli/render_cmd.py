@@ -9,7 +9,7 @@ pass, host wall time for the total). Exit code 0 on success (with a warning on s
 material covers no pixel), 2 for a bad option (``--size`` over
 :data:`~neumat.render.camera.MAX_IMAGE_SIDE` per side, a ``--camera`` distance outside
 (0, :data:`~neumat.render.camera.MAX_CAMERA_DISTANCE`], an ``--exposure`` beyond
-±:data:`MAX_EXPOSURE_STOPS`, ...), 1 for a bad bundle or mesh (the message says which).
+±:data:`~neumat.render.passes.compose.MAX_EXPOSURE_STOPS`, ...), 1 for a bad bundle or mesh (the message says which).
 """
 
 from __future__ import annotations
@@ -24,11 +24,9 @@ import numpy as np
 import typer
 
 from ..render.camera import MAX_CAMERA_DISTANCE, MAX_IMAGE_SIDE, check_image_size
+from ..render.passes.compose import MAX_EXPOSURE_STOPS
 
 AOV_CHOICES = ("uv", "depth", "mask", "height")
-MAX_EXPOSURE_STOPS = 64.0
-"""Largest |--exposure|, stops: a factor of 2^±64 (1.8e19) already saturates or blackens any
-radiance the passes produce, and stays well inside float32."""
 
 
 def _floats(text: str, name: str, counts: tuple[int, ...]) -> list[float]:

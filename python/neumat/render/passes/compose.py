@@ -25,6 +25,7 @@ slot            channels  meaning
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,9 @@ SHADER = "compose.slang"
 ENTRY = "compose"
 TONEMAPS = {"clamp": 0, "reinhard": 1, "aces": 2}
 """Tone-map operators by name (shader ``toneMapOp``)."""
+MAX_EXPOSURE_STOPS = 64.0
+"""Largest |exposure|, stops: a factor of 2^±64 (1.8e19) already saturates or blackens any
+radiance the passes produce, and stays well inside float32."""
 
 
 @dataclass
@@ -55,6 +59,9 @@ class ComposeSettings:
     def __post_init__(self) -> None:
         if self.tonemap not in TONEMAPS:
             raise ValueError(f"tonemap must be one of {sorted(TONEMAPS)}, got {self.tonemap!r}")
+        if not (math.isfinite(self.exposure) and abs(self.exposure) <= MAX_EXPOSURE_STOPS):
+            raise ValueError(f"exposure must be a finite number of stops in [-{MAX_EXPOSURE_STOPS:g}, "
+                             f"{MAX_EXPOSURE_STOPS:g}], got {self.exposure!r}")
 
 
 class ComposePass(RenderPass):
