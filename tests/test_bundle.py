@@ -1,5 +1,6 @@
 """The .nmat bundle: round trips, every BundleError case, atomic writes, checksum, inspect."""
 
+import contextlib
 import json
 import os
 
@@ -19,7 +20,7 @@ from neumat.bundle import (
 )
 from neumat import fileio as atomic
 from neumat.bundle.container import serialize
-from neumat.bundle.manifest import build_manifest
+from neumat.bundle.manifest import FORMAT_VERSION, build_manifest, manifest_checksum
 from neumat.quant import Int8MLP, forward
 from neumat.quant.testvectors import random_inputs
 
@@ -30,13 +31,18 @@ def rng(seed=0):
 
 def craft(path, bundle, edit_tensors=None, edit_manifest=None, metadata=None):
     """Write ``bundle`` with edits that bypass validation; the checksum and tensor table follow
-    the edited tensors unless ``edit_manifest`` changes them."""
+    the edited tensors, and the checksum the edited manifest, unless ``edit_manifest`` changes
+    them (a manifest that is not strict JSON keeps the old checksum: load rejects it first)."""
     tensors = bundle.tensors()
     if edit_tensors:
         edit_tensors(tensors)
     manifest = build_manifest(bundle, tensors, content_checksum(tensors))
     if edit_manifest:
+        sealed = manifest["checksum"]
         edit_manifest(manifest)
+        if manifest.get("checksum") == sealed:
+            with contextlib.suppress(BundleError):
+                manifest["checksum"] = manifest_checksum(manifest, content_checksum(tensors))
     meta = metadata if metadata is not None else {"neumat": json.dumps(manifest)}
     path.write_bytes(serialize(tensors, meta))
     return path
@@ -83,8 +89,9 @@ def test02_file_is_plain_safetensors_with_manifest(tmp_path):
     raw = path.read_bytes()
     n = int.from_bytes(raw[:8], "little")
     manifest = json.loads(json.loads(raw[8 : 8 + n])["__metadata__"]["neumat"])
-    assert manifest["format"] == FORMAT_NAME and manifest["version"] == 1
-    assert manifest["kind"] == "triple_plane" and manifest["checksum"] == b.checksum()
+    assert manifest["format"] == FORMAT_NAME and manifest["version"] == FORMAT_VERSION == 2
+    assert manifest["kind"] == "triple_plane"
+    assert manifest["checksum"] == manifest_checksum(manifest, b.checksum())  # the manifest and the tensors
     assert manifest["networks"]["rgb"]["inputs"] == [["D", 8], ["U", 8], ["H", 8]]
     assert manifest["networks"]["rgb"]["widths"] == [24, 32, 32, 32, 3]
     assert manifest["height"] == {"range": [-0.02, 0.03], "units": "uv"}
@@ -129,7 +136,7 @@ def _weight(value):
 
 MANIFEST_CASES = {
     "format": (_set(["format"], "safetensors"), "not a neumat bundle"),
-    "version": (_set(["version"], 2), r"versions \[1\]"),
+    "version": (_set(["version"], 3), r"versions \[1, 2\]"),
     "version_bool": (_set(["version"], True), "not supported"),
     "kind": (_set(["kind"], "nerf"), "unknown model kind 'nerf'"),
     "missing_key": (_set(["colour_space"], KeyError), r"missing \['colour_space'\]"),
@@ -357,7 +364,13 @@ def test13_inspect_good_and_broken(tmp_path):
     r = inspect_bundle(path)
     assert r["valid"] and r["error"] is None
     assert r["file_size"] == path.stat().st_size
-    assert r["checksum"] == {"stored": b.checksum(), "computed": b.checksum(), "status": "OK"}
+    stored = manifest_checksum(r["manifest"], b.checksum())
+    assert r["checksum"] == {
+        "stored": stored,
+        "computed": stored,
+        "status": "OK",
+        "scope": "manifest and tensors",
+    }
     listing = {t["name"]: t for t in r["tensors"]}
     assert listing["plane.U"] == {
         "name": "plane.U",
@@ -372,7 +385,7 @@ def test13_inspect_good_and_broken(tmp_path):
     path.write_bytes(bytes(data))
     r = inspect_bundle(path)
     assert not r["valid"] and "checksum mismatch" in r["error"]
-    assert r["checksum"]["status"] == "MISMATCH" and r["checksum"]["stored"] == b.checksum()
+    assert r["checksum"]["status"] == "MISMATCH" and r["checksum"]["stored"] == stored
     assert len(r["tensors"]) == len(b.tensors())
 
     path.write_bytes(bytes(data[:-100]))

@@ -6,10 +6,11 @@ to ``{"dtype", "shape", "data_offsets": [begin, end]}`` (offsets relative to the
 and may hold ``"__metadata__"``: a str -> str map.
 
 The header is parsed here, not by the ``safetensors`` package, so that every size is checked
-against the real file size *before* anything is allocated: a corrupt or hostile file can
-neither crash the loader nor make it allocate what its header declares. Tensors must tile the
-data region exactly (contiguous, in offset order, no gap, no trailing bytes), as the
-``safetensors`` writer produces them. Only the dtypes a bundle uses are accepted.
+against the real file size and :data:`MAX_TENSOR_BYTES` *before* anything is allocated: a
+corrupt or hostile (e.g. sparse) file can neither crash the loader nor make it allocate more
+than the limit, whatever its header declares. Tensors must tile the data region exactly
+(contiguous, in offset order, no gap, no trailing bytes), as the ``safetensors`` writer
+produces them. Only the dtypes a bundle uses are accepted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ from .errors import BundleError
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 """Largest JSON header accepted (a bundle's header is a few KiB)."""
+MAX_TENSOR_BYTES = 4 * 1024**3
+"""Most bytes of tensor data a ``.nmat`` file may hold, all tensors together (4 GiB).
+
+Room for an 8192² float32 U plane of 8 channels with its height map (2.25 GiB); the shipped
+materials hold 2.5 MB. Readers check the header's declared total against it before allocating
+or reading anything, and :func:`neumat.bundle.bundle_bytes` refuses to write more."""
 MAX_RANK = 8
 """Most dimensions a tensor may have."""
 DTYPES = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "U32": np.dtype("<u4")}
@@ -122,7 +129,8 @@ def validate_header(path: str | Path, file_size: int, header_size: int, decoded:
 
     Raises :class:`BundleError` naming the first problem: wrong JSON types, an unsupported
     dtype, a shape whose byte count disagrees with its offsets, overlapping or gapped
-    tensors, or data that the file is too short (truncated) or too long to hold.
+    tensors, more than :data:`MAX_TENSOR_BYTES` of declared data, or data that the file is
+    too short (truncated) or too long to hold: the declared bytes must equal the file's size.
     """
     if not isinstance(decoded, dict):
         raise BundleError(f"{path}: header must be a JSON object, got {type(decoded).__name__}")
@@ -147,6 +155,12 @@ def validate_header(path: str | Path, file_size: int, header_size: int, decoded:
                 f"{path}: tensor {e.name!r} at data offset {e.begin} {what}; the header is corrupt"
             )
         pos = e.end
+    if pos > MAX_TENSOR_BYTES:
+        raise BundleError(
+            f"{path}: header declares {pos} bytes of tensor data, more than the {MAX_TENSOR_BYTES}-byte "
+            "limit of a .nmat file (neumat.bundle.container.MAX_TENSOR_BYTES); nothing was read — "
+            "the header is corrupt or hostile"
+        )
     if pos > data_size:
         raise BundleError(
             f"{path}: header declares {pos} bytes of tensor data but the file holds {data_size}; "
@@ -167,10 +181,16 @@ def read_header(path: str | Path) -> Header:
 def read_tensors(path: str | Path, header: Header) -> dict[str, np.ndarray]:
     """Read every tensor of a validated ``header``: name -> numpy array (aligned, writable).
 
-    Allocates only the data region's size, which :func:`validate_header` matched to the file.
+    Allocates only the data region's size, which :func:`validate_header` matched to the file
+    and bounded by :data:`MAX_TENSOR_BYTES`; too little memory for it is a :class:`BundleError`.
     """
     data_size = header.file_size - header.data_start
-    buf = bytearray(data_size)
+    try:
+        buf = bytearray(data_size)
+    except MemoryError as e:
+        raise BundleError(
+            f"{path}: not enough memory to read its {data_size} bytes of tensor data; free memory and retry"
+        ) from e
     try:
         with open(path, "rb") as f:
             if os.fstat(f.fileno()).st_size != header.file_size:

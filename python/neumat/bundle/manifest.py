@@ -1,9 +1,9 @@
 """The JSON manifest of a ``.nmat`` file: what it holds, checked against what it holds.
 
-Stored as a JSON string under the safetensors metadata key ``"neumat"``. Version 1::
+Stored as a JSON string under the safetensors metadata key ``"neumat"``. Version 2::
 
     {
-      "format": "neumat.nmat", "version": 1,
+      "format": "neumat.nmat", "version": 2,
       "kind": "triple_plane" | "neumip" | a registered kind (neumat.bundle.model.LAYOUTS),
       "plane_axes": ["v", "u", "channel"],          # every plane is [row=v, col=u, channel]
       "tensors": {"<name>": {"dtype": "float16|float32|uint32", "shape": [...]}, ...},
@@ -14,26 +14,37 @@ Stored as a JSON string under the safetensors metadata key ``"neumat"``. Version
       "angle_param": "rusinkiewicz-concentric-v1", "colour_space": "linear-rec709",
       "height": null | {"range": [h_min, h_max], "units": "uv" | "world"},
       "provenance": {...free-form...},
-      "checksum": "sha256:<hex>"       # over the tensors only, see neumat.bundle.checksum
+      "checksum": "sha256:<hex>"       # the manifest and the tensors, see manifest_checksum
     }
+
+A bundle is self-validating: the version-2 checksum seals every other key of the manifest
+(provenance and its value scale, height range and units, widths, input order, tensor table,
+...) together with the tensor bytes, so an edited manifest is a :class:`BundleError` on load.
+Version 1 has the same keys, but its checksum covers the tensors only; version-1 files (the
+shipped ones among them) still load, with that weaker check — re-export to get version 2.
 
 Tensor names are fixed by :mod:`.model`: ``plane.<p>`` (float16/float32 ``[rows, cols, C]``),
 ``mlp.<net>.weight.<l>`` (uint32 ``[n_{l+1}, ceil4(n_l)/4]``, the packed words of
 :class:`neumat.quant.Int8MLP`: 4 int8 per word, first in the low byte, rows padded with zero
 bytes), ``mlp.<net>.scales`` (float32 ``[2L]`` = ``[sa_0, sw_0, sa_1, sw_1, ...]``) and
 ``height`` (float32 ``[rows, cols]`` in [0, 1]). Unknown keys are errors, not ignored.
+:func:`check_declared_model` bounds every declared shape by the model limits (:mod:`.limits`)
+before a tensor byte is read.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..quant import MAX_LAYERS, Int8MLP, QuantSpecError
+from .checksum import sealed_checksum
 from .container import TensorEntry
 from .errors import BundleError
+from .limits import HEIGHT_LIMIT, PLANE_LIMIT, SCALES_LIMIT, WEIGHT_LIMIT, ShapeLimit
 from .model import (
     HEIGHT_TENSOR,
     Bundle,
@@ -46,15 +57,20 @@ from .model import (
 
 FORMAT_NAME = "neumat.nmat"
 """Value of the manifest's ``"format"`` key."""
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Version this neumat writes."""
-SUPPORTED_VERSIONS = (1,)
+CHECKSUM_SCOPES = {
+    1: "version 1: tensors only; re-export to cover the manifest",
+    2: "manifest and tensors",
+}
+"""Each version this neumat reads -> what its ``"checksum"`` covers (see :func:`manifest_checksum`)."""
+SUPPORTED_VERSIONS = tuple(CHECKSUM_SCOPES)
 """Versions this neumat reads."""
 METADATA_KEY = "neumat"
 """safetensors metadata key holding the manifest JSON."""
 PLANE_AXES = ["v", "u", "channel"]
 NETWORK_CONSTANTS = {"weight_layout": "int8x4-packed-uint32-le", "activation": "relu", "output": "clamp01"}
-"""Fixed per-network fields of version 1 (the INT8 contract of neumat.quant.spec)."""
+"""Fixed per-network fields of every version (the INT8 contract of neumat.quant.spec)."""
 TOP_KEYS = (
     "format",
     "version",
@@ -70,13 +86,15 @@ TOP_KEYS = (
 )
 
 
-def build_manifest(bundle: Bundle, tensors: dict[str, np.ndarray], checksum: str) -> dict[str, Any]:
-    """The manifest of a validated ``bundle`` whose file tensors are ``tensors``."""
+def build_manifest(bundle: Bundle, tensors: dict[str, np.ndarray], tensor_checksum: str) -> dict[str, Any]:
+    """The version-:data:`FORMAT_VERSION` manifest of a validated ``bundle`` whose file tensors
+    are ``tensors`` with :func:`~neumat.bundle.checksum.content_checksum` ``tensor_checksum``;
+    its ``"checksum"`` is :func:`manifest_checksum` (the manifest sealed to the tensors)."""
     height = None
     if bundle.height is not None:
         assert bundle.height_range is not None  # validate() guarantees it
         height = {"range": [float(x) for x in bundle.height_range], "units": bundle.height_units}
-    return {
+    manifest = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "kind": bundle.kind,
@@ -96,15 +114,46 @@ def build_manifest(bundle: Bundle, tensors: dict[str, np.ndarray], checksum: str
         "colour_space": bundle.colour_space,
         "height": height,
         "provenance": bundle.provenance,
-        "checksum": checksum,
     }
+    manifest["checksum"] = manifest_checksum(manifest, tensor_checksum)
+    return manifest
+
+
+def manifest_checksum(manifest: dict[str, Any], tensor_checksum: str) -> str:
+    """The ``"checksum"`` a manifest of its ``"version"`` must carry, given its tensors'
+    :func:`~neumat.bundle.checksum.content_checksum` ``tensor_checksum``.
+
+    Version 1: ``tensor_checksum`` itself (tensors only: an edited manifest goes unnoticed).
+    Version 2: :func:`~neumat.bundle.checksum.sealed_checksum` of the canonical JSON
+    (:func:`encode_manifest`) of every key but ``"checksum"``, sealed to ``tensor_checksum``.
+    Raises :class:`BundleError` for a manifest that is not strict JSON or an unknown version.
+    """
+    version = manifest.get("version")
+    if checksum_scope(version) is None:
+        raise BundleError(
+            f"{FORMAT_NAME} version {version!r} has no checksum rule; "
+            f"known versions {list(SUPPORTED_VERSIONS)}"
+        )
+    if version == 1:
+        return tensor_checksum
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return sealed_checksum(encode_manifest(body), tensor_checksum)
+
+
+def checksum_scope(version: Any) -> str | None:
+    """What the checksum of a manifest of ``version`` covers (:data:`CHECKSUM_SCOPES`), or None
+    for a version this neumat does not read."""
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
+        return None
+    return CHECKSUM_SCOPES[version]
 
 
 def encode_manifest(manifest: dict[str, Any]) -> str:
-    """Strict JSON text of ``manifest``; provenance with NaN/inf or non-JSON values is an error."""
+    """Canonical strict JSON text of ``manifest``: sorted keys, no whitespace, ASCII (other
+    characters ``\\u``-escaped). NaN/inf or non-JSON values (in provenance) are an error."""
     try:
         return json.dumps(manifest, allow_nan=False, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise BundleError(
             f"manifest is not strict JSON ({e}); provenance must hold only str/int/float/bool/None, "
             "lists and str-keyed dicts, with finite numbers"
@@ -178,32 +227,47 @@ def check_tensor_table(manifest: dict[str, Any], entries: dict[str, TensorEntry]
             )
 
 
+@dataclass(frozen=True)
+class _Declared:
+    """The model a manifest describes, before its tensors are read."""
+
+    widths: dict[str, list[int]]
+    """Network -> MLP widths ``[n0, ..., nL]``."""
+    height: tuple[tuple[float, float], str] | None
+    """``((h_min, h_max), units)``, or None without a height map."""
+    limits: dict[str, ShapeLimit]
+    """Every tensor the model needs, by file name, with its shape limit."""
+
+
+def check_declared_model(manifest: dict[str, Any], entries: dict[str, TensorEntry]) -> None:
+    """Before any tensor byte is read: the file must declare exactly the tensors of the model the
+    manifest describes (kind, networks, widths, height), each within its
+    :class:`~.limits.ShapeLimit`.
+
+    With :data:`~neumat.bundle.container.MAX_TENSOR_BYTES` this bounds what a load allocates,
+    whatever the header declares. Raises :class:`BundleError` naming the tensor, its declared
+    shape and bytes, and the limit.
+    """
+    model = _declared(manifest)
+    _check_tensor_names(manifest["kind"], set(model.limits), set(entries))
+    for name, e in entries.items():
+        limit = model.limits[name]
+        if not limit.allows(e.shape):
+            raise BundleError(
+                f"tensor {name!r} declares shape {list(e.shape)} ({e.end - e.begin} bytes), beyond the model "
+                f"limits: {limit.what} with sides at most {list(limit.sides)}; nothing was read — "
+                "the header is corrupt or was edited, re-export or re-download the bundle"
+            )
+
+
 def bundle_from_manifest(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Bundle:
     """Assemble and validate the :class:`Bundle` a checked manifest describes from its arrays."""
     kind = manifest["kind"]
     layout = kind_layout(kind)
+    model = _declared(manifest)
+    _check_tensor_names(kind, set(model.limits), set(arrays))
+    widths, height = model.widths, model.height
     networks = manifest["networks"]
-    if not isinstance(networks, dict) or sorted(networks) != sorted(layout.networks):
-        names = sorted(networks) if isinstance(networks, dict) else networks
-        raise BundleError(
-            f"a {kind!r} bundle holds the networks {list(layout.networks)}, the manifest lists {names!r}"
-        )
-    widths = {net: _network_widths(net, rec) for net, rec in networks.items()}
-    height = _height_record(manifest["height"])
-    expected = {plane_tensor(p) for p in layout.planes}
-    for net, w in widths.items():
-        expected |= {weight_tensor(net, layer) for layer in range(len(w) - 1)} | {scales_tensor(net)}
-    if height is not None:
-        expected.add(HEIGHT_TENSOR)
-    missing, unexpected = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
-    if missing or unexpected:
-        parts = ([f"missing {missing}"] if missing else []) + (
-            [f"unexpected {unexpected}"] if unexpected else []
-        )
-        raise BundleError(
-            f"tensors do not match the {kind!r} model the manifest describes: {', '.join(parts)}; "
-            "the file was edited or written by a broken exporter, re-export it"
-        )
     mlps = {}
     for net, w in widths.items():
         packed = [arrays[weight_tensor(net, layer)] for layer in range(len(w) - 1)]
@@ -234,6 +298,38 @@ def bundle_from_manifest(manifest: dict[str, Any], arrays: dict[str, np.ndarray]
     return bundle
 
 
+def _declared(manifest: dict[str, Any]) -> _Declared:
+    kind = manifest["kind"]
+    layout = kind_layout(kind)
+    networks = manifest["networks"]
+    if not isinstance(networks, dict) or sorted(networks) != sorted(layout.networks):
+        names = sorted(networks) if isinstance(networks, dict) else networks
+        raise BundleError(
+            f"a {kind!r} bundle holds the networks {list(layout.networks)}, the manifest lists {names!r}"
+        )
+    widths = {net: _network_widths(net, rec) for net, rec in networks.items()}
+    height = _height_record(manifest["height"])
+    limits = {plane_tensor(p): PLANE_LIMIT for p in layout.planes}
+    for net, w in widths.items():
+        limits |= {weight_tensor(net, layer): WEIGHT_LIMIT for layer in range(len(w) - 1)}
+        limits[scales_tensor(net)] = SCALES_LIMIT
+    if height is not None:
+        limits[HEIGHT_TENSOR] = HEIGHT_LIMIT
+    return _Declared(widths, height, limits)
+
+
+def _check_tensor_names(kind: str, expected: set[str], present: set[str]) -> None:
+    missing, unexpected = sorted(expected - present), sorted(present - expected)
+    if missing or unexpected:
+        parts = ([f"missing {missing}"] if missing else []) + (
+            [f"unexpected {unexpected}"] if unexpected else []
+        )
+        raise BundleError(
+            f"tensors do not match the {kind!r} model the manifest describes: {', '.join(parts)}; "
+            "the file was edited or written by a broken exporter, re-export it"
+        )
+
+
 def _network_widths(net: str, rec: Any) -> list[int]:
     keys = sorted(["widths", "inputs", *NETWORK_CONSTANTS])
     if not isinstance(rec, dict) or sorted(rec) != keys:
@@ -241,7 +337,7 @@ def _network_widths(net: str, rec: Any) -> list[int]:
     for key, value in NETWORK_CONSTANTS.items():
         if rec[key] != value:
             raise BundleError(
-                f"network {net!r}: {key} {rec[key]!r} is not supported (version 1 uses {value!r})"
+                f"network {net!r}: {key} {rec[key]!r} is not supported (every version uses {value!r})"
             )
     w = rec["widths"]
     if (

@@ -219,7 +219,8 @@ class Bundle:
         return out
 
     def checksum(self) -> str:
-        """Content checksum ``"sha256:<hex>"`` of :meth:`tensors` (see :mod:`.checksum`)."""
+        """Content checksum ``"sha256:<hex>"`` of :meth:`tensors` alone (see :mod:`.checksum`);
+        a saved file's checksum seals the manifest to it (:func:`.manifest.manifest_checksum`)."""
         return content_checksum(self.tensors())
 
     def save(self, path: str | Path) -> Path:
