@@ -229,7 +229,7 @@ def test06_training_targets_and_calibration():
     """to_plane_batch encodes targets with the run's encoding; "reinhard-v1" calibrates s to a
     quarter of the linear value_scale, "log-v1" to the median with a range reaching 4x the
     largest calibration value; checkpoints restore both; data.output_encoding is
-    validated ("linear" by default)."""
+    validated ("log-v1" by default)."""
     pytest.importorskip("torch")
     from neumat.angles import LEGACY_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION
     from neumat.material import DirectionCoding
@@ -263,7 +263,7 @@ def test06_training_targets_and_calibration():
     # Checkpoints record the run's encoding and angle parameterization; older ones had neither.
     assert state_coding({"value_scale": 2.0}) == (OutputEncoding.linear(2.0), LEGACY_PLANE_PARAMETERIZATION)
     assert state_coding({**enc.provenance(), "angle_param": PLANE_PARAMETERIZATION}) == (enc, PLANE_PARAMETERIZATION)
-    assert TrainConfig().data.output_encoding == LINEAR
+    assert TrainConfig().data.output_encoding == LOG
     assert apply_overrides(TrainConfig(), [f"data.output_encoding={REINHARD}"]).data.output_encoding == REINHARD
     with pytest.raises(ConfigError, match="data.output_encoding must be one of linear, reinhard-v1"):
         apply_overrides(TrainConfig(), ["data.output_encoding=log"])

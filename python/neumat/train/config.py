@@ -117,15 +117,16 @@ class DataConfig:
     """Quantile of all training RGB values used as the automatic value_scale."""
     calibration_samples: int = 65536
     """Training samples drawn (with a fixed seed) to calibrate the automatic value_scale."""
-    output_encoding: str = "linear"
+    output_encoding: str = "log-v1"
     """How the decoder's [0, 1] output maps to BTF values (:mod:`neumat.output_encoding`):
-    "linear" (x value_scale; values above it clip), "reinhard-v1" (s y / (1 - y), s =
-    value_scale if set, else a quarter of the value_quantile quantile; highlights up to 1023 s
-    survive) or "log-v1" (s (2^(k y) - 1), s = value_scale if set, else the median training
-    value; k reaches 4x the largest calibration value; the L1 loss then weighs errors relative
-    to the value from the darkest off-specular direction to the brightest highlight).
-    Held-out INT8 relative L1, reinhard vs linear, one seed: glossy copper 35.6 vs 46.7 %,
-    leather 35.1 vs 36.5 % (300 steps), the smooth analytic test BTF 7.7 vs 3.3 % (600 steps)."""
+    "log-v1" (s (2^(k y) - 1), s = value_scale if set, else the median training value; k
+    reaches 4x the largest calibration value; the L1 loss then weighs errors relative to the
+    value, from the darkest off-specular direction to the brightest highlight), "linear"
+    (x value_scale; values above it clip) or "reinhard-v1" (s y / (1 - y), s = value_scale if
+    set, else a quarter of the value_quantile quantile). Measured on the fidelity suite (6000
+    steps, rendered INT8 vs Mitsuba 3, mean of 12 held-out pairs, relative L1 / FLIP): glossy
+    hammered copper 20.1 % / 0.122 with "log-v1" against 39.3 % / 0.586 with "linear";
+    basket weave 13.2 % / 0.092 against 13.1 % / 0.101."""
 
 
 @dataclass
