@@ -7,6 +7,8 @@
 #   make bench   setup + INT8 MLP throughput and frame-time benchmarks (JSON, markdown, PNG in out/)
 #   make fidelity  setup + train the fidelity suite's materials and compare their renders with
 #                Mitsuba 3 at held-out light/view pairs (out/fidelity/; FIDELITY_ARGS=--quick etc.)
+#   make fuzz    setup + every fuzz target (bundle loader, INM importer, mesh loader, training
+#                config, CLI option parsers) with FUZZ_EXAMPLES (default 100000) examples each
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,7 +18,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.in cuda/*.cu cuda/*.cuh cuda/*.h cuda/*.cpp) CMakeLists.txt pyproject.toml
 
-.PHONY: setup vulkan display test demo bench fidelity assets clean
+.PHONY: setup vulkan display test demo bench fidelity fuzz assets clean
 
 setup: $(VENV)/.neumat-installed vulkan display
 
@@ -69,6 +71,10 @@ bench: setup
 	$(BIN)/neumat bench frames --out out/bench_frames
 
 FIDELITY_ARGS ?=
+FUZZ_EXAMPLES ?= 100000
+fuzz: setup
+	NEUMAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:xdist -q $(PYTEST_ARGS)
+
 fidelity: setup
 	$(BIN)/neumat fidelity --out out/fidelity $(FIDELITY_ARGS)
 

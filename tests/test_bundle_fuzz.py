@@ -10,20 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from fuzz_settings import fuzz_settings
 from neumat.bundle import BundleError, bundle_bytes, content_checksum, load_bundle, make_random_bundle
 from neumat.bundle.container import serialize
 from neumat.bundle.manifest import TOP_KEYS, build_manifest
 from neumat.bundle.nmat import INTERNAL_ERROR
 
-FUZZ = settings(
-    max_examples=250,
-    deadline=2000,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    database=None,
-)
+FUZZ = fuzz_settings(250)
+pytestmark = pytest.mark.fuzz
 BUNDLE = make_random_bundle(np.random.default_rng(42), channels=6)
 GOOD = bundle_bytes(BUNDLE)
 HEADER_LEN = int.from_bytes(GOOD[:8], "little")

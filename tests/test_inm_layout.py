@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from fuzz_settings import fuzz_settings
 from neumat.bundle import BundleError, export_inm, import_inm, make_random_bundle
 from neumat.bundle.inm_layout import (
     INM_CUDA_STAGED_WORDS,
@@ -296,7 +297,8 @@ def _inm_good(tmp_root):
     return INM_GOOD
 
 
-@settings(max_examples=150, deadline=2000, database=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.fuzz
+@fuzz_settings(150)
 @given(data=st.data())
 def test10_fuzzed_directories_raise_only_bundle_error(tmp_path_factory, data):
     good = _inm_good(tmp_path_factory.getbasetemp())
