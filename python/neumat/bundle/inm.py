@@ -161,6 +161,34 @@ def _import(d: Path, files: dict[str, str]) -> Bundle:
                 f"{where} JSON is not {INM_FORMAT} version {INM_VERSION}; "
                 "re-export with `neumat export --layout inm`"
             )
+    planes = _import_planes(d, files, meta)
+    segments = _segments(info.get("inputs"))
+    mlp = _import_mlp(d, files, info, segments)
+    extras = _height(d, files, meta.get("height"))
+    if not isinstance(info.get("provenance"), dict):
+        raise BundleError(f"{files['model_info_json']}: 'provenance' must be an object")
+    bundle = Bundle.triple_plane(
+        planes["U"],
+        planes["H"],
+        planes["D"],
+        mlp,
+        order=tuple(s for s, _ in segments),
+        angle_param=meta.get("angle_param"),
+        colour_space=meta.get("colour_space"),
+        provenance=info["provenance"],
+        **extras,
+    )
+    if bundle.inputs["rgb"] != segments:
+        raise BundleError(
+            f"{files['model_info_json']}: input widths {segments} do not match the planes' channels"
+        )
+    bundle.validate()
+    return bundle
+
+
+def _import_planes(d: Path, files: dict[str, str], meta: dict) -> dict[str, np.ndarray]:
+    """The U, H, D planes ``PlaneMeta_<name>.json`` describes, read from their layer files and
+    checked against ``PlaneInfo`` (and ``PlaneMeta`` binary, when present)."""
     plane_recs = meta.get("planes")
     if not isinstance(plane_recs, dict) or sorted(plane_recs) != ["D", "H", "U"]:
         raise BundleError(f"{files['plane_meta']}: 'planes' must describe exactly U, H and D")
@@ -183,7 +211,12 @@ def _import(d: Path, files: dict[str, str]) -> Bundle:
         if role == "plane_info" or path.exists():
             if _read_f32(path, 6).tolist() != plane_info:
                 raise BundleError(f"{path} disagrees with {files['plane_meta']} (expected {plane_info})")
-    segments = _segments(info.get("inputs"))
+    return planes
+
+
+def _import_mlp(d: Path, files: dict[str, str], info: dict, segments: list[tuple[str, int]]) -> Int8MLP:
+    """The INT8 MLP ``ModelInfo_<name>.json`` describes, read from the INM weight stream and
+    scales and mapped back from INM's padded input columns to the bundle's ``segments``."""
     widths = info.get("widths")
     if (
         not isinstance(widths, list)
@@ -214,27 +247,7 @@ def _import(d: Path, files: dict[str, str]) -> Bundle:
     used, padded = int8_stream_sizes(inm_widths)
     stream = _read_f32(d / files["weight_int8"], (used, padded))
     inm_mlp = mlp_from_int8_stream(stream, inm_widths, scales)
-    mlp = from_inm_mlp(inm_mlp, columns, sum(w for _, w in segments))
-    extras = _height(d, files, meta.get("height"))
-    if not isinstance(info.get("provenance"), dict):
-        raise BundleError(f"{files['model_info_json']}: 'provenance' must be an object")
-    bundle = Bundle.triple_plane(
-        planes["U"],
-        planes["H"],
-        planes["D"],
-        mlp,
-        order=tuple(s for s, _ in segments),
-        angle_param=meta.get("angle_param"),
-        colour_space=meta.get("colour_space"),
-        provenance=info["provenance"],
-        **extras,
-    )
-    if bundle.inputs["rgb"] != segments:
-        raise BundleError(
-            f"{files['model_info_json']}: input widths {segments} do not match the planes' channels"
-        )
-    bundle.validate()
-    return bundle
+    return from_inm_mlp(inm_mlp, columns, sum(w for _, w in segments))
 
 
 def _plane_meta(bundle: Bundle, files: dict[str, str], layers: dict, plane_info: list[float]) -> dict:
