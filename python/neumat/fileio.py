@@ -96,3 +96,71 @@ def _remove_stale_temps(directory: Path, name: str) -> list[Path]:
         except OSError as e:
             log.warning("cannot remove stale temporary file %s: %s", entry.path, e)
     return removed
+
+
+class OutputPathError(ValueError):
+    """An output path cannot be written (wrong extension, a directory, an unwritable or
+    non-directory parent); found before any work is done, the message says which and why."""
+
+
+def check_output_path(path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
+    """Check, before the work that produces it, that a file can be written at ``path``.
+
+    ``path`` must not be an existing directory, must end in one of ``suffixes`` (lower-case,
+    with the dot, compared case-insensitively; ``()`` allows any), and its nearest
+    existing ancestor must be a writable directory (missing folders are created by the write,
+    see :func:`atomic_write_bytes`). Writability is probed by creating and deleting an anonymous
+    temporary file there, so read-only file systems and ``/proc`` fail here even for root.
+    Nothing is created.
+
+    Args:
+        path: the output file.
+        suffixes: the extensions the writer produces.
+        what: the option or role, for messages (``"--export"``).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        OutputPathError: the message names ``what``, the path and the problem.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{what} {str(path)!r} is a directory; give a file name inside it, "
+                              f"e.g. {str(path / ('out' + (suffixes[0] if suffixes else '')))!r}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise OutputPathError(f"{what} {str(path)!r} must end in {' or '.join(suffixes)} "
+                              f"(got {path.suffix or 'no extension'!r})")
+    _check_writable_ancestor(path.parent, what, path)
+    return path
+
+
+def check_output_dir(path: str | Path, what: str) -> Path:
+    """Check, before any work, that ``path`` is a writable directory or can be created as one
+    (its nearest existing ancestor is a writable directory; the probe is the one of
+    :func:`check_output_path`). Nothing is created.
+
+    Raises:
+        OutputPathError: ``path`` or an ancestor is a file, or the place is not writable.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{what} {str(path)!r} exists and is not a directory")
+    _check_writable_ancestor(path, what, path)
+    return path
+
+
+def _check_writable_ancestor(directory: Path, what: str, target: Path) -> None:
+    """Raise :class:`OutputPathError` unless the nearest existing ancestor of ``directory``
+    (itself included) is a directory in which a file can be created."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputPathError(f"{what} {str(target)!r}: {str(existing)!r} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise OutputPathError(f"{what} {str(target)!r}: cannot write in {str(existing)!r} "
+                              f"({e.strerror or e})") from None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from ..train.sources import MAX_TEXTURE_RESOLUTION
 
 
 def evaluate(
@@ -20,7 +23,8 @@ def evaluate(
     maps: Annotated[Optional[Path], typer.Option(help="... against a synthetic BTF of this PBR map folder.")] = None,
     btf: Annotated[Optional[Path], typer.Option(help="... against this UBO2014 BTF file.")] = None,
     resolution: Annotated[Optional[int], typer.Option(
-        min=0, help="Override the source's texels per tile side (0 with maps: the files' own).")] = None,
+        min=0, max=MAX_TEXTURE_RESOLUTION,
+        help="Override the source's texels per tile side (0 with maps: the files' own).")] = None,
     height_scale: Annotated[Optional[float], typer.Option(
         min=0, help="Override the maps source's displacement of height 1, in UV units (tile widths).")] = None,
 ) -> None:
@@ -31,6 +35,11 @@ def evaluate(
     the recorded kind keeps the recorded options (e.g. --maps NEW_DIR for a moved folder).
     Figures are in BTF value units, PSNR with peak 1 — the same function and data as the
     trainer's final figures (provenance "metrics"). INT8 needs no torch, FP32 (--ckpt) does.
+
+    The recorded source is checked before anything is built: only the fields the trainer
+    records, each of its type and within its bound; a recorded maps folder or BTF file is read
+    if it exists, never written. Exit 2 for a bad option, 1 when the bundle, its record or the
+    data fail.
     """
     from ..bundle import BundleError, load_bundle
     from ..data import DataError
@@ -39,11 +48,15 @@ def evaluate(
     from .train_cmd import source_choice
 
     choice = source_choice(material, maps, btf)
+    if height_scale is not None and not math.isfinite(height_scale):
+        raise typer.BadParameter(f"must be a finite number of UV units, got {height_scale}",
+                                 param_hint="--height-scale")
     errors: tuple[type[Exception], ...] = (BundleError, EvalError, SourceError, DataError)
     if ckpt is not None:  # the FP32 figures need torch; the INT8 ones do not
         from ..train.checkpoint import CheckpointError
+        from ..train.config import ConfigError
 
-        errors += (CheckpointError,)
+        errors += (CheckpointError, ConfigError)
     console = Console()
     try:
         bundle = load_bundle(bundle_path)

@@ -24,14 +24,25 @@ def export(
     The decoder is quantized with the checkpoint's frozen observer scales; planes are stored
     float32; provenance records the output encoding and its scale(s), data source, config and
     last validation.
+
+    --out (a .nmat) and the --layout folder are checked before the checkpoint is read: exit 2
+    for a bad path or option, 1 when the checkpoint cannot be exported or a write fails.
     """
     from ..bundle import BundleError
+    from ..fileio import OutputPathError, check_output_dir, check_output_path
     from ..material.triple_plane import bundle_output_encoding
     from ..train.checkpoint import CheckpointError, resolve_checkpoint
     from ..train.export import export_checkpoint
+    from ..train.guards import BUNDLE_SUFFIXES
 
     if layout is not None and layout[0] not in LAYOUTS:
         raise typer.BadParameter(f"unknown layout {layout[0]!r}; valid: {list(LAYOUTS)}", param_hint="--layout")
+    try:
+        check_output_path(out, BUNDLE_SUFFIXES, "--out")
+        if layout is not None:
+            check_output_dir(layout[1], "--layout inm DIR")
+    except OutputPathError as e:
+        raise typer.BadParameter(str(e)) from None
     try:
         path = resolve_checkpoint(ckpt)
     except CheckpointError as e:
@@ -39,7 +50,7 @@ def export(
     console = Console()
     try:
         bundle = export_checkpoint(path, out, layout[1] if layout else None, name or out.stem)
-    except (CheckpointError, BundleError, ValueError) as e:
+    except (CheckpointError, BundleError, ValueError, OSError) as e:
         console.print(f"[red]export failed:[/] {e}")
         raise typer.Exit(1) from None
     widths = "x".join(map(str, bundle.mlps["rgb"].widths))

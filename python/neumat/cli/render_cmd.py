@@ -9,7 +9,8 @@ pass, host wall time for the total). Exit code 0 on success (with a warning on s
 material covers no pixel), 2 for a bad option (``--size`` over
 :data:`~neumat.render.camera.MAX_IMAGE_SIDE` per side, a ``--camera`` distance outside
 (0, :data:`~neumat.render.camera.MAX_CAMERA_DISTANCE`], an ``--exposure`` beyond
-±:data:`~neumat.render.passes.compose.MAX_EXPOSURE_STOPS`, ...), 1 for a bad bundle or mesh (the message says which).
+±:data:`~neumat.render.passes.compose.MAX_EXPOSURE_STOPS`, an ``--out`` without an image extension of
+:data:`IMAGE_SUFFIXES` or in an unwritable place, ...), 1 for a bad bundle or mesh (the message says which).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from ..render.camera import MAX_CAMERA_DISTANCE, MAX_IMAGE_SIDE, check_image_siz
 from ..render.passes.compose import MAX_EXPOSURE_STOPS
 
 AOV_CHOICES = ("uv", "depth", "mask", "height")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+"""Extensions of ``--out`` that imageio writes in their own format (it writes any other
+extension, ``.exr`` included, as TIFF)."""
 
 
 def _floats(text: str, name: str, counts: tuple[int, ...]) -> list[float]:
@@ -67,7 +71,7 @@ def render(
     material: Annotated[Path, typer.Argument(help="A .nmat bundle (triple plane or NeuMIP).")],
     others: Annotated[list[Path] | None, typer.Argument(help="More bundles, with --side-by-side.")] = None,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Render MATERIAL and OTHERS side by side in one frame.")] = False,
-    out: Annotated[Path, typer.Option("--out", help="Output PNG (sRGB, tone-mapped).")] = Path("render.png"),
+    out: Annotated[Path, typer.Option("--out", help=f"Output image (sRGB, tone-mapped, 8-bit): {', '.join(IMAGE_SUFFIXES)}.")] = Path("render.png"),
     mesh: Annotated[Path | None, typer.Option("--mesh", help="Mesh file (OBJ/PLY/..., loaded with trimesh).")] = None,
     shape: Annotated[str, typer.Option("--shape", help="Built-in shape when no --mesh: plane, sphere, cube, cloth.")] = "sphere",
     size: Annotated[str, typer.Option("--size", help=f"Image size WxH, pixels (at most {MAX_IMAGE_SIDE} per side).")] = "512x512",
@@ -85,6 +89,12 @@ def render(
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed frames first (kernel compilation).")] = 1,
 ) -> None:
     """Render MATERIAL on a mesh with the slangpy pass graph and print per-pass frame times."""
+    from ..fileio import OutputPathError, check_output_path
+
+    try:  # before any bundle, mesh or device work
+        check_output_path(out, IMAGE_SUFFIXES, "--out")
+    except OutputPathError as e:
+        raise typer.BadParameter(str(e)) from None
     from ..bundle import BundleError, load_bundle
     from ..render.aov import aov_image
     from ..render.camera import Camera, framing

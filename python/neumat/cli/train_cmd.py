@@ -18,6 +18,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..train.sources import MAX_SLICE_DIRECTIONS, MAX_SLICE_RESOLUTION, MAX_TEXTURE_RESOLUTION
+
 log = logging.getLogger(__name__)
 
 
@@ -63,8 +65,9 @@ def train(
                     "width (0.04 = a 4 % deep relief on a tile). Default: 0.03.",
         rich_help_panel=SOURCE_PANEL)] = None,
     resolution: Annotated[Optional[int], typer.Option(
-        min=0, help="Texels per tile side: --material generates at it, --maps resamples the maps to it. "
-                    "Default 0: the maps' own resolution (--maps), 256 (--material).",
+        min=0, max=MAX_TEXTURE_RESOLUTION,
+        help="Texels per tile side: --material generates at it, --maps resamples the maps to it. "
+             "Default 0: the maps' own resolution (--maps), 256 (--material).",
         rich_help_panel=SOURCE_PANEL)] = None,
     normal_source: Annotated[Optional[str], typer.Option(
         help="Shading normals of the rendered BTF: 'height' (the height map's gradient) or 'map' (the "
@@ -89,12 +92,15 @@ def train(
         help="Seed of a registry material's procedural content and of a slice source's direction set "
              "(not of the training). Default: 0.", rich_help_panel=SOURCE_PANEL)] = None,
     slice_resolution: Annotated[Optional[int], typer.Option(
-        min=1, help="Slice sampling: side of each rendered (light, view) image, pixels. Default: 64.",
+        min=1, max=MAX_SLICE_RESOLUTION,
+        help="Slice sampling: side of each rendered (light, view) image, pixels. Default: 64.",
         rich_help_panel=SOURCE_PANEL)] = None,
     views: Annotated[Optional[int], typer.Option(
-        min=1, help="Slice sampling: number of view directions. Default: 12.", rich_help_panel=SOURCE_PANEL)] = None,
+        min=1, max=MAX_SLICE_DIRECTIONS, help="Slice sampling: number of view directions. Default: 12.",
+        rich_help_panel=SOURCE_PANEL)] = None,
     lights: Annotated[Optional[int], typer.Option(
-        min=1, help="Slice sampling: light directions per view. Default: 12.", rich_help_panel=SOURCE_PANEL)] = None,
+        min=1, max=MAX_SLICE_DIRECTIONS, help="Slice sampling: light directions per view. Default: 12.",
+        rich_help_panel=SOURCE_PANEL)] = None,
     config: Annotated[Optional[Path], typer.Option(help="Config file (.json or .toml, any subset of fields).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory: config.json, checkpoints, history, loss.png.")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps.")] = None,
@@ -102,7 +108,9 @@ def train(
         min=0, help="Wall-time budget of this invocation, minutes (default 10; 0: none). After a few timed "
                     "steps the run is rescaled to what fits, so warm-up, QAT and the learning-rate decay "
                     "all happen inside the budget.")] = None,
-    export: Annotated[Optional[Path], typer.Option(help="Write the INT8 .nmat here at every validation.")] = None,
+    export: Annotated[Optional[Path], typer.Option(
+        help="Write the INT8 .nmat here at every validation, after that step's checkpoint (checked before "
+             "training; a failed write is logged and training goes on; exit 1 if the last one failed).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out (its config.json).")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Seed of initialization and sampling.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
@@ -119,12 +127,18 @@ def train(
     Source options given here win over the config file (any other field: --set source.FIELD=VALUE).
     At the end the held-out figures of the exported INT8 bundle are computed exactly as
     `neumat eval` computes them, stored in its provenance ("metrics") and printed.
+
+    Exit 2 for a bad option, config value or output path (checked before training); exit 1 when
+    the data or a checkpoint cannot be read, a file cannot be written, the run diverges (loss or
+    weights NaN/infinite: the last good checkpoint is kept) or the final export failed.
     """
     setup_logging()
     from ..data import DataError
+    from ..fileio import OutputPathError
     from ..train import ConfigError, TrainConfig, apply_overrides, load_config
     from ..train.checkpoint import CheckpointError
     from ..train.distributed import shutdown_distributed
+    from ..train.guards import TrainingDiverged, check_run_outputs
     from ..train.loop import train as run_training
     from ..train.sources import SourceError
 
@@ -150,14 +164,15 @@ def train(
         elif resume and saved.is_file():
             base = load_config(saved)
         cfg = apply_overrides(base, overrides)
+        check_run_outputs(cfg)  # before a viewer starts or a source renders
         if view:
             from .view_cmd import spawn_viewer
 
             spawn_viewer(export)
         result = run_training(cfg, resume=resume)
-    except (ConfigError, SourceError) as e:
+    except (ConfigError, SourceError, OutputPathError) as e:
         raise typer.BadParameter(str(e)) from None
-    except (CheckpointError, DataError) as e:
+    except (CheckpointError, DataError, TrainingDiverged, OSError) as e:
         log.error("%s", e)
         raise typer.Exit(1) from None
     finally:
@@ -167,7 +182,12 @@ def train(
         log.info("done at step %d. Held-out (as `neumat eval` reports it; %d direction pairs, %d pixels): "
                  "INT8 relative L1 %.2f %%, PSNR %.2f dB | FP32 relative L1 %.2f %%, PSNR %.2f dB%s",
                  result.steps_done, h["directions"], h["pixels"], 100 * h["int8"]["rel_l1"], h["int8"]["psnr"],
-                 100 * h["fp32"]["rel_l1"], h["fp32"]["psnr"], f"; bundle {cfg.export}" if cfg.export else "")
+                 100 * h["fp32"]["rel_l1"], h["fp32"]["psnr"],
+                 f"; bundle {cfg.export}" if cfg.export and not result.export_error else "")
+    if result.export_error:
+        log.error("%s; the run's checkpoints are intact: `neumat export %s --out X.nmat` writes it",
+                  result.export_error, cfg.out)
+        raise typer.Exit(1)
 
 
 def _json_value(value: object) -> str:

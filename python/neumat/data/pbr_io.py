@@ -148,8 +148,9 @@ def load_pbr_maps(directory: str | Path, *, name: str | None = None,
         height = np.zeros((res, res), dtype=np.float32)
     else:
         raise PbrLoadError(f"{directory}: no height map (expected a file named with one of "
-                           f"{ROLE_TOKENS['height']}); parallax and self-shadowing need it — "
-                           f"pass allow_flat=True to load it flat. Recognized: {_describe(maps)}")
+                           f"{ROLE_TOKENS['height']}); parallax and self-shadowing need it. To load "
+                           f"it flat: `neumat train --allow-flat` (config source.allow_flat = true; "
+                           f"load_pbr_maps(allow_flat=True) in Python). Recognized: {_describe(maps)}")
     arm = (_fit(_channels(read_image(maps["arm"]), 3, maps["arm"]), res, maps["arm"])
            if "arm" in maps else None)
     roughness = _scalar_map(maps, "roughness", grey, arm, 1, DEFAULT_ROUGHNESS, res)

@@ -73,6 +73,30 @@ def latest_checkpoint(out: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def load_latest_checkpoint(out: str | Path,
+                           map_location: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint in ``out`` that loads, with its state (:func:`load_checkpoint`);
+    None when ``out`` holds no checkpoint.
+
+    A newer checkpoint that does not load (truncated by a full disk, damaged on disk) is skipped
+    with a warning naming it and why, so ``--resume`` continues from the newest intact one. The
+    damaged file stays (for inspection) until the run writes that step again or prunes it.
+
+    Raises:
+        CheckpointError: ``out`` holds checkpoints and none of them loads (each named).
+    """
+    failures = []
+    for path in reversed(list_checkpoints(out)):
+        try:
+            return path, load_checkpoint(path, map_location)
+        except CheckpointError as e:
+            log.warning("skipping a checkpoint that does not load, %s; trying the one before it", e)
+            failures.append(str(e))
+    if failures:
+        raise CheckpointError(f"no intact checkpoint in {out}: " + "; ".join(failures))
+    return None
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """``path`` itself, or for a run directory its newest checkpoint.
 

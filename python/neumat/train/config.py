@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..angles import PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATIONS
+from ..bundle.container import MAX_TENSOR_BYTES
+from ..bundle.model import MAX_PLANE_RES
 from ..output_encoding import ENCODINGS
 
 
@@ -337,16 +340,50 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
     return out
 
 
+MAX_BATCH_SIZE = 1 << 20
+"""Largest ``data.batch_size``, samples per optimizer step (16x the GPU preset's 65536)."""
+MAX_FIXED_SAMPLES = 1 << 22
+"""Largest ``data.val_samples`` and ``data.calibration_samples`` (16x the GPU preset's 262144)."""
+
+
+def non_finite_fields(cfg: Any, where: str = "") -> list[str]:
+    """Dotted names of the float fields of config dataclass ``cfg`` (tuple items included) that
+    are NaN or infinite (JSON's ``1e400`` and ``NaN`` read as such)."""
+    bad = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        if dataclasses.is_dataclass(value):
+            bad += non_finite_fields(value, f"{where}{f.name}.")
+        elif any(isinstance(v, float) and not math.isfinite(v) for v in items):
+            bad.append(where + f.name)
+    return bad
+
+
 def validate_config(cfg: TrainConfig) -> None:
-    """Raise :class:`ConfigError` for values out of range (checked once, at the boundary)."""
+    """Raise :class:`ConfigError` for values out of range (checked once, at the boundary): every
+    float finite, planes within a bundle's limits (so the run can be exported), sample counts
+    within :data:`MAX_BATCH_SIZE` / :data:`MAX_FIXED_SAMPLES`. Paths are checked when a run
+    starts (:mod:`neumat.fileio`), source bounds by :mod:`.sources`."""
     m, o, q, d = cfg.model, cfg.optim, cfg.qat, cfg.data
+    infinite = non_finite_fields(cfg)
+    plane_bytes = 4 * m.channels * (m.u_res**2 + 2 * m.hd_res**2)
     checks = [
-        (m.u_res >= 0 and m.hd_res >= 1, "model.u_res must be >= 0 (0: automatic), model.hd_res >= 1"),
+        (not infinite, f"not finite (NaN or infinity): {', '.join(infinite)}"),
+        (0 <= m.u_res <= MAX_PLANE_RES and 1 <= m.hd_res <= MAX_PLANE_RES,
+         f"model.u_res must be in [0, {MAX_PLANE_RES}] (0: automatic), model.hd_res in [1, {MAX_PLANE_RES}] texels"),
         (1 <= m.channels and 3 * m.channels <= 128, "model.channels must be in [1, 42] (3 * channels <= 128)"),
+        (plane_bytes <= MAX_TENSOR_BYTES,
+         f"model planes of {plane_bytes} bytes (4 * channels * (u_res² + 2 hd_res²)) exceed a bundle's "
+         f"{MAX_TENSOR_BYTES}: lower model.u_res, hd_res or channels"),
         (1 <= m.hidden <= 128, "model.hidden must be in [1, 128] (INT8 MLP width limit)"),
         (m.angle_param in PLANE_PARAMETERIZATIONS,
          f"model.angle_param must be one of {', '.join(PLANE_PARAMETERIZATIONS)}"),
-        (o.lr_planes > 0 and o.lr_mlp > 0, "optim learning rates must be > 0"),
+        (m.plane_init_std >= 0, "model.plane_init_std must be >= 0"),
+        (o.lr_planes > 0 and o.lr_mlp > 0 and min(o.weight_decay_planes, o.weight_decay_mlp) >= 0,
+         "optim learning rates must be > 0, weight decays >= 0"),
+        (all(0 <= b < 1 for b in o.betas) and o.eps > 0,
+         f"optim.betas must both be in [0, 1) and optim.eps > 0, got betas {list(o.betas)}, eps {o.eps}"),
         (o.restart_period >= 0 and o.restart_mult >= 1, "optim.restart_period must be >= 0, restart_mult >= 1"),
         (0 <= o.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]"),
         (o.warmup_steps >= 0 and o.grad_clip >= 0 and o.angular_smoothness >= 0,
@@ -354,10 +391,12 @@ def validate_config(cfg: TrainConfig) -> None:
         (0 < q.quantize_start <= q.finetune_start <= 1, "need 0 < qat.quantize_start <= qat.finetune_start <= 1"),
         (0 < q.observer_momentum <= 1 and q.finetune_lr_scale > 0,
          "qat.observer_momentum must be in (0, 1] and qat.finetune_lr_scale > 0"),
-        (d.batch_size >= 1 and d.accum_steps >= 1 and d.chunks >= 1, "data.batch_size/accum_steps/chunks must be >= 1"),
+        (1 <= d.batch_size <= MAX_BATCH_SIZE and d.accum_steps >= 1 and d.chunks >= 1,
+         f"data.batch_size must be in [1, {MAX_BATCH_SIZE}], data.accum_steps/chunks >= 1"),
         (d.batch_size % d.chunks == 0, "data.batch_size must be a multiple of data.chunks"),
         (d.chunks % d.accum_steps == 0, "data.chunks must be a multiple of data.accum_steps"),
-        (d.val_samples >= 1 and d.calibration_samples >= 1, "data.val_samples and calibration_samples must be >= 1"),
+        (1 <= d.val_samples <= MAX_FIXED_SAMPLES and 1 <= d.calibration_samples <= MAX_FIXED_SAMPLES,
+         f"data.val_samples and calibration_samples must be in [1, {MAX_FIXED_SAMPLES}]"),
         (d.value_scale >= 0 and 0 < d.value_quantile <= 1, "data.value_scale >= 0, data.value_quantile in (0, 1]"),
         (d.output_encoding in ENCODINGS, f"data.output_encoding must be one of {', '.join(ENCODINGS)}"),
         (cfg.steps >= 1 and cfg.val_every >= 1 and cfg.ckpt_every >= 1 and cfg.log_every >= 1,

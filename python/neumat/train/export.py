@@ -49,7 +49,7 @@ from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
 from ..output_encoding import OutputEncoding
 from .checkpoint import load_checkpoint
-from .config import config_from_dict
+from .config import config_from_dict, validate_config
 from .sources import make_source
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,15 @@ def state_coding(state: dict[str, Any]) -> tuple[OutputEncoding, str]:
 
 
 def model_from_state(state: dict[str, Any]) -> TriplePlaneField:
-    """Rebuild the field stored in a checkpoint dict (on CPU)."""
-    m = config_from_dict(state["config"]).model
+    """Rebuild the field stored in a checkpoint dict (on CPU).
+
+    Raises:
+        neumat.train.config.ConfigError: the recorded config is malformed or out of range (its
+            sizes are allocated here, so a checkpoint's config is checked like a user's).
+    """
+    cfg = config_from_dict(state["config"])
+    validate_config(cfg)
+    m = cfg.model
     u_res = int(state["model"]["planes.U"].shape[0])  # model.u_res may be 0 (resolved at training)
     model = TriplePlaneField(u_res, m.hd_res, m.channels, m.hidden, m.plane_init_std)
     model.load_state_dict(state["model"])

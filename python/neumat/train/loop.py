@@ -14,7 +14,10 @@ global batch is the same as with one (:mod:`.sampling`), so results agree up to 
 summation order.
 
 Files in ``cfg.out``: ``config.json``, ``ckpt_<step>.pt`` (atomic), ``history.json`` and
-``loss.png`` (if matplotlib is installed); ``cfg.export`` gets the ``.nmat`` at every validation.
+``loss.png`` (if matplotlib is installed); ``cfg.export`` gets the ``.nmat`` at every validation,
+after the checkpoint of that step. Both paths are checked before the first step, a failed
+export never stops the run, and a run whose loss or weights turn non-finite stops with
+:class:`~.guards.TrainingDiverged` before writing anything non-finite (:mod:`.guards`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +36,16 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..angles import uses_relief_frame
-from ..bundle import Bundle, save_bundle
+from ..bundle import Bundle
 from ..fileio import atomic_write_bytes
 from ..data import BtfSource, PointBtf
 from ..material import SOURCE_KEY, DirectionCoding
 from ..models.triple_plane import TriplePlaneField
-from ..output_encoding import OutputEncoding
 from . import sources
 from .checkpoint import (
     checkpoint_path,
-    latest_checkpoint,
     load_checkpoint,
+    load_latest_checkpoint,
     prune_checkpoints,
     rng_state,
     save_checkpoint,
@@ -54,9 +55,11 @@ from .config import TrainConfig, config_to_dict, save_config, validate_config
 from .distributed import DistInfo, all_reduce_max_, all_reduce_mean_, any_process, barrier, init_distributed
 from .evaluate import heldout_report
 from .export import heldout_record, material_surface, state_coding, surface_relief
+from .guards import check_finite, check_run_outputs, write_live_bundle
 from .observers import StepObserver
 from .plots import write_loss_curve
 from .progress import TrainProgress
+from .result import TrainResult
 from .sampling import GlobalBatchSampler, calibrate_output, validation_batch
 from .schedule import lr_factor, qat_phase, steps_in_budget
 from .validate import ValidationSet, validate
@@ -72,30 +75,6 @@ AUTO_U_RES_FALLBACK = 400
 RESUME_MAY_CHANGE = ("steps", "max_minutes", "export", "progress", "out", "device", "val_every", "log_every")
 """Top-level config fields a resumed run may change without a warning (``steps`` extends the
 run but also stretches the schedule)."""
-
-
-@dataclass
-class TrainResult:
-    """What a finished (or budget-stopped) run produced."""
-
-    steps_done: int
-    """Optimizer steps completed."""
-    metrics: dict[str, float]
-    """Last periodic validation on random held-out samples (a progress figure): fp32_l1, fp32_psnr,
-    int8_l1, int8_psnr, int8_gap_db."""
-    checkpoint: Path | None
-    """Last checkpoint written (None on non-main processes)."""
-    bundle: Bundle | None
-    """INT8 bundle of the last validation (main process)."""
-    output: OutputEncoding
-    """The run's output encoding (decoder output -> BTF values)."""
-    history: list[dict[str, Any]] = field(default_factory=list)
-    """Loss and validation records."""
-    stopped_by_budget: bool = False
-    """True when ``max_minutes`` ended the run early."""
-    heldout: dict[str, Any] = field(default_factory=dict)
-    """The final held-out figures, as ``neumat eval`` computes them (:func:`.evaluate.heldout_report`;
-    the bundle's provenance ``metrics``); empty on non-main processes."""
 
 
 def resolve_u_res(u_res: int, source: BtfSource) -> int:
@@ -123,6 +102,8 @@ class Trainer:
         validate_config(cfg)
         self.cfg, self.callbacks = cfg, list(callbacks)
         self.info: DistInfo = init_distributed(cfg.device)
+        if self.info.is_main:
+            check_run_outputs(cfg)
         if self.info.device.type == "cpu":
             # Multi-threaded CPU scatter-adds (the plane-gather backward) otherwise sum in a
             # thread-dependent order: runs would differ in the last bits and then diverge.
@@ -159,9 +140,9 @@ class Trainer:
         self.angle_param = cfg.model.angle_param
         """H/D plane parameterization of the run (a resumed run keeps its checkpoint's)."""
         self.last_smoothness = torch.zeros(())
-        ckpt = self._resume_path(resume)
+        ckpt = self._resume_state(resume)
         if ckpt is not None:
-            self._load(ckpt)
+            self._load(*ckpt)
         else:
             d = cfg.data
             self.output = calibrate_output(source, cfg.seed, d.output_encoding, d.calibration_samples,
@@ -181,18 +162,18 @@ class Trainer:
                     if self.info.distributed else None)
 
     # -- state -------------------------------------------------------------------------------
-    def _resume_path(self, resume: bool | str | Path) -> Path | None:
+    def _resume_state(self, resume: bool | str | Path) -> tuple[Path, dict[str, Any]] | None:
+        """``(path, state)`` to resume from: for True the newest intact checkpoint in ``cfg.out``."""
         if resume is False:
             return None
         if resume is True:
-            found = latest_checkpoint(self.out)
+            found = load_latest_checkpoint(self.out, map_location=self.info.device)
             if found is None:
                 log.info("no checkpoint in %s: starting a fresh run", self.out)
             return found
-        return Path(resume)
+        return Path(resume), load_checkpoint(resume, map_location=self.info.device)
 
-    def _load(self, path: Path) -> None:
-        state = load_checkpoint(path, map_location=self.info.device)
+    def _load(self, path: Path, state: dict[str, Any]) -> None:
         now = config_to_dict(self.cfg)
         changed = {k for k, v in now.items() if state["config"].get(k) != v} - set(RESUME_MAY_CHANGE)
         if changed:
@@ -298,7 +279,7 @@ class Trainer:
         t0, start_step, fitted = time.monotonic(), self.step, False
         budget_s = cfg.max_minutes * 60
         progress = TrainProgress(self.total_steps, self.step, cfg.progress and info.is_main)
-        metrics, bundle, ckpt, stopped = self._last_metrics(), None, None, False
+        metrics, bundle, ckpt, stopped, export_error = self._last_metrics(), None, None, False, ""
         log.info("training %s: %d steps from %d, batch %d, %d process(es) on %s, output %s %s",
                  self.spec.get("name", self.spec.get("path")), self.total_steps, self.step, cfg.data.batch_size,
                  info.world_size, info.device, self.output.id, ", ".join(f"{s:.4g}" for s in self.output.scale))
@@ -316,19 +297,24 @@ class Trainer:
                 progress.advance(cfg.data.batch_size)
                 for cb in self.callbacks:
                     cb(self, self.step)
+                over = budget_s > 0 and info.is_main and time.monotonic() - t0 > budget_s
+                stopped = any_process(over, info) if budget_s > 0 else False
+                last = stopped or self.step == self.total_steps
+                validating, saving = self.step % cfg.val_every == 0 or last, self.step % cfg.ckpt_every == 0 or last
+                if validating or saving or self.step % cfg.log_every == 0:
+                    check_finite(self.model, None if self.use_amp else loss, self.step, self.out, info)
                 if self.step % cfg.log_every == 0:
                     value = float(all_reduce_mean_(loss, info).item())
                     rate = progress.update_loss(value)
                     self.history.append({"kind": "train", "step": self.step, "loss": value, "samples_per_s": rate,
                                          "smoothness": float(self.last_smoothness),
                                          "lr_mlp": self.optimizer.param_groups[1]["lr"]})
-                over = budget_s > 0 and info.is_main and time.monotonic() - t0 > budget_s
-                stopped = any_process(over, info) if budget_s > 0 else False
-                last = stopped or self.step == self.total_steps
-                if self.step % cfg.val_every == 0 or last:
+                if validating:
                     metrics, bundle = self._validate(progress, final=last)
-                if self.step % cfg.ckpt_every == 0 or last:
+                if saving:
                     ckpt = self.save_checkpoint()
+                if validating and cfg.export and info.is_main:  # after the checkpoint: never lose one
+                    export_error = write_live_bundle(bundle, cfg.export)
                 if stopped:
                     log.info("time budget of %.1f min reached at step %d", cfg.max_minutes, self.step)
                     break
@@ -339,7 +325,7 @@ class Trainer:
             write_loss_curve(self.history, self.out / "loss.png")
         stopped = stopped or self.total_steps < cfg.steps  # rescaled to the budget
         return TrainResult(self.step, metrics, ckpt, bundle, self.output, self.history, stopped,
-                           heldout_record(self.history, self.step))
+                           heldout_record(self.history, self.step), export_error)
 
     def _fit_budget(self, elapsed_s: float, seconds_per_step: float, progress: TrainProgress) -> None:
         """Shrink :attr:`total_steps` to what fits the rest of the ``max_minutes`` budget at the
@@ -359,8 +345,8 @@ class Trainer:
             progress.set_total(total)
 
     def _validate(self, progress: TrainProgress, final: bool = False) -> tuple[dict[str, float], Bundle | None]:
-        """Periodic validation (random held-out samples) and export; ``final``: also the held-out
-        figures of :func:`.evaluate.heldout_report`, stored as the bundle's ``metrics``."""
+        """Periodic validation (random held-out samples) and its bundle (main process); ``final``:
+        also the held-out figures of :func:`.evaluate.heldout_report`, stored as its ``metrics``."""
         metrics, bundle = {}, None
         if self.info.is_main:
             prov = {SOURCE_KEY: self.spec, "step": self.step, "total_steps": self.total_steps,
@@ -377,8 +363,6 @@ class Trainer:
                      "relative L1 fp32 %.2f%% int8 %.2f%% | PSNR fp32 %.2f int8 %.2f dB", self.step,
                      len(self.val.batch), 100 * metrics["fp32_rel_l1"], 100 * metrics["int8_rel_l1"],
                      metrics["fp32_psnr"], metrics["int8_psnr"])
-            if self.cfg.export:
-                save_bundle(bundle, self.cfg.export)
         barrier(self.info)
         return metrics, bundle
 
