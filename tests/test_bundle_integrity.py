@@ -15,7 +15,7 @@ from neumat import fileio
 from neumat.bundle import BundleError, content_checksum, inspect_bundle, load_bundle, make_random_bundle, nmat
 from neumat.bundle.container import DTYPE_NAMES, MAX_TENSOR_BYTES, serialize
 from neumat.bundle.manifest import CHECKSUM_SCOPES, build_manifest
-from neumat.bundle.model import MAX_PLANE_RES
+from neumat.bundle.bundle import MAX_PLANE_RES
 from neumat.cli import app
 from neumat.quant import MAX_WIDTH
 

@@ -18,9 +18,9 @@ from .container import MAX_TENSOR_BYTES
 from .errors import BundleError
 from .inm import export_inm, import_inm, inm_file_names
 from .manifest import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, SUPPORTED_VERSIONS, manifest_checksum
-from .model import LAYOUTS, NEUMIP, TRIPLE_PLANE, Bundle, KindLayout, register_layout
+from .bundle import LAYOUTS, NEUMIP, TRIPLE_PLANE, Bundle, KindLayout, register_layout
 from .nmat import bundle_bytes, inspect_bundle, load_bundle, save_bundle
-from .synthetic import make_random_bundle
+from .random_bundle import make_random_bundle
 
 __all__ = [
     "FORMAT_NAME",

@@ -58,7 +58,7 @@ from .inm_layout import (
     plane_to_layers,
     to_inm_mlp,
 )
-from .model import HEIGHT_UNITS, MAX_PLANE_RES, PLANE_DTYPES, TRIPLE_PLANE, Bundle, is_finite_number
+from .bundle import HEIGHT_UNITS, MAX_PLANE_RES, PLANE_DTYPES, TRIPLE_PLANE, Bundle, is_finite_number
 
 INM_FORMAT = "neumat.inm"
 INM_VERSION = 1

@@ -4,8 +4,8 @@
 against the limit of its kind before a tensor byte is read; with
 :data:`neumat.bundle.container.MAX_TENSOR_BYTES` (all tensors together) this bounds what a
 load allocates, whatever the file says. The limits are those :meth:`Bundle.validate
-<neumat.bundle.model.Bundle.validate>` and :class:`neumat.quant.Int8MLP` enforce on the arrays
-(:data:`~neumat.bundle.model.MAX_PLANE_RES` texels per side, :data:`neumat.quant.MAX_WIDTH`
+<neumat.bundle.bundle.Bundle.validate>` and :class:`neumat.quant.Int8MLP` enforce on the arrays
+(:data:`~neumat.bundle.bundle.MAX_PLANE_RES` texels per side, :data:`neumat.quant.MAX_WIDTH`
 channels or neurons, :data:`neumat.quant.MAX_LAYERS` layers), which check the exact shapes once
 the data is read.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..quant import MAX_LAYERS, MAX_WIDTH, ceil4
-from .model import MAX_PLANE_RES
+from .bundle import MAX_PLANE_RES
 
 
 @dataclass(frozen=True)

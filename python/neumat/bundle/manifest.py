@@ -4,7 +4,7 @@ Stored as a JSON string under the safetensors metadata key ``"neumat"``. Version
 
     {
       "format": "neumat.nmat", "version": 2,
-      "kind": "triple_plane" | "neumip" | a registered kind (neumat.bundle.model.LAYOUTS),
+      "kind": "triple_plane" | "neumip" | a registered kind (neumat.bundle.bundle.LAYOUTS),
       "plane_axes": ["v", "u", "channel"],          # every plane is [row=v, col=u, channel]
       "tensors": {"<name>": {"dtype": "float16|float32|uint32", "shape": [...]}, ...},
       "networks": {"<net>": {"widths": [n0, ..., nL],
@@ -45,7 +45,7 @@ from .checksum import sealed_checksum
 from .container import TensorEntry
 from .errors import BundleError
 from .limits import HEIGHT_LIMIT, PLANE_LIMIT, SCALES_LIMIT, WEIGHT_LIMIT, ShapeLimit
-from .model import (
+from .bundle import (
     HEIGHT_TENSOR,
     Bundle,
     is_finite_number,

@@ -40,7 +40,7 @@ from .manifest import (
     encode_manifest,
     manifest_checksum,
 )
-from .model import Bundle
+from .bundle import Bundle
 
 INTERNAL_ERROR = "internal error while loading"
 """Prefix of the BundleError that wraps an unexpected exception (a neumat bug: please report)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..angles import PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATIONS
 from ..bundle.container import MAX_TENSOR_BYTES
-from ..bundle.model import MAX_PLANE_RES
+from ..bundle.bundle import MAX_PLANE_RES
 from ..output_encoding import ENCODINGS
 
 

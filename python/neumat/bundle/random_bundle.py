@@ -10,7 +10,7 @@ import numpy as np
 
 from ..quant.testvectors import random_mlp
 from .errors import BundleError
-from .model import NEUMIP, TRIPLE_PLANE, Bundle
+from .bundle import NEUMIP, TRIPLE_PLANE, Bundle
 
 
 def make_random_bundle(
@@ -44,7 +44,7 @@ def make_random_bundle(
     def plane(res: int) -> np.ndarray:
         return rng.normal(0.0, 0.5, size=(res, res, channels)).astype(plane_dtype)
 
-    extras: dict = {"provenance": {"source": "neumat.bundle.synthetic"}}
+    extras: dict = {"provenance": {"source": "neumat.bundle.random_bundle"}}
     if with_height:
         extras["height"] = rng.uniform(0.0, 1.0, size=(u_res, u_res)).astype(np.float32)
         extras["height_range"] = (-0.02, 0.03)
