@@ -67,6 +67,61 @@ def _camera(text: str) -> tuple[float, float, float]:
     return az, el, dist
 
 
+def _load_bundle(path: Path):
+    """The bundle at ``path``; exit 1 with the loader's message."""
+    from ..bundle import BundleError, load_bundle
+
+    try:
+        return load_bundle(path)
+    except (BundleError, OSError) as e:
+        typer.echo(f"error: cannot load bundle {str(path)!r}: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _load_mesh(mesh: Path | None, shape: str):
+    """The base mesh: the ``--mesh`` file, else the built-in ``--shape``; exit 1 on a bad file."""
+    from ..render.renderer import resolve_mesh
+
+    try:
+        return resolve_mesh(str(mesh) if mesh is not None else shape)
+    except (OSError, ValueError) as e:
+        typer.echo(f"error: cannot load mesh: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _view(base, count: int, camera: str | None, width: int, height: int):
+    """The frame's camera, its ``(azimuth, elevation, distance)`` and the spacing of ``count``
+    objects side by side (scene units): ``--camera`` when given, else the framing of the row."""
+    from ..render.camera import Camera, framing
+
+    lo, hi = base.positions.min(0), base.positions.max(0)
+    spacing = 1.15 * float((hi - lo).max())  # between neighbouring objects' centres (side by side)
+    centre, dist = framing(lo, hi, width, height, count=count, spacing=spacing)
+    az, el = -60.0, 35.0
+    if camera is not None:
+        az, el, dist = _camera(camera)
+    try:
+        cam = Camera.orbit(centre, az, el, dist, width=width, height=height)
+    except ValueError as e:  # e.g. looking straight down the up axis, or a mesh too large to frame
+        if camera is not None:
+            raise typer.BadParameter(f"--camera {camera!r}: {e}") from None
+        typer.echo(f"error: cannot frame the mesh: {e}", err=True)
+        raise typer.Exit(1) from None
+    return cam, (az, el, dist), spacing
+
+
+def _write_images(out: Path, result, aovs: tuple[str, ...]) -> None:
+    """The frame's sRGB image to ``out`` and each AOV's picture to ``OUT_<aov>.png``."""
+    import imageio.v3 as iio
+
+    from ..render.aov import aov_image
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(out, result.srgb)
+    for name in aovs:
+        iio.imwrite(out.with_name(f"{out.stem}_{name}.png"), aov_image(name, result.aovs[name], result.aovs["mask"]))
+
+
 def render(
     material: Annotated[Path, typer.Argument(help="A .nmat bundle (triple plane or NeuMIP).")],
     others: Annotated[list[Path] | None, typer.Argument(help="More bundles, with --side-by-side.")] = None,
@@ -95,13 +150,10 @@ def render(
         check_output_path(out, IMAGE_SUFFIXES, "--out")
     except OutputPathError as e:
         raise typer.BadParameter(str(e)) from None
-    from ..bundle import BundleError, load_bundle
-    from ..render.aov import aov_image
-    from ..render.camera import Camera, framing
     from ..device import DeviceError
     from ..render.lights import DirectionalLight, direction_from_angles
     from ..render.multi import MultiRenderer
-    from ..render.renderer import SHAPES, Renderer, resolve_mesh
+    from ..render.renderer import SHAPES, Renderer
 
     width, height = _size(size)
     exposure = _exposure(exposure)
@@ -119,31 +171,9 @@ def render(
         raise typer.BadParameter("--fp16 excludes --fp32 and --side-by-side")
     if side_by_side and aovs:
         raise typer.BadParameter("--aov is not available with --side-by-side")
-    bundles = []
-    for path in paths:
-        try:
-            bundles.append(load_bundle(path))
-        except (BundleError, OSError) as e:
-            typer.echo(f"error: cannot load bundle {str(path)!r}: {e}", err=True)
-            raise typer.Exit(1) from None
-    try:
-        base = resolve_mesh(str(mesh) if mesh is not None else shape)
-    except (OSError, ValueError) as e:
-        typer.echo(f"error: cannot load mesh: {e}", err=True)
-        raise typer.Exit(1) from None
-    lo, hi = base.positions.min(0), base.positions.max(0)
-    spacing = 1.15 * float((hi - lo).max())  # between neighbouring objects' centres (side by side)
-    centre, dist = framing(lo, hi, width, height, count=len(bundles), spacing=spacing)
-    az, el = -60.0, 35.0
-    if camera is not None:
-        az, el, dist = _camera(camera)
-    try:
-        cam = Camera.orbit(centre, az, el, dist, width=width, height=height)
-    except ValueError as e:  # e.g. looking straight down the up axis, or a mesh too large to frame
-        if camera is not None:
-            raise typer.BadParameter(f"--camera {camera!r}: {e}") from None
-        typer.echo(f"error: cannot frame the mesh: {e}", err=True)
-        raise typer.Exit(1) from None
+    bundles = [_load_bundle(path) for path in paths]
+    base = _load_mesh(mesh, shape)
+    cam, (az, el, dist), spacing = _view(base, len(bundles), camera, width, height)
     lights = [DirectionalLight(direction_from_angles(lv[0], lv[1]), ((lv[2] if len(lv) == 3 else 3.0),) * 3)
               for lv in light_values]
     try:
@@ -163,16 +193,11 @@ def render(
     except (DeviceError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
-    import imageio.v3 as iio
-
     result = runs[-1]
     if not result.aovs["mask"].any():
         typer.echo(f"warning: the material covers no pixel of the {width}x{height} image (camera az,el,dist = "
                    f"{az:g},{el:g},{dist:g}); {out} shows only the background", err=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(out, result.srgb)
-    for name in aovs:
-        iio.imwrite(out.with_name(f"{out.stem}_{name}.png"), aov_image(name, result.aovs[name], result.aovs["mask"]))
+    _write_images(out, result, aovs)
     typer.echo(f"wrote {out} ({width}x{height}, {'FP16' if fp16 else 'FP32' if fp32 else 'INT8'}, hf {'off' if no_hf else 'on'}, "
                f"synthesis {'off' if no_synthesis else 'on'})")
     typer.echo(f"frame times, median of {frames} after {warmup} warm-up (ms):")
