@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzz_settings import fuzz_settings
-from neumat.cli import render_cmd, view_cmd
+from neumat.cli import render_cmd
+from neumat.cli.options import parse_floats, parse_size
 from neumat.render.shapes import Mesh, MeshError, load_mesh
 from neumat.train.config import SECTIONS, ConfigError, TrainConfig, apply_overrides, config_from_dict, \
     config_to_dict
@@ -118,8 +119,8 @@ def test03_config_files_raise_only_config_error(section, data, field, value):
 @fuzz_settings(1000)
 @given(text=texts, stops=st.floats(allow_nan=True, allow_infinity=True))
 def test04_cli_option_parsers_raise_only_bad_parameter(text, stops):
-    parsers = [render_cmd._size, view_cmd.parse_size, render_cmd._camera,
-               lambda t: render_cmd._floats(t, "--light", (2, 3))]
+    parsers = [parse_size, render_cmd._camera,
+               lambda t: parse_floats(t, "--light", (2, 3))]
     for parse in parsers:
         try:
             parse(text)

@@ -15,7 +15,6 @@ material covers no pixel), 2 for a bad option (``--size`` over
 
 from __future__ import annotations
 
-import contextlib
 import math
 import statistics
 from pathlib import Path
@@ -24,31 +23,14 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ..render.camera import MAX_CAMERA_DISTANCE, MAX_IMAGE_SIDE, check_image_size
+from ..render.camera import MAX_CAMERA_DISTANCE, MAX_IMAGE_SIDE
 from ..render.passes.compose import MAX_EXPOSURE_STOPS
+from .options import parse_floats, parse_size
 
 AOV_CHOICES = ("uv", "depth", "mask", "height")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 """Extensions of ``--out`` that imageio writes in their own format (it writes any other
 extension, ``.exr`` included, as TIFF)."""
-
-
-def _floats(text: str, name: str, counts: tuple[int, ...]) -> list[float]:
-    try:
-        values = [float(x) for x in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) not in counts or not all(math.isfinite(v) for v in values):
-        raise typer.BadParameter(f"{name} must be {' or '.join(str(c) for c in counts)} comma-separated numbers, got {text!r}")
-    return values
-
-
-def _size(text: str) -> tuple[int, int]:
-    parts = text.lower().split("x")
-    if len(parts) == 2 and all(p.isdigit() for p in parts):
-        with contextlib.suppress(ValueError):
-            return check_image_size((int(parts[0]), int(parts[1])))
-    raise typer.BadParameter(f"--size must look like 512x512, at most {MAX_IMAGE_SIDE} pixels per side, got {text!r}")
 
 
 def _exposure(stops: float) -> float:
@@ -60,7 +42,7 @@ def _exposure(stops: float) -> float:
 
 def _camera(text: str) -> tuple[float, float, float]:
     """``--camera az,el,dist``: degrees, degrees, scene units in (0, MAX_CAMERA_DISTANCE]."""
-    az, el, dist = _floats(text, "--camera", (3,))
+    az, el, dist = parse_floats(text, "--camera", (3,))
     if not 0.0 < dist <= MAX_CAMERA_DISTANCE:
         raise typer.BadParameter(f"--camera distance must be > 0 and at most {MAX_CAMERA_DISTANCE:g} scene units, "
                                  f"got {text!r}")
@@ -155,9 +137,9 @@ def render(
     from ..render.multi import MultiRenderer
     from ..render.renderer import SHAPES, Renderer
 
-    width, height = _size(size)
+    width, height = parse_size(size)
     exposure = _exposure(exposure)
-    light_values = [_floats(x, "--light", (2, 3)) for x in (light or ["30,50,3"])]
+    light_values = [parse_floats(x, "--light", (2, 3)) for x in (light or ["30,50,3"])]
     aovs = tuple(aov or ())
     bad = [a for a in aovs if a not in AOV_CHOICES]
     if bad:

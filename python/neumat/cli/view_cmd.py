@@ -23,18 +23,12 @@ from typing import Annotated
 
 import typer
 
+from .options import parse_size
+
 SOFTWARE_RENDER_SCALE = 0.35
 """Interactive default render scale on CPU devices (lavapipe): the 1100×700 window's viewport
 (770×700) renders at 270×245, ~10 fps with every technique on (measured on 2 idle cores,
 leather on the draped cloth: 128×96 33 fps, 192×144 20 fps, 256×192 13 fps, 320×240 10 fps)."""
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"800x600"`` → (800, 600)."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise typer.BadParameter(f"--size must look like 800x600, got {text!r}")
-    return int(parts[0]), int(parts[1])
 
 
 def view(
