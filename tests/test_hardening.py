@@ -33,7 +33,7 @@ from neumat.train.checkpoint import (  # noqa: E402
     CheckpointError, list_checkpoints, load_checkpoint, load_latest_checkpoint,
 )
 from neumat.train.guards import TrainingDiverged  # noqa: E402
-from train_fixtures import SMALL, AnalyticBtf, small_config  # noqa: E402
+from train_fixtures import SMALL, AnalyticBtf, analytic_registry, small_config  # noqa: E402, F401
 
 runner = CliRunner()
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -43,15 +43,7 @@ app.command("eval")(eval_cmd.evaluate)
 app.command("render")(render_cmd.render)
 
 
-@pytest.fixture(autouse=True)
-def analytic_registry(monkeypatch):
-    """``--material analytic`` names the test material (as in test_train_cli.py)."""
-    real = sources.make_source
-
-    def make(spec):
-        return AnalyticBtf() if isinstance(spec, dict) and spec.get("name") == "analytic" else real(spec)
-
-    monkeypatch.setattr(sources, "make_source", make)
+pytestmark = pytest.mark.usefixtures("analytic_registry")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,7 +14,7 @@ from neumat.cli import eval_cmd, export_cmd, train_cmd  # noqa: E402
 from neumat.metrics import evaluate_heldout  # noqa: E402
 from neumat.train import sources  # noqa: E402
 from neumat.train.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
-from train_fixtures import SMALL, AnalyticBtf  # noqa: E402
+from train_fixtures import SMALL, AnalyticBtf, analytic_registry  # noqa: E402, F401
 
 runner = CliRunner()
 app = typer.Typer()
@@ -23,17 +23,7 @@ app.command("export")(export_cmd.export)
 app.command("eval")(eval_cmd.evaluate)
 
 
-@pytest.fixture(autouse=True)
-def analytic_registry(monkeypatch):
-    """Let ``--material analytic`` name the test material (the real registry is neumat.data's)."""
-    real = sources.make_source
-
-    def make(spec):
-        if spec.get("kind") == "material" and spec.get("name") == "analytic":
-            return AnalyticBtf()
-        return real(spec)
-
-    monkeypatch.setattr(sources, "make_source", make)
+pytestmark = pytest.mark.usefixtures("analytic_registry")
 
 
 def _sets(*items):

@@ -10,6 +10,7 @@ material tiles). Directions come from a fixed set of ``n_dirs`` hemisphere direc
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from neumat.data import BtfBatch, BtfSource, held_out_split
 
@@ -116,3 +117,20 @@ def ddp_worker(rank: int, world: int, port: int, cfg_dict: dict) -> None:
         train(config_from_dict(cfg_dict), AnalyticBtf())
     finally:
         shutdown_distributed()
+
+
+@pytest.fixture
+def analytic_registry(monkeypatch):
+    """Let ``--material analytic`` name :class:`AnalyticBtf` in CLI runs (the real registry is
+    neumat.data's): use with ``pytestmark = pytest.mark.usefixtures("analytic_registry")`` after
+    importing it."""
+    from neumat.train import sources
+
+    real = sources.make_source
+
+    def make(spec):
+        if isinstance(spec, dict) and spec.get("kind") == "material" and spec.get("name") == "analytic":
+            return AnalyticBtf()
+        return real(spec)
+
+    monkeypatch.setattr(sources, "make_source", make)
