@@ -175,6 +175,28 @@ def test06_cli_fit_writes_a_valid_bundle(tmp_path):
     assert {"max_offset", "value_scale", "source", "metrics"} <= set(bundle.provenance)
 
 
+def test06b_cli_fits_a_users_texture_set(tmp_path):
+    """``neumat neumip fit --maps DIR``: a PBR texture set with real-world file names (the
+    fidelity suite's rough plaster, 32² maps) becomes a NeuMIP bundle that records its maps and
+    height scale; naming both or neither of MATERIAL and --maps is refused."""
+    from neumat.fidelity.materials import SUITE, write_texture_set
+
+    maps = write_texture_set(SUITE["rough_plaster"], tmp_path / "plaster", 32)
+    out = tmp_path / "plaster.nmat"
+    args = ["--decoders", str(DECODERS), "--out", str(out), "--steps", "2", "--batch-size", "128",
+            "--texture-resolution", "16", "--no-progress"]
+    res = CliRunner().invoke(app, ["neumip", "fit", "--maps", str(maps), "--height-scale", "0.02", *args])
+    assert res.exit_code == 0, res.output
+    bundle = load_bundle(out)
+    check_neumip(bundle)
+    source = bundle.provenance[SOURCE_KEY]
+    assert source["kind"] == "maps" and source["path"] == str(maps.resolve()) and source["height_scale"] == 0.02
+    assert bundle.provenance["material"] == "plaster"
+    for bad in (["stone_tiles", "--maps", str(maps)], [], ["stone_tiles", "--height-scale", "0.02"]):
+        res = CliRunner().invoke(app, ["neumip", "fit", *bad, *args])
+        assert res.exit_code == 2, res.output
+
+
 def test07_cli_errors_are_clear(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["neumip", "fit", "stone_tiles", "--decoders", str(tmp_path / "nope.safetensors"),

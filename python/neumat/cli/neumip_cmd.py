@@ -9,6 +9,7 @@ Examples::
     neumat neumip pretrain --materials leather,fabric,gravel --steps 3000 --out mlps.safetensors
     neumat neumip fit stone_tiles --decoders mlps.safetensors --out stone_tiles_neumip.nmat
     neumat neumip fit stone_tiles --decoders mlps.safetensors --finetune-steps 200 --out st.nmat
+    neumat neumip fit --maps textures/rock --height-scale 0.02 --decoders mlps.safetensors --out rock.nmat
 """
 
 from __future__ import annotations
@@ -88,9 +89,15 @@ def pretrain_cmd(
 
 @app.command("fit")
 def fit_cmd(
-    material: Annotated[str, typer.Argument(help="Registry material to fit (e.g. stone_tiles).")],
     decoders: Annotated[Path, typer.Option(help="Universal decoder file from `neumat neumip pretrain`.")],
     out: Annotated[Path, typer.Option(help="The .nmat (kind neumip) to write.")],
+    material: Annotated[str | None, typer.Argument(
+        help="Registry material to fit (e.g. stone_tiles); or give --maps.")] = None,
+    maps: Annotated[Path | None, typer.Option(
+        help="Fit a PBR texture set instead (a folder of basecolor/height/roughness/... maps named as "
+             "ambientCG, Poly Haven or MatSynth name them, as `neumat train --maps`).")] = None,
+    height_scale: Annotated[float | None, typer.Option(
+        min=0.0, help="With --maps: relief depth in UV units (default 0.03).")] = None,
     steps: Steps = None,
     finetune_steps: Annotated[int, typer.Option(min=0, help="Then fine-tune textures and decoders this long.")] = 0,
     batch_size: BatchSize = None,
@@ -100,20 +107,33 @@ def fit_cmd(
 ) -> None:
     """Fit a material's NeuMIP textures with frozen universal decoders and export the INT8 .nmat."""
     setup_logging()
+    if (material is None) == (maps is None):
+        raise typer.BadParameter("name a registry MATERIAL or give --maps DIR (one of the two)")
+    if height_scale is not None and maps is None:
+        raise typer.BadParameter("--height-scale applies to --maps only")
+    from ..data import DataError
+    from ..fileio import OutputPathError, check_output_path
     from ..train import ConfigError
     from ..train.neumip import fit, load_decoders
     from ..train.sources import SourceError
+
+    try:  # before any rendering or fitting
+        check_output_path(out, (".nmat",), "--out")
+    except OutputPathError as e:
+        raise typer.BadParameter(str(e)) from None
 
     try:
         cfg = _config(steps, batch_size, texture_resolution, seed)
         nets, max_offset, info = load_decoders(decoders)
         if info["config"].get("texture_resolution") and texture_resolution is None:
             cfg = dataclasses.replace(cfg, texture_resolution=int(info["config"]["texture_resolution"]))
-        result = fit(cfg, material, nets, max_offset, finetune_steps, progress=progress)
-    except (ConfigError, SourceError, ValueError) as e:
+        spec = cfg.maps_spec(maps, height_scale) if maps is not None else None
+        name = material if material is not None else maps.resolve().name
+        result = fit(cfg, name, nets, max_offset, finetune_steps, progress=progress, spec=spec)
+    except (ConfigError, SourceError, DataError, ValueError) as e:
         raise typer.BadParameter(str(e)) from None
     bundle = result.bundle(0, cfg, decoders=str(decoders), finetune_steps=finetune_steps,
                            pretrained_on=info["materials"])
-    log.info("fitted %s in %.1f s (%s); wrote %s", material, result.seconds,
+    log.info("fitted %s in %.1f s (%s); wrote %s", name, result.seconds,
              "textures only" if not finetune_steps else f"+ {finetune_steps} fine-tune steps", bundle.save(out))
-    log.info("%s", _summary(material, result.metrics[0]))
+    log.info("%s", _summary(name, result.metrics[0]))

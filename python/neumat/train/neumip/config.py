@@ -9,6 +9,7 @@ so parallax is in the data (what NeuMIP's offset network learns).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, QatConfig, SourceConfig, config_to_dict
@@ -113,3 +114,12 @@ class NeuMipConfig:
             kind="material", name=name, resolution=self.map_resolution, seed=self.material_seed,
             uv_space="reference", slice_resolution=self.slice_resolution, n_views=self.n_views,
             n_lights=self.n_lights))
+
+    def maps_spec(self, folder: str | Path, height_scale: float | None = None) -> dict[str, Any]:
+        """The data-source spec of a PBR texture set in ``folder`` (as ``neumat train --maps``
+        reads it; ``height_scale`` in UV units, default :class:`SourceConfig`'s), in the
+        ``"reference"`` uv space NeuMIP's offsets are learned for, maps at ``map_resolution``."""
+        extra = {} if height_scale is None else {"height_scale": float(height_scale)}
+        return source_spec(SourceConfig(
+            kind="maps", path=str(folder), resolution=self.map_resolution, uv_space="reference",
+            slice_resolution=self.slice_resolution, n_views=self.n_views, n_lights=self.n_lights, **extra))

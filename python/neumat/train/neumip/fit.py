@@ -98,9 +98,11 @@ class FitResult:
         return to_bundle(self.field, index, m.value_scale, prov)
 
 
-def load_material(cfg: NeuMipConfig, name: str) -> MaterialData:
-    """Build (render or load from the disk cache) material ``name``'s BTF and its fixed sets."""
-    spec = cfg.material_spec(name)
+def load_material(cfg: NeuMipConfig, name: str, spec: dict[str, Any] | None = None) -> MaterialData:
+    """Build (render or load from the disk cache) material ``name``'s BTF and its fixed sets:
+    the registry material ``name``, or the source ``spec`` (e.g. :meth:`NeuMipConfig.maps_spec`)
+    under that name."""
+    spec = spec if spec is not None else cfg.material_spec(name)
     source = make_source(spec)
     scale = calibrate_value_scale(calibration_values(source, cfg.seed, CALIBRATION_SAMPLES), cfg.value_quantile)
     return MaterialData(name, spec, source, scale, validation_batch(source, cfg.seed, cfg.val_samples))
@@ -247,13 +249,14 @@ def pretrain(cfg: NeuMipConfig, names: list[str], progress: bool = True) -> FitR
 
 
 def fit(cfg: NeuMipConfig, name: str, decoders: NeuMipDecoders, max_offset: float, finetune_steps: int = 0,
-        progress: bool = True) -> FitResult:
-    """Fit material ``name``'s textures with frozen ``decoders`` (then optionally fine-tune all).
+        progress: bool = True, spec: dict[str, Any] | None = None) -> FitResult:
+    """Fit material ``name``'s textures with frozen ``decoders`` (then optionally fine-tune all);
+    ``spec``: its data source when it is not a registry material (:func:`load_material`).
 
     ``cfg.max_offset`` is ignored: the offsets mean what the decoders were trained with.
     """
     cfg.validate()
-    material = load_material(cfg, name)
+    material = load_material(cfg, name, spec)
     torch.manual_seed(cfg.seed)
     decoders.freeze()
     model = NeuMipField(1, cfg.texture_resolution, max_offset, decoders)
