@@ -8,7 +8,7 @@
 #   make fidelity  setup + train the fidelity suite's materials and compare their renders with
 #                Mitsuba 3 at held-out light/view pairs (out/fidelity/; FIDELITY_ARGS=--quick etc.)
 #   make fuzz    setup + every fuzz target (bundle loader, INM importer, mesh loader, training
-#                config, CLI option parsers) with FUZZ_EXAMPLES (default 100000) examples each
+#                config, CLI option parsers) with FUZZ_EXAMPLES (default 100000) examples per target
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv

@@ -88,7 +88,7 @@ DEFAULTS = config_to_dict(TrainConfig())
 FIELDS = [f"{s}.{k}" for s in SECTIONS for k in DEFAULTS[s]] + [k for k, v in DEFAULTS.items() if not isinstance(v, dict)]
 
 
-@fuzz_settings(400)
+@fuzz_settings(400, tests_in_target=2)  # the config target: --set overrides and config files
 @given(key=st.sampled_from(FIELDS) | st.text(max_size=16),
        value=json_values.map(json.dumps) | st.text(max_size=16) | numbers.map(_number_text),
        separator=st.sampled_from(["=", "=", ":", ""]))
@@ -100,7 +100,7 @@ def test02_set_overrides_raise_only_config_error(key, value, separator):
     assert isinstance(cfg, TrainConfig)
 
 
-@fuzz_settings(400)
+@fuzz_settings(400, tests_in_target=2)
 @given(section=st.sampled_from(list(SECTIONS) + [None]), data=st.dictionaries(st.text(max_size=10), json_values,
                                                                                max_size=4),
        field=st.sampled_from(FIELDS), value=json_values)
