@@ -270,7 +270,7 @@ def train_material(spec: SuiteMaterial, folder: Path, cfg: FidelityConfig) -> tu
     if not bundle_path.is_file():
         raise FidelityError(f"{spec.name}: training finished without writing {bundle_path}")
     return bundle_path, {"trained": True, "seconds": round(seconds, 1), "steps": result.steps_done,
-                         "overrides": overrides, "heldout": result.metrics,
+                         "overrides": overrides, "heldout": result.heldout, "validation": result.metrics,
                          "stopped_by_budget": result.stopped_by_budget}
 
 
