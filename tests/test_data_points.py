@@ -48,6 +48,23 @@ def test02_training_directions_cover_the_cap_and_concentrate_near_the_mirror():
     assert (theta_h < near).mean() > 4 * (uniform_h < near).mean()
 
 
+def test02b_back_scatter_share_is_opt_in():
+    """``retro_fraction`` puts its share of ωi within a few degrees of ωo (θd ≈ 0 at every θh);
+    at 0 (the default) the directions are those drawn before it existed, bit for bit."""
+    base = PointBtfConfig()
+    wi0, wo0 = sample_directions(100_000, base, np.random.default_rng(4))
+    wi, wo = sample_directions(100_000, PointBtfConfig(retro_fraction=0.1), np.random.default_rng(4))
+    np.testing.assert_array_equal(wo, wo0)
+    assert np.allclose(np.linalg.norm(wi, axis=1), 1.0) and wi[:, 2].min() >= np.cos(np.radians(85.0)) - 1e-12
+    td0, td = rusinkiewicz(wi0, wo0)[2], rusinkiewicz(wi, wo)[2]
+    near = np.radians(5.0)
+    assert (td < near).mean() > (td0 < near).mean() + 0.05  # ~10 % share, ~70 % of it within 5°
+    changed = np.any(wi != wi0, axis=1)
+    assert 0.08 < changed.mean() < 0.11 and np.median(td[changed]) < np.radians(10.0)
+    with pytest.raises(DataError, match="retro_fraction"):
+        PointBtfConfig(specular_fraction=0.95, retro_fraction=0.1)
+
+
 def test03_samples_are_finite_deterministic_and_pool_backed(material):
     src = PointBtf(material, PointBtfConfig(pool_size=5000, pool_seed=3))
     a = src.sample(3000, np.random.default_rng(7))

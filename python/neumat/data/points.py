@@ -69,6 +69,12 @@ class PointBtfConfig:
     """Fraction of training samples whose ωi mirrors ωo about a half vector near the normal."""
     specular_spread_deg: float = 20.0
     """Scale of the half vector's polar angle (half-normal) in those samples, degrees."""
+    retro_fraction: float = 0.0
+    """Fraction of training samples whose ωi lies near ωo (back-scatter: θd ≈ 0 at every θh,
+    where a relief's facets that face the light glint), ωo jittered by a polar angle drawn
+    half-normal with scale ``retro_spread_deg``."""
+    retro_spread_deg: float = 10.0
+    """Scale of the angle between ωi and ωo in the back-scatter samples, degrees."""
     heldout_resolution: int = 64
     """Side in pixels of each held-out image."""
     shadows: bool = False
@@ -93,6 +99,8 @@ class PointBtfConfig:
             raise DataError(f"normal_source must be one of {NORMAL_SOURCES}, got {self.normal_source!r}")
         if not 0.0 < self.theta_max_deg < 90.0 or not 0.0 <= self.specular_fraction <= 1.0:
             raise DataError("theta_max_deg must be in (0, 90) and specular_fraction in [0, 1]")
+        if not (0.0 <= self.retro_fraction <= 1.0 - self.specular_fraction and self.retro_spread_deg > 0):
+            raise DataError("retro_fraction must be in [0, 1 - specular_fraction] and retro_spread_deg > 0")
         if self.specular_spread_deg <= 0 or self.heldout_resolution < 1 or self.pool_size < 0:
             raise DataError("specular_spread_deg must be > 0, heldout_resolution >= 1, pool_size >= 0")
 
@@ -107,14 +115,34 @@ def sample_directions(n: int, cfg: PointBtfConfig, rng: np.random.Generator) -> 
     """``(wi, wo)`` [n, 3] float64 training directions (module docstring), both in the cap."""
     wo = uniform_cap(n, cfg.theta_max_deg, rng)
     wi = uniform_cap(n, cfg.theta_max_deg, rng)
-    mirrored = rng.random(n) < cfg.specular_fraction
+    share = rng.random(n)
+    mirrored = share < cfg.specular_fraction
     theta_h = np.abs(rng.normal(0.0, np.radians(cfg.specular_spread_deg), n))
     h = spherical_to_vector(theta_h, 2.0 * np.pi * rng.random(n))
     reflected = 2.0 * np.sum(wo * h, axis=1, keepdims=True) * h - wo
     reflected /= np.linalg.norm(reflected, axis=1, keepdims=True)
-    usable = mirrored & (reflected[:, 2] >= np.cos(np.radians(cfg.theta_max_deg)))
+    in_cap = np.cos(np.radians(cfg.theta_max_deg))
+    usable = mirrored & (reflected[:, 2] >= in_cap)
     wi[usable] = reflected[usable]
+    if cfg.retro_fraction > 0:
+        retro = (share >= cfg.specular_fraction) & (share < cfg.specular_fraction + cfg.retro_fraction)
+        near = _jitter(wo, np.radians(cfg.retro_spread_deg), rng)
+        usable = retro & (near[:, 2] >= in_cap)
+        wi[usable] = near[usable]
     return wi, wo
+
+
+def _jitter(w: np.ndarray, spread: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit vectors at a half-normal polar angle (scale ``spread``, radians) from ``w`` [n, 3],
+    uniform in azimuth around it."""
+    n = len(w)
+    local = spherical_to_vector(np.abs(rng.normal(0.0, spread, n)), 2.0 * np.pi * rng.random(n))
+    helper = np.where(np.abs(w[:, 2:3]) < 0.9, np.array([[0.0, 0.0, 1.0]]), np.array([[1.0, 0.0, 0.0]]))
+    t = np.cross(helper, w)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    b = np.cross(w, t)
+    out = local[:, :1] * t + local[:, 1:2] * b + local[:, 2:3] * w
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 def heldout_directions() -> tuple[np.ndarray, np.ndarray]:
