@@ -43,6 +43,7 @@ def test01_train_export_eval_roundtrip(tmp_path):
     exported, inm = tmp_path / "e.nmat", tmp_path / "inm"
     result = runner.invoke(app, ["export", str(out), "--out", str(exported), "--layout", "inm", str(inm)])
     assert result.exit_code == 0, result.output
+    assert "InstantNeuralMaterial's own Falcor shader" in result.output  # log-v1 (the default) is neumat's decode
     bundle = load_bundle(exported)
     assert bundle.checksum() == live.checksum()  # same step, same tensors
     assert import_inm(inm, "e").checksum() == live.checksum()

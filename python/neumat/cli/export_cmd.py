@@ -31,6 +31,7 @@ def export(
     from ..bundle import BundleError
     from ..fileio import OutputPathError, check_output_dir, check_output_path
     from ..material.triple_plane import bundle_output_encoding
+    from ..output_encoding import LINEAR
     from ..train.checkpoint import CheckpointError, resolve_checkpoint
     from ..train.export import export_checkpoint
     from ..train.guards import BUNDLE_SUFFIXES
@@ -58,3 +59,8 @@ def export(
                   f"output {bundle_output_encoding(bundle).provenance()})")
     if layout:
         console.print(f"wrote INM layout to {layout[1]}")
+        encoding = bundle_output_encoding(bundle)
+        if encoding.id != LINEAR:
+            console.print(f"[yellow]warning:[/yellow] the bundle decodes its MLP output as {encoding.id!r} "
+                          "(recorded in ModelInfo's provenance); InstantNeuralMaterial's own Falcor shader "
+                          "multiplies it linearly, so it shows other colours — neumat's passes decode it")
