@@ -274,6 +274,8 @@ def test12_train_cli_exits_1_when_the_last_export_failed(tmp_path, monkeypatch, 
     ("source.height_scale=NaN", "not finite (NaN or infinity): source.height_scale"),
     ("data.batch_size=1073741824", "data.batch_size must be in [1, 1048576]"),
     ("data.val_samples=1073741824", "data.val_samples and calibration_samples must be in"),
+    ("data.chunks=0", "data.accum_steps/chunks >= 1"),  # found by make fuzz: was ZeroDivisionError
+    ("data.accum_steps=0", "data.accum_steps/chunks >= 1"),
 ])
 def test13_config_values_are_finite_and_bounded(override, message):
     with pytest.raises(ConfigError) as e:
