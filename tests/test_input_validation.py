@@ -96,6 +96,14 @@ def test03_nan_vertex(tmp_path):
     assert str(path) in str(info.value)
 
 
+def test03b_vertex_with_one_coordinate(tmp_path):
+    """Found by make fuzz: a ``v`` line with one number made trimesh's normals raise ValueError."""
+    path = _obj(tmp_path, "short_v.obj", vertices="v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0.0\n")
+    with pytest.raises(MeshError, match="3 coordinates") as info:
+        load_mesh(path)
+    assert str(path) in str(info.value)
+
+
 def test04_nan_uv(tmp_path):
     path = _obj(tmp_path, "nan_uv.obj", uvs="vt 0 0\nvt nan 0\nvt 0 1\n")
     with pytest.raises(MeshError, match=r"UVs are not finite.*vertex 1") as info:

@@ -202,8 +202,11 @@ def load_mesh(path: str | Path) -> Mesh:
         if uv is None or len(uv) != len(mesh.vertices):
             raise MeshError("the mesh has no per-vertex texture coordinates (none in the file, or its faces "
                             "refer to texture coordinates that do not exist)")
-        loaded = Mesh(np.asarray(mesh.vertices), np.asarray(mesh.vertex_normals), np.asarray(uv),
-                      np.asarray(mesh.faces))
+        positions = np.asarray(mesh.vertices)
+        if positions.ndim != 2 or positions.shape[1] != 3:
+            raise MeshError(f"vertices must have 3 coordinates each, the file gives {positions.shape[1:]} "
+                            "(a 'v' line with fewer numbers?)")
+        loaded = Mesh(positions, np.asarray(mesh.vertex_normals), np.asarray(uv), np.asarray(mesh.faces))
         loaded.require_area()
     except MeshError as e:
         raise MeshError(f"{path}: {e}") from None
