@@ -89,24 +89,15 @@ def test02_face_index_out_of_range(tmp_path):
     assert str(path) in str(info.value)
 
 
-def test03_nan_vertex(tmp_path):
-    path = _obj(tmp_path, "nan_vertex.obj", vertices="v 0 0 0\nv 1 0 nan\nv 0 1 0\n")
-    with pytest.raises(MeshError, match=r"positions are not finite.*vertex 1") as info:
-        load_mesh(path)
-    assert str(path) in str(info.value)
-
-
-def test03b_vertex_with_one_coordinate(tmp_path):
-    """Found by make fuzz: a ``v`` line with one number made trimesh's normals raise ValueError."""
-    path = _obj(tmp_path, "short_v.obj", vertices="v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0.0\n")
-    with pytest.raises(MeshError, match="3 coordinates") as info:
-        load_mesh(path)
-    assert str(path) in str(info.value)
-
-
-def test04_nan_uv(tmp_path):
-    path = _obj(tmp_path, "nan_uv.obj", uvs="vt 0 0\nvt nan 0\nvt 0 1\n")
-    with pytest.raises(MeshError, match=r"UVs are not finite.*vertex 1") as info:
+@pytest.mark.parametrize("name, parts, message", [
+    ("nan_vertex", {"vertices": "v 0 0 0\nv 1 0 nan\nv 0 1 0\n"}, r"positions are not finite.*vertex 1"),
+    # found by make fuzz: a `v` line with one number made trimesh's normals raise ValueError
+    ("short_vertex", {"vertices": "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0.0\n"}, "3 coordinates"),
+    ("nan_uv", {"uvs": "vt 0 0\nvt nan 0\nvt 0 1\n"}, r"UVs are not finite.*vertex 1"),
+])
+def test03_bad_vertices_and_uvs(tmp_path, name, parts, message):
+    path = _obj(tmp_path, f"{name}.obj", **parts)
+    with pytest.raises(MeshError, match=message) as info:
         load_mesh(path)
     assert str(path) in str(info.value)
 
