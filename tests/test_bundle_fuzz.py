@@ -19,7 +19,9 @@ from neumat.bundle.container import serialize
 from neumat.bundle.manifest import TOP_KEYS, build_manifest
 from neumat.bundle.nmat import INTERNAL_ERROR
 
-FUZZ = fuzz_settings(250, tests_in_target=9)  # the loader's 9 fuzz tests share make fuzz's examples
+FUZZ = fuzz_settings(250, tests_in_target=8)
+"""The loader's 8 mutation tests share make fuzz's examples; test01 (truncation at every byte)
+exhausts its own finite space on top of them."""
 pytestmark = pytest.mark.fuzz
 BUNDLE = make_random_bundle(np.random.default_rng(42), channels=6)
 GOOD = bundle_bytes(BUNDLE)
@@ -71,7 +73,7 @@ json_values = st.recursive(
 sizes = st.integers(-3, 64) | st.integers(2**31 - 2, 2**31 + 2) | st.integers(2**62, 2**64) | st.just(10**30)
 
 
-@FUZZ
+@fuzz_settings(250, tests_in_target=1)
 @given(cut=st.integers(0, len(GOOD) - 1))
 def test01_truncated_file_raises(workdir, cut):
     assert isinstance(outcome(workdir, GOOD[:cut]), BundleError)
