@@ -229,9 +229,13 @@ class TrainConfig:
     progress: bool = True
     """Show a rich progress bar (main process, terminals only)."""
 
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values out of range (:func:`validate_config`)."""
+        validate_config(self)
+
 
 SECTIONS = ("model", "optim", "qat", "data", "source")
-"""Nested sections of :class:`TrainConfig`."""
+"""Nested sections of :class:`TrainConfig` (:func:`sections` of it)."""
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -291,34 +295,81 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported field type {kind!r}")  # a bug in this module
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a ``.json`` or ``.toml`` config file (any subset of the fields) and validate it."""
+def load_config(path: str | Path, cls: type = TrainConfig) -> Any:
+    """Read a ``.json`` or ``.toml`` file holding any subset of the fields of config dataclass
+    ``cls`` (:class:`TrainConfig`, or e.g. :class:`neumat.train.neumip.NeuMipConfig`) and
+    validate it (``cfg.validate()``)."""
+    cfg = config_from_dict(read_config_file(path), cls)
+    cfg.validate()
+    return cfg
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The (partial) config dict of a ``.json`` or ``.toml`` file, unchecked.
+
+    Raises:
+        ConfigError: unreadable file or invalid JSON/TOML.
+    """
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e}") from e
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {e}") from e
-    cfg = config_from_dict(data)
-    validate_config(cfg)
-    return cfg
 
 
-def save_config(cfg: TrainConfig, path: str | Path) -> Path:
+def save_config(cfg: Any, path: str | Path) -> Path:
     """Write the resolved config as JSON, atomically."""
     from ..fileio import atomic_write_bytes
 
     return atomic_write_bytes(path, (json.dumps(config_to_dict(cfg), indent=2) + "\n").encode())
 
 
-def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
-    """A copy of ``cfg`` with ``"section.field=value"`` / ``"field=value"`` strings applied.
+def merge_config(cfg: Any, data: dict[str, Any]) -> Any:
+    """A copy of config dataclass ``cfg`` with the (partial, nested) dict ``data`` applied (e.g. a
+    config file over defaults), validated (``validate()``).
+
+    Raises:
+        ConfigError: unknown keys (the valid ones listed), values of the wrong type or range.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: expected a table/object, got {type(data).__name__}")
+
+    def update(node: dict[str, Any], new: dict[str, Any]) -> None:
+        for key, value in new.items():
+            if isinstance(value, dict) and isinstance(node.get(key), dict):
+                update(node[key], value)
+            else:
+                node[key] = value
+
+    merged = config_to_dict(cfg)
+    update(merged, data)
+    out = config_from_dict(merged, type(cfg))
+    out.validate()
+    return out
+
+
+def sections(cls: type) -> tuple[str, ...]:
+    """The nested sections (dataclass-valued fields) of config dataclass ``cls``."""
+    hints = typing.get_type_hints(cls)
+    return tuple(f.name for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name]))
+
+
+def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
+    """A copy of config dataclass ``cfg`` (:class:`TrainConfig`, :class:`~neumat.train.neumip.
+    NeuMipConfig`, ...) with ``"section.field=value"`` / ``"field=value"`` strings applied,
+    validated (``validate()``).
 
     Values are parsed as JSON when possible (numbers, true/false, lists), else taken as strings.
+
+    Raises:
+        ConfigError: malformed item, unknown section or key (the valid ones listed), bad value.
     """
+    cls = type(cfg)
+    known = sections(cls)
     data = config_to_dict(cfg)
     for item in overrides:
         key, sep, text = item.partition("=")
@@ -331,12 +382,12 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
         *parents, leaf = key.strip().split(".")
         node = data
         for p in parents:
-            if p not in SECTIONS or not isinstance(node.get(p), dict):
-                raise ConfigError(f"override {item!r}: unknown section {p!r}; sections: {list(SECTIONS)}")
+            if p not in known or not isinstance(node.get(p), dict):
+                raise ConfigError(f"override {item!r}: unknown section {p!r}; sections: {list(known)}")
             node = node[p]
         node[leaf] = value
-    out = config_from_dict(data)
-    validate_config(out)
+    out = config_from_dict(data, cls)
+    out.validate()
     return out
 
 

@@ -1,9 +1,16 @@
 """Configuration of NeuMIP training: universal-decoder pretraining and texture-only fitting.
 
 One dataclass, one docstring per field (as :mod:`neumat.train.config`); the QAT phases reuse
-:class:`neumat.train.config.QatConfig`. Materials are synthetic registry materials
-(:mod:`neumat.data.materials`) rendered with true displacement in the ``"reference"`` uv space,
-so parallax is in the data (what NeuMIP's offset network learns).
+:class:`neumat.train.config.QatConfig`. Files and ``--set`` overrides work as for
+``neumat train`` (:func:`neumat.train.config.load_config` / :func:`~neumat.train.config.
+apply_overrides` with this class: unknown keys are errors listing the valid ones). The fields of
+:data:`RUN_CONTROL` steer the shared engine (:mod:`neumat.train.engine`: run directory,
+checkpoints, time budget, device) and are left out of :meth:`NeuMipConfig.to_dict`, the config
+recorded in bundles and decoder files, so the same fit writes the same files however it is run.
+Materials are synthetic registry materials (:mod:`neumat.data.materials`) rendered with true
+displacement in the ``"reference"`` uv space, so parallax is in the data (what NeuMIP's offset
+network learns), PBR texture sets (:meth:`NeuMipConfig.maps_spec`) or measured UBO2014 BTFs
+(:meth:`NeuMipConfig.btf_spec`, reference space by measurement).
 """
 
 from __future__ import annotations
@@ -12,12 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, QatConfig, SourceConfig, config_to_dict
+from ..config import ConfigError, QatConfig, SourceConfig, config_to_dict, non_finite_fields
 from ..sources import source_spec
 
 PRETRAIN_MATERIALS = ("leather", "fabric", "brick", "gravel", "grass")
 """Default pretraining set: procedural (leather, fabric) and photo-based (brick, gravel, grass)
 materials; ``stone_tiles`` stays out of it, the unseen material of texture-only fitting."""
+RUN_CONTROL = ("max_minutes", "budget_probe_steps", "val_every", "ckpt_every", "keep_checkpoints", "log_every",
+               "out", "export", "device", "progress")
+"""Fields that steer the engine, not the result (kept out of :meth:`NeuMipConfig.to_dict`);
+``max_minutes`` can shorten the run, which the bundle records as ``total_steps``."""
 
 
 @dataclass
@@ -83,9 +94,36 @@ class NeuMipConfig:
     """Held-out samples (held-out direction configurations) per material for the metrics."""
     seed: int = 0
     """Seed of initialization and sampling (same seed + config = same weights on CPU)."""
+    max_minutes: float = 0.0
+    """Wall-time budget of this invocation, minutes; 0: none. After ``budget_probe_steps`` timed
+    steps the run's total step count is rescaled to what fits (at most ``steps``, plus a
+    fine-tune's), so warm-up, the QAT phases and the decay all happen within it."""
+    budget_probe_steps: int = 20
+    """Steps timed before a ``max_minutes`` budget rescales the run (>= 1)."""
+    val_every: int = 0
+    """Optimizer steps between held-out validations (and ``export`` writes); 0: only at the
+    last step (a validation renders ``val_samples`` per material through the INT8 bundle)."""
+    ckpt_every: int = 250
+    """Optimizer steps between checkpoints in ``out`` (and always at the last step)."""
+    keep_checkpoints: int = 3
+    """Most recent checkpoints kept in ``out`` (older ones are deleted)."""
+    log_every: int = 50
+    """Optimizer steps between loss records (history, progress bar)."""
+    out: str = ""
+    """Run directory: config.json, ckpt_*.pt (exact resume), history.json, loss.png; "": none
+    (no checkpoints, nothing to resume)."""
+    export: str = ""
+    """Fitting: write the material's INT8 ``.nmat`` here at every validation, atomically; "":
+    none (pretraining writes its decoder file through :func:`~.export.save_decoders`)."""
+    device: str = "cpu"
+    """"cpu" (the shipped assets' bit-for-bit determinism), "auto" (CUDA if available), "cuda"
+    or "cuda:N"; torchrun sets one GPU per process."""
+    progress: bool = True
+    """Show a rich progress bar (main process, terminals only)."""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values out of range."""
+        bad: list[str] = []
         checks = [
             (self.texture_resolution >= 2 and 1 <= self.channels <= 124 and 1 <= self.hidden <= 128,
              "texture_resolution >= 2, channels in [1, 124], hidden in [1, 128]"),
@@ -99,14 +137,22 @@ class NeuMipConfig:
             (0 < self.value_quantile <= 1, "value_quantile must be in (0, 1]"),
             (0 <= self.offset_start < 1 and self.offset_penalty >= 0 and self.offset_anchor >= 0,
              "offset_start in [0, 1), offset_penalty >= 0, offset_anchor >= 0"),
+            (self.max_minutes >= 0 and self.budget_probe_steps >= 1 and self.keep_checkpoints >= 1,
+             "max_minutes >= 0, budget_probe_steps >= 1, keep_checkpoints >= 1"),
+            (self.val_every >= 0 and self.ckpt_every >= 0 and self.log_every >= 1,
+             "val_every >= 0 and ckpt_every >= 0 (0: only at the last step), log_every >= 1"),
         ]
-        bad = [msg for ok, msg in checks if not ok]
+        bad += [msg for ok, msg in checks if not ok]
+        infinite = non_finite_fields(self)
+        if infinite:
+            bad.append(f"not finite (NaN or infinity): {', '.join(infinite)}")
         if bad:
             raise ConfigError("invalid NeuMIP config: " + "; ".join(bad))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable form (for provenance)."""
-        return config_to_dict(self)
+        """JSON-serializable form for provenance: every field but :data:`RUN_CONTROL` (the run
+        directory's ``config.json`` holds them all)."""
+        return {k: v for k, v in config_to_dict(self).items() if k not in RUN_CONTROL}
 
     def material_spec(self, name: str) -> dict[str, Any]:
         """The data-source spec (:mod:`neumat.train.sources`) of registry material ``name``."""
@@ -123,3 +169,7 @@ class NeuMipConfig:
         return source_spec(SourceConfig(
             kind="maps", path=str(folder), resolution=self.map_resolution, uv_space="reference",
             slice_resolution=self.slice_resolution, n_views=self.n_views, n_lights=self.n_lights, **extra))
+
+    def btf_spec(self, path: str | Path) -> dict[str, Any]:
+        """The data-source spec of a measured UBO2014 BTF file (reference uv space by measurement)."""
+        return source_spec(SourceConfig(kind="btf", path=str(path)))

@@ -19,44 +19,39 @@ parallax lies) and ``offset_anchor`` pins the head-on offsets (ωo = +z) to 0 fr
 step (see :class:`NeuMipConfig`).
 On CPU the run is deterministic (``torch.use_deterministic_algorithms``): the same config and
 seed give the same weights.
+
+Every run trains on the shared engine (:mod:`neumat.train.engine`) with the NeuMIP plug-in
+(:mod:`.plugin`): ``cfg.out`` holds ``config.json`` and atomic checkpoints, ``resume=True``
+continues a killed run bit-identically, ``cfg.max_minutes`` rescales the run to a time budget
+(the QAT phases and the decay fit inside it), torchrun runs it on several processes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from ...bundle import Bundle
 from ...data import BtfBatch, BtfSource
-from ...data.source import concat_batches
 from ...models.neumip import NeuMipDecoders, NeuMipField
-from ...models.qat import QatMode
-from ..config import OptimConfig
-from ..progress import TrainProgress
-from ..sampling import (
-    TRAIN_STREAM,
-    calibrate_value_scale,
-    calibration_values,
-    stream_rng,
-    validation_batch,
-)
-from ..schedule import lr_factor, qat_phase
+from ..engine import Engine, StepCallback, seed_everything
+from ..sampling import calibrate_value_scale, calibration_values, validation_batch
 from ..sources import make_source
 from .config import NeuMipConfig
-from .export import bundle_provenance, material_metrics, to_bundle
+from .export import bundle_provenance, to_bundle
+from .penalties import cross_view_offset_penalty, normal_view_offset_penalty  # noqa: F401 (re-exported)
+from .plugin import DECODER_MODES, NeuMipModel
 
 log = logging.getLogger(__name__)
 
 CALIBRATION_SAMPLES = 65536
 """Training samples drawn to calibrate a material's ``value_scale``."""
-LOG_EVERY = 50
-"""Steps between loss records."""
-DECODER_MODES = ("frozen", "qat", "finetune")
-"""What :func:`optimize` does with the decoders."""
 
 
 @dataclass
@@ -88,10 +83,19 @@ class FitResult:
     metrics: list[dict[str, float]]
     """Held-out figures per material (:func:`~.export.material_metrics`, INT8 included)."""
     history: list[dict[str, Any]] = field(default_factory=list)
-    """Loss records."""
+    """Loss and validation records (:mod:`neumat.train.engine`)."""
+    steps_done: int = 0
+    """Optimizer steps completed (all stages)."""
+    checkpoint: Path | None = None
+    """Last checkpoint written (None without a run directory ``cfg.out``)."""
+    stopped_by_budget: bool = False
+    """True when ``max_minutes`` ended or shortened the run."""
+    export_error: str = ""
+    """Why the last ``cfg.export`` write failed ("" when it succeeded, or without ``export``)."""
 
-    def bundle(self, index: int = 0, config: NeuMipConfig | None = None, **extra: Any):
-        """The INT8 ``neumip`` bundle of material ``index`` with provenance."""
+    def bundle(self, index: int = 0, config: NeuMipConfig | None = None, **extra: Any) -> Bundle:
+        """The INT8 ``neumip`` bundle of material ``index`` with provenance (``config``'s
+        :meth:`~NeuMipConfig.to_dict`, the held-out ``metrics``, ``extra``)."""
         m = self.materials[index]
         prov = bundle_provenance(m.spec, config.to_dict() if config else {}, self.metrics[index],
                                  material=m.name, fit_seconds=round(self.seconds, 2), **extra)
@@ -108,161 +112,86 @@ def load_material(cfg: NeuMipConfig, name: str, spec: dict[str, Any] | None = No
     return MaterialData(name, spec, source, scale, validation_batch(source, cfg.seed, cfg.val_samples))
 
 
-def _step_batch(cfg: NeuMipConfig, materials: list[MaterialData], step: int) -> tuple[torch.Tensor, ...]:
-    batches = [m.source.sample(cfg.batch_size, stream_rng(cfg.seed, TRAIN_STREAM, step, k), "train")
-               for k, m in enumerate(materials)]
-    both = concat_batches(batches)
-    scales = np.repeat(np.float32([m.value_scale for m in materials]), [len(b) for b in batches])
-    target = (both.rgb / scales[:, None]).astype(np.float32)
-    arrays = (both.uv, both.wi, both.wo, target)
-    return tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in arrays)
-
-
 def optimize(model: NeuMipField, materials: list[MaterialData], cfg: NeuMipConfig, steps: int, *,
              decoders: str, progress: bool = True, history: list[dict[str, Any]] | None = None) -> float:
-    """Run ``steps`` optimizer steps; returns the wall time in seconds.
+    """Run ``steps`` optimizer steps of one stage on ``model`` (in place, no run directory, no
+    budget, no validation); returns the wall time in seconds.
 
     ``decoders``: ``"frozen"`` trains the textures only (float, then fake-quantized with the
     frozen ranges); ``"qat"`` trains textures and decoders through the QAT phases of
     ``cfg.qat``; ``"finetune"`` trains both fake-quantized with frozen ranges, learning rates
-    times ``cfg.qat.finetune_lr_scale``.
+    times ``cfg.qat.finetune_lr_scale`` (:mod:`.plugin`).
     """
     if decoders not in DECODER_MODES:
         raise ValueError(f"decoders must be one of {DECODER_MODES}, got {decoders!r}")
-    train_decoders = decoders != "frozen"
-    torch.use_deterministic_algorithms(True)
-    # Determinism does not need freshly allocated tensors NaN-filled (measured: a fifth of a step).
-    torch.utils.deterministic.fill_uninitialized_memory = False
-    groups = [{"params": model.texture_parameters(), "lr": cfg.lr_textures, "weight_decay": 0.0}]
-    if train_decoders:
-        model.decoders.requires_grad_(True)
-        groups.append({"params": model.decoder_parameters(), "lr": cfg.lr_decoders,
-                       "weight_decay": cfg.weight_decay_decoders})
-    opt = torch.optim.AdamW(groups, betas=(0.9, 0.99))
-    base = [g["lr"] * (cfg.qat.finetune_lr_scale if decoders == "finetune" else 1.0) for g in groups]
-    sched = OptimConfig(warmup_steps=min(cfg.warmup_steps, steps - 1), restart_period=steps, restart_mult=1,
-                        min_lr_ratio=cfg.min_lr_ratio)
-    sizes = [cfg.batch_size] * len(materials)
-    bar = TrainProgress(steps, 0, progress)
-    if decoders != "qat":
+    cfg = dataclasses.replace(cfg, steps=steps, out="", export="", max_minutes=0.0, progress=cfg.progress and progress)
+    engine = Engine(cfg, lambda info, state: NeuMipModel(cfg, materials, model, [(decoders, steps)], info, state,
+                                                         validating=False))
+    outcome = engine.run()
+    if decoders != "frozen":
         model.decoders.freeze_observers(True)
-    model.train()
-    t0 = time.perf_counter()
-    try:
-        for step in range(steps):
-            phase = qat_phase(step, steps, cfg.qat)
-            if decoders == "qat":
-                model.decoders.set_qat_mode(phase.mode)
-                model.decoders.freeze_observers(not phase.observe)
-            elif decoders == "finetune":
-                model.decoders.set_qat_mode(QatMode.QUANTIZE)
-            else:  # frozen decoders: float, then fake-quantized with their frozen ranges
-                model.decoders.set_qat_mode(QatMode.FLOAT if phase.name == "observe" else QatMode.QUANTIZE)
-            factor = lr_factor(step, sched, steps) * (phase.lr_scale if decoders == "qat" else 1.0)
-            for g, b in zip(opt.param_groups, base):
-                g["lr"] = b * factor
-            uv, wi, wo, target = _step_batch(cfg, materials, step)
-            zero = cfg.zero_offset or (decoders != "finetune" and step < cfg.offset_start * steps)
-            pred, du = model(uv, wi, wo, sizes, zero_offset=zero, return_offsets=True)
-            loss = (pred - target).abs().mean()
-            if not zero and cfg.offset_penalty > 0:
-                loss = loss + cfg.offset_penalty * cross_view_offset_penalty(du, wo, model.max_offset)
-            if not cfg.zero_offset and cfg.offset_anchor > 0:
-                loss = loss + cfg.offset_anchor * normal_view_offset_penalty(model, uv, sizes)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            bar.advance(len(uv))
-            if (step + 1) % LOG_EVERY == 0 or step + 1 == steps:
-                value = float(loss.detach())
-                bar.update_loss(value)
-                if history is not None:
-                    history.append({"step": step + 1, "loss": value, "phase": phase.name})
-            if (step + 1) % max(steps // 10, 1) == 0:
-                log.info("step %d/%d (%s): loss %.5f, %.1f s", step + 1, steps, phase.name, float(loss.detach()),
-                         time.perf_counter() - t0)
-    finally:
-        bar.close()
-    if train_decoders:
-        model.decoders.freeze_observers(True)
-    return time.perf_counter() - t0
+    if history is not None:
+        history.extend(outcome.history)
+    return engine.plugin.seconds
 
 
-def cross_view_offset_penalty(du: torch.Tensor, wo: torch.Tensor, max_offset: float) -> torch.Tensor:
-    """mean(|Δu⊥ / max_offset|²) / 2: the part of the offsets ``du`` ``[B, 2]`` (UV units)
-    perpendicular to the view's azimuth ``wo.xy`` (``wo`` ``[B, 3]`` unit local directions).
-
-    True parallax in the reference uv space is ``-(ωo.xy / ωo.z) · depth`` with depth >= 0: a
-    shift along the view azimuth only. The component along it is left free (its size is the
-    material's depth, what the offset network is there to learn); the component across it is
-    never parallax. Halved so it equals mean((Δu / max_offset)²) when all of Δu is across.
-    Head-on (``wo.xy = 0``) all of Δu counts. Measured on stone_tiles with the head-on anchor
-    (:func:`normal_view_offset_penalty`): penalizing all of Δu gave offset / true-parallax
-    correlation 0.12 and held-out INT8 39.4 dB, a quarter weight on the along part 0.22 and
-    40.3 dB, a tenth 0.26 and 40.7 dB, none (this) 0.39 and 40.8 dB."""
-    axis = torch.nn.functional.normalize(wo[:, :2], dim=1, eps=1e-6)
-    across = du - (du * axis).sum(1, keepdim=True) * axis
-    return (across / max_offset).square().sum(1).mean() / 2
+def _run(cfg: NeuMipConfig, build: Any, resume: bool | str | Path, callbacks: Sequence[StepCallback],
+         planned_steps: int) -> FitResult:
+    engine = Engine(cfg, build, resume, callbacks, planned_steps)
+    outcome = engine.run()
+    plugin = engine.plugin
+    plugin.model.decoders.freeze_observers(True)
+    return FitResult(plugin.model, plugin.materials, plugin.seconds, plugin.metrics, outcome.history,
+                     outcome.steps_done, outcome.checkpoint, outcome.stopped_by_budget, outcome.export_error)
 
 
-def normal_view_offset_penalty(model: NeuMipField, uv: torch.Tensor, sizes: list[int]) -> torch.Tensor:
-    """mean((Δu(uv, ωo = +z) / max_offset)²): the offsets of the step's texture coordinates
-    ``uv`` ``[B, 2]`` seen head-on, where the true parallax in the reference uv space is 0 (the
-    view ray enters the shell top right above the point it hits).
+def pretrain(cfg: NeuMipConfig, names: list[str], progress: bool = True, resume: bool | str | Path = False,
+             callbacks: Sequence[StepCallback] = ()) -> FitResult:
+    """Pretrain universal decoders (and one texture pair per material) on materials ``names``.
 
-    Why it is needed: the training views have θo between about 16° and 71°, so the other
-    penalty never sees head-on views, and there the bias-free offset network's output is a
-    positively homogeneous function of ``T_off`` alone (ωo.xy = 0); ``T_off`` starts near 0,
-    i.e. at Δu = -max_offset. Without this term the shipped stone_tiles material had a head-on
-    shift of -0.58 max_offset (while its mean offset on the training views was < 0.01
-    max_offset): a view-dependent texture shift that swims on curved surfaces. It acts from
-    step 0, also while Δu is held at 0 for the rgb lookups, on the textures and (when they
-    train) the decoders."""
-    normal = torch.zeros(len(uv), 3, dtype=uv.dtype)
-    normal[:, 2] = 1.0
-    return (model.offsets(uv, normal, sizes) / model.max_offset).square().mean()
-
-
-def _metrics(model: NeuMipField, materials: list[MaterialData], zero_offset: bool) -> list[dict[str, float]]:
-    """Held-out figures per material; INT8 ones only for models trained with their offsets (the
-    bundle always applies the offset network, untrained in a Δu = 0 ablation run)."""
-    out = []
-    for k, m in enumerate(materials):
-        bundle = None if zero_offset else to_bundle(model, k, m.value_scale)
-        out.append(material_metrics(model, k, m.val, m.value_scale, bundle, zero_offset))
-    return out
-
-
-def pretrain(cfg: NeuMipConfig, names: list[str], progress: bool = True) -> FitResult:
-    """Pretrain universal decoders (and one texture pair per material) on materials ``names``."""
+    ``resume``: False, True (the newest checkpoint in ``cfg.out``) or a checkpoint path;
+    ``callbacks``: called after every step with ``(engine, steps_done)``.
+    """
     cfg.validate()
     if not names:
         raise ValueError("pretraining needs at least one material")
-    materials = [load_material(cfg, n) for n in names]
-    torch.manual_seed(cfg.seed)
-    model = NeuMipField(len(materials), cfg.texture_resolution, cfg.max_offset, None, cfg.channels, cfg.hidden)
-    history: list[dict[str, Any]] = []
+    cfg = dataclasses.replace(cfg, progress=cfg.progress and progress)
+
+    def build(info, state):
+        materials = [load_material(cfg, n) for n in names]
+        seed_everything(cfg.seed)
+        model = NeuMipField(len(materials), cfg.texture_resolution, cfg.max_offset, None, cfg.channels, cfg.hidden)
+        return NeuMipModel(cfg, materials, model, [("qat", cfg.steps)], info, state, task="pretrain")
+
     log.info("pretraining NeuMIP decoders on %s: %d steps x %d samples per material", names, cfg.steps,
              cfg.batch_size)
-    seconds = optimize(model, materials, cfg, cfg.steps, decoders="qat", progress=progress, history=history)
-    return FitResult(model, materials, seconds, _metrics(model, materials, cfg.zero_offset), history)
+    return _run(cfg, build, resume, callbacks, cfg.steps)
 
 
 def fit(cfg: NeuMipConfig, name: str, decoders: NeuMipDecoders, max_offset: float, finetune_steps: int = 0,
-        progress: bool = True, spec: dict[str, Any] | None = None) -> FitResult:
-    """Fit material ``name``'s textures with frozen ``decoders`` (then optionally fine-tune all);
-    ``spec``: its data source when it is not a registry material (:func:`load_material`).
+        progress: bool = True, spec: dict[str, Any] | None = None, resume: bool | str | Path = False,
+        callbacks: Sequence[StepCallback] = (), bundle_extra: dict[str, Any] | None = None) -> FitResult:
+    """Fit material ``name``'s textures with frozen ``decoders`` for ``cfg.steps`` steps (then
+    optionally fine-tune all for ``finetune_steps``); ``spec``: its data source when it is not a
+    registry material (:func:`load_material`).
 
-    ``cfg.max_offset`` is ignored: the offsets mean what the decoders were trained with.
+    ``cfg.max_offset`` is ignored: the offsets mean what the decoders were trained with. With
+    ``cfg.export`` the bundle (provenance: :meth:`FitResult.bundle`'s plus ``step``,
+    ``total_steps`` and ``bundle_extra``) is written at every validation. ``resume``,
+    ``callbacks``: as :func:`pretrain`'s.
     """
     cfg.validate()
-    material = load_material(cfg, name, spec)
-    torch.manual_seed(cfg.seed)
-    decoders.freeze()
-    model = NeuMipField(1, cfg.texture_resolution, max_offset, decoders)
-    history: list[dict[str, Any]] = []
-    seconds = optimize(model, [material], cfg, cfg.steps, decoders="frozen", progress=progress, history=history)
-    if finetune_steps > 0:
-        seconds += optimize(model, [material], cfg, finetune_steps, decoders="finetune", progress=progress,
-                            history=history)
-    return FitResult(model, [material], seconds, _metrics(model, [material], cfg.zero_offset), history)
+    if finetune_steps < 0:
+        raise ValueError(f"finetune_steps must be >= 0, got {finetune_steps}")
+    cfg = dataclasses.replace(cfg, progress=cfg.progress and progress)
+    stages = [("frozen", cfg.steps)] + ([("finetune", finetune_steps)] if finetune_steps else [])
+    extra = {**(bundle_extra or {}), "finetune_steps": finetune_steps}
+
+    def build(info, state):
+        material = load_material(cfg, name, spec)
+        seed_everything(cfg.seed)
+        decoders.freeze()
+        model = NeuMipField(1, cfg.texture_resolution, max_offset, decoders)
+        return NeuMipModel(cfg, [material], model, stages, info, state, task="fit", bundle_extra=extra)
+
+    return _run(cfg, build, resume, callbacks, cfg.steps + finetune_steps)
