@@ -39,8 +39,9 @@ def write_loss_curve(history: list[dict[str, Any]], path: str | Path) -> Path | 
     ax.set_ylabel("L1 loss")
     if val:
         ax2 = ax.twinx()
-        ax2.plot([h["step"] for h in val], [h["fp32_psnr"] for h in val], "g.-", label="held-out PSNR FP32")
-        ax2.plot([h["step"] for h in val], [h["int8_psnr"] for h in val], "r.-", label="held-out PSNR INT8")
+        for key, style, label in (("fp32_psnr", "g.-", "held-out PSNR FP32"), ("int8_psnr", "r.-", "held-out PSNR INT8")):
+            have = [h for h in val if key in h]  # a run without INT8 export (NeuMIP's Δu = 0 ablation) has none
+            ax2.plot([h["step"] for h in have], [h[key] for h in have], style, label=label)
         ax2.set_ylabel("PSNR [dB]")
         ax2.legend(loc="lower right")
     ax.legend(loc="upper right")

@@ -160,6 +160,8 @@ class NeuMipModel:
                 "samples per material and step)")
 
     def log_fields(self) -> dict[str, Any]:
+        """``phase`` ``"<stage mode>/<decoder forward>"`` (``qat/observe|quantize|finetune``: the
+        QAT phase; ``frozen/float|quantize``; ``finetune/quantize``) and the textures' learning rate."""
         return {"phase": self.phase, "lr_textures": self.optimizer.param_groups[0]["lr"]}
 
     # -- one optimizer step ------------------------------------------------------------------
@@ -195,11 +197,14 @@ class NeuMipModel:
         if mode == "qat":
             model.decoders.set_qat_mode(phase.mode)
             model.decoders.freeze_observers(not phase.observe)
+            forward = phase.name
         elif mode == "finetune":
             model.decoders.set_qat_mode(QatMode.QUANTIZE)
+            forward = "quantize"
         else:  # frozen decoders: float, then fake-quantized with their frozen ranges
-            model.decoders.set_qat_mode(QatMode.FLOAT if phase.name == "observe" else QatMode.QUANTIZE)
-        self.phase = f"{mode}/{phase.name}"
+            forward = "float" if phase.name == "observe" else "quantize"
+            model.decoders.set_qat_mode(QatMode.FLOAT if forward == "float" else QatMode.QUANTIZE)
+        self.phase = f"{mode}/{forward}"
         sched = OptimConfig(warmup_steps=min(cfg.warmup_steps, length - 1), restart_period=length, restart_mult=1,
                             min_lr_ratio=cfg.min_lr_ratio)
         factor = lr_factor(local, sched, length) * (phase.lr_scale if mode == "qat" else 1.0)
@@ -244,7 +249,8 @@ class NeuMipModel:
     def validate(self, step: int, total_steps: int, final: bool) -> tuple[dict[str, float], Bundle | None,
                                                                             list[dict[str, Any]], str] | None:
         """Held-out figures of every material (:func:`~.export.material_metrics`, INT8 through the
-        bundle unless ``zero_offset``); for a fit also its bundle with provenance."""
+        bundle unless ``zero_offset``): their means over the materials, and with several also
+        each material's as ``<name>.<figure>``; for a fit also its bundle with provenance."""
         if not self.validating:
             return None
         cfg, bundle = self.cfg, None
@@ -254,10 +260,9 @@ class NeuMipModel:
             if b is not None and self.task == "fit":
                 b.provenance.update(self.provenance(k, step=step, total_steps=total_steps))
                 bundle = b
-        if len(self.materials) == 1:
-            flat = dict(self.metrics[0])
-        else:
-            flat = {f"{m.name}.{key}": v for m, ms in zip(self.materials, self.metrics) for key, v in ms.items()}
+        flat = {key: float(np.mean([ms[key] for ms in self.metrics])) for key in self.metrics[0]}  # mean over materials
+        if len(self.materials) > 1:
+            flat.update({f"{m.name}.{key}": v for m, ms in zip(self.materials, self.metrics) for key, v in ms.items()})
         psnr = np.mean([ms["fp32_psnr"] for ms in self.metrics])
         log.info("step %d: held-out PSNR fp32 %.2f dB (mean of %d material(s))", step, psnr, len(self.materials))
         return flat, bundle, [], f"PSNR fp32 {psnr:.2f} dB"
