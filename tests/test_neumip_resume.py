@@ -252,3 +252,127 @@ def test09_set_and_config_files_override_the_neumip_config(tmp_path, btf_file):
     assert load_bundle(out).provenance["config"]["lr_textures"] == 0.03
     res = runner.invoke(app, _fit_args(out, "--btf", str(btf_file), "--set", "lr_texture=1"))
     assert res.exit_code == 2 and "lr_textures" in res.output
+
+
+def test10_pretraining_on_a_tiny_budget_goes_through_every_qat_phase(tmp_path, btf_file, monkeypatch):
+    """Decoder pretraining cut to a budget: observe -> quantize -> frozen-range fine-tune all
+    happen, so the decoders (and every bundle of them) went through QAT."""
+    fit_module = importlib.import_module("neumat.train.neumip.fit")
+    spec = NeuMipConfig().btf_spec(btf_file)
+    real = fit_module.load_material
+    monkeypatch.setattr(fit_module, "load_material", lambda c, name: real(c, name, spec))
+    cfg = NeuMipConfig(texture_resolution=8, channels=4, hidden=8, steps=100000, batch_size=128, val_samples=256,
+                       warmup_steps=2, max_minutes=0.02, budget_probe_steps=3, log_every=1, ckpt_every=0,
+                       out=str(tmp_path), progress=False)
+    result = pretrain(cfg, ["m0"])
+    assert result.stopped_by_budget and result.steps_done < 100000
+    phases = [h["phase"] for h in result.history if h["kind"] == "train"]
+    assert phases[0] == "qat/observe" and "qat/quantize" in phases and phases[-1] == "qat/finetune"
+    bundle = result.bundle(0, cfg)
+    check_neumip(bundle)
+    assert bundle.provenance["metrics"]["int8_psnr"] == result.metrics[0]["int8_psnr"]
+
+
+SCRIPT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import torch
+from test_neumip_resume import DECODERS, FINETUNE, _fit, load_decoders
+from neumat.train import config_from_dict
+from neumat.train.neumip import NeuMipConfig
+torch.set_num_threads({threads})  # the parent's: float sums differ between thread counts
+from pathlib import Path
+cfg = config_from_dict({cfg!r}, NeuMipConfig)
+_fit(cfg, Path({btf!r}), load_decoders(DECODERS), callbacks=[lambda e, s: time.sleep(0.05)])
+"""
+
+
+def test11_sigkill_mid_fit_then_resume(tmp_path, uninterrupted, btf_file):
+    """A fit process killed with SIGKILL (no clean-up) mid-run, then resumed from its run
+    directory: the uninterrupted run's state and bundle, bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from neumat.train import config_to_dict
+
+    cfg = _cfg(tmp_path, ckpt_every=1)
+    script = SCRIPT.format(tests=str(ROOT / "tests"), cfg=config_to_dict(cfg), threads=torch.get_num_threads(),
+                           btf=str(btf_file))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            last = latest_checkpoint(tmp_path)
+            if last is not None and int(last.stem.split("_")[1]) >= 8:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = load_checkpoint(latest_checkpoint(tmp_path))["step"]
+    assert 8 <= killed_at < STEPS + FINETUNE
+    resumed = _fit(cfg, btf_file, load_decoders(DECODERS), resume=True)
+    _assert_same_run(uninterrupted[0], load_checkpoint(resumed.checkpoint))
+    _same_bundle(uninterrupted[1], load_bundle(tmp_path / "m.nmat"))
+
+
+def ddp_worker(rank, world, port, cfg_dict, btf):
+    """torch.multiprocessing.spawn target: one process of a gloo DDP NeuMIP pretraining run."""
+    import os
+
+    from neumat.train import config_from_dict
+    from neumat.train.distributed import shutdown_distributed
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    fit_module = importlib.import_module("neumat.train.neumip.fit")
+    cfg = config_from_dict(cfg_dict, NeuMipConfig)
+    spec = cfg.btf_spec(btf)
+    real = fit_module.load_material
+    fit_module.load_material = lambda c, name: real(c, name, spec)
+    try:
+        pretrain(cfg, ["m0", "m1"])
+    finally:
+        shutdown_distributed()
+
+
+def test12_two_processes_pretrain_like_one(tmp_path, btf_file, monkeypatch):
+    """DDP (2 gloo processes, each half of every material's batch, averaged gradients, shared
+    activation maxima) against 1 process: float phase equal to float precision, and after
+    the quantized phases close (rounding flips, as for the triple-plane trainer)."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    fit_module = importlib.import_module("neumat.train.neumip.fit")
+    spec = NeuMipConfig().btf_spec(btf_file)
+    real = fit_module.load_material
+    monkeypatch.setattr(fit_module, "load_material", lambda c, name: real(c, name, spec))
+    cfg = NeuMipConfig(texture_resolution=8, channels=4, hidden=8, steps=10, batch_size=128, val_samples=256,
+                       warmup_steps=2, ckpt_every=1, keep_checkpoints=20, progress=False)
+    torch.set_num_threads(1)
+    pretrain(dataclasses.replace(cfg, out=str(tmp_path / "one")), ["m0", "m1"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from neumat.train import config_to_dict
+
+    two = dataclasses.replace(cfg, out=str(tmp_path / "two"))
+    mp.spawn(ddp_worker, args=(2, port, config_to_dict(two), str(btf_file)), nprocs=2, join=True)
+
+    def rel_diff(step):
+        a, b = (load_checkpoint(checkpoint_path(tmp_path / d, step))["model"] for d in ("one", "two"))
+        return {k: float((a[k] - b[k]).abs().max() / a[k].abs().max().clamp(min=1e-12))
+                for k in a if a[k].is_floating_point()}
+
+    observe = rel_diff(5)  # steps 0-5 observe (quantize_start 0.6 of 10)
+    assert max(observe.values()) < 1e-5, observe
+    done = rel_diff(10)
+    assert max(done.values()) < 2e-2, done
