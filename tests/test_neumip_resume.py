@@ -33,6 +33,9 @@ TIME_VARYING = ("exported_at", "fit_seconds")
 """Provenance entries that record when and how fast, not what."""
 
 
+runner = CliRunner()
+
+
 class Interrupted(RuntimeError):
     pass
 
@@ -156,6 +159,8 @@ def test04_pretraining_resumes_bit_identically(tmp_path, btf_file, monkeypatch):
     resumed = pretrain(b, ["m0", "m1"], resume=True)
     _assert_same_run(load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint))
     assert resumed.metrics == full.metrics and set(resumed.metrics[0]) >= {"fp32_psnr", "int8_psnr"}
+    res = runner.invoke(app, ["export", str(tmp_path / "b"), "--out", str(tmp_path / "x.nmat")])
+    assert res.exit_code == 1 and "neumat neumip pretrain" in res.output
 
 
 def test05_a_tiny_budget_still_ends_quantized(tmp_path, btf_file, decoders):
@@ -181,8 +186,6 @@ def test06_stage_bounds_share_a_rescaled_run():
     assert stage_bounds([12, 6], [0, 12], 14) == [(0, 12), (12, 14)]  # a started stage keeps its start
     assert stage_bounds([3], [0], 1) == [(0, 1)]
 
-
-runner = CliRunner()
 
 
 def _fit_args(out, *extra):
@@ -376,3 +379,14 @@ def test12_two_processes_pretrain_like_one(tmp_path, btf_file, monkeypatch):
     assert max(observe.values()) < 1e-5, observe
     done = rel_diff(10)
     assert max(done.values()) < 2e-2, done
+
+
+def test13_neumat_export_writes_a_fit_checkpoints_bundle(tmp_path, uninterrupted):
+    """``neumat export RUN_DIR`` rebuilds the fitted bundle from the last checkpoint: the live
+    export's tensors and provenance; a pretraining checkpoint is refused with what to run."""
+    _, live, result = uninterrupted
+    out = tmp_path / "again.nmat"
+    res = runner.invoke(app, ["export", str(result.checkpoint.parent), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    _same_bundle(live, load_bundle(out))
+    assert load_bundle(out).provenance["fit_seconds"] == live.provenance["fit_seconds"]

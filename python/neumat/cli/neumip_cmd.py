@@ -225,8 +225,8 @@ def fit_cmd(
     if not _is_main():
         return
     if result.export_error:
-        log.error("%s%s", result.export_error,
-                  f"; the run's checkpoints in {run_dir} are intact: --resume writes it" if run_dir else "")
+        hint = f"; the checkpoints in {run_dir} are intact: `neumat export {run_dir} --out X.nmat` writes it"
+        log.error("%s%s", result.export_error, hint if run_dir else "")
         raise typer.Exit(1)
     log.info("fitted %s in %.1f s (%s); wrote %s", name, result.seconds,
              "textures only" if not finetune_steps else f"+ {finetune_steps} fine-tune steps", out)

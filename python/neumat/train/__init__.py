@@ -1,6 +1,8 @@
-"""Training of triple-plane neural materials (torch): config, loop, checkpoints, export.
+"""Training of neural materials (torch): config, the engine, checkpoints, export.
 
-``neumat train`` drives :func:`train`; see :mod:`.loop` for what a run does and guarantees.
+:mod:`.engine` is the one training loop (checkpoints, exact resume, time budget, DDP, guards);
+models plug into it: the triple-plane material (:mod:`.loop`, ``neumat train`` drives
+:func:`train`) and NeuMIP (:mod:`.neumip`, ``neumat neumip``).
 Names are imported on first use, so torch-free submodules (:mod:`.sources`, :mod:`.config`)
 load without torch.
 """
@@ -15,7 +17,8 @@ _EXPORTS = {
     "QatConfig": "config", "SourceConfig": "config", "TrainConfig": "config", "apply_overrides": "config",
     "config_from_dict": "config", "config_to_dict": "config", "load_config": "config", "save_config": "config",
     "export_checkpoint": "export", "to_bundle": "export",
-    "Trainer": "loop", "TrainResult": "loop", "train": "loop",
+    "Engine": "engine", "RunOutcome": "engine", "TrainModel": "engine",
+    "Trainer": "loop", "TriplePlaneModel": "loop", "TrainResult": "loop", "train": "loop",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -22,6 +22,12 @@ A checkpoint ``<out>/ckpt_<step:08d>.pt`` is one ``torch.save`` dict (loaded bac
 ``history``        loss / validation records so far
 =================  ==============================================================
 
+That is a triple-plane run's (:class:`~neumat.train.loop.TriplePlaneModel`); the engine
+(:mod:`neumat.train.engine`) writes ``format``, ``step``, ``config``, ``rng``, ``history`` and
+``total_steps`` for every model and the plug-in the rest: a NeuMIP run
+(:mod:`neumat.train.neumip.plugin`) writes ``model_kind`` ``"neumip"``, ``model`` (textures,
+decoders, observer ranges), ``optimizer`` and ``neumip`` (stages, materials, ``max_offset``).
+
 The training batches come from seeded per-step streams (:mod:`.sampling`), so the data
 sampler has no state of its own; the global generators are saved anyway so that anything
 drawing from them (now or later) resumes identically. Files are written to a temporary file

@@ -33,6 +33,7 @@ Materials rendered from PBR maps also carry their height map (``height`` in [0, 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from pathlib import Path
@@ -152,21 +153,45 @@ def run_provenance(state: dict[str, Any]) -> dict[str, Any]:
 
 def export_checkpoint(ckpt: str | Path, out: str | Path, inm_dir: str | Path | None = None,
                       inm_name: str = "material") -> Bundle:
-    """Write the bundle of checkpoint ``ckpt`` to ``out`` (atomic) and optionally the INM layout.
+    """Write the bundle of checkpoint ``ckpt`` (any model plug-in's, :data:`CHECKPOINT_BUNDLES`)
+    to ``out`` (atomic) and optionally the INM layout (triple-plane materials only).
 
     Returns the bundle written.
+
+    Raises:
+        ValueError: a checkpoint of an unknown model kind, or one with no bundle to write.
     """
     state = load_checkpoint(ckpt)
+    kind = state.get("model_kind", TRIPLE_PLANE_CHECKPOINT)
+    if kind not in CHECKPOINT_BUNDLES:
+        raise ValueError(f"{ckpt}: unknown model kind {kind!r}; this neumat exports {sorted(CHECKPOINT_BUNDLES)}")
+    module, name = CHECKPOINT_BUNDLES[kind].split(":")
+    bundle = getattr(importlib.import_module(module), name)(state)
+    save_bundle(bundle, out)
+    if inm_dir is not None:
+        export_inm(bundle, inm_dir, inm_name)
+    return bundle
+
+
+def checkpoint_bundle(state: dict[str, Any]) -> Bundle:
+    """The bundle of a triple-plane checkpoint dict (height map from its data source if it can
+    be rebuilt; provenance :func:`run_provenance`)."""
     try:
         surface = material_surface(make_source(state["source"]))
     except Exception as e:  # noqa: BLE001 — the data may be gone; the material still exports
         log.warning("exporting without a height map: cannot rebuild the data source (%s)", e)
         surface = {}
-    bundle = to_bundle(model_from_state(state), *state_coding(state), run_provenance(state), surface)
-    save_bundle(bundle, out)
-    if inm_dir is not None:
-        export_inm(bundle, inm_dir, inm_name)
-    return bundle
+    return to_bundle(model_from_state(state), *state_coding(state), run_provenance(state), surface)
+
+
+TRIPLE_PLANE_CHECKPOINT = "triple_plane"
+"""``model_kind`` of checkpoints that record none (the triple-plane trainer writes none)."""
+CHECKPOINT_BUNDLES = {
+    TRIPLE_PLANE_CHECKPOINT: "neumat.train.export:checkpoint_bundle",
+    "neumip": "neumat.train.neumip.export:checkpoint_bundle",
+}
+"""Checkpoint ``model_kind`` -> ``module:function`` building its bundle from the checkpoint dict
+(each model plug-in declares its own; imported on use)."""
 
 
 def fp32_predict(model: TriplePlaneField, uv: np.ndarray, h: np.ndarray, d: np.ndarray,

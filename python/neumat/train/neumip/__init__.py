@@ -2,7 +2,10 @@
 materials, texture-only fitting of new materials with the decoders frozen, INT8 export.
 
 * :mod:`.config` — :class:`NeuMipConfig` and the default pretraining set;
-* :mod:`.fit` — :func:`pretrain`, :func:`fit` and the optimization loop they share;
+* :mod:`.fit` — :func:`pretrain`, :func:`fit`, :func:`optimize`: runs of the shared training
+  engine (:mod:`neumat.train.engine`: checkpoints, exact resume, time budget, DDP);
+* :mod:`.plugin` — NeuMIP's model plug-in of that engine (stages, schedules, the loss);
+* :mod:`.penalties` — the offset penalties added to the L1 loss;
 * :mod:`.export` — ``.nmat`` bundles, held-out metrics, the universal-decoder file.
 
 ``neumat neumip pretrain`` / ``neumat neumip fit`` (:mod:`neumat.cli.neumip_cmd`) drive them.

@@ -57,21 +57,23 @@ def _sizes(field: NeuMipField, index: int, n: int) -> list[int]:
 
 def predict(field: NeuMipField, index: int, batch: BtfBatch, *, int8: bool = False, zero_offset: bool = False,
             chunk: int = 1 << 15) -> np.ndarray:
-    """Scaled RGB ``[B, 3]`` of material ``index`` at ``batch``'s (uv, ωi, ωo), as numpy.
+    """Scaled RGB ``[B, 3]`` of material ``index`` at ``batch``'s (uv, ωi, ωo), as numpy (the
+    field on any device).
 
     ``int8``: the exported INT8 networks (bit-exact with the bundle); else float decoders.
     """
     decoders = Int8Decoders(export_int8(field.decoders.offset), export_int8(field.decoders.rgb)) if int8 else None
     mode, training = field.decoders.offset.mode, field.training
+    device = field.textures[0].rgb.device
     field.eval()
     field.decoders.set_qat_mode(QatMode.FLOAT)
     outs = []
     try:
         with torch.no_grad():
             for a in range(0, len(batch), chunk):
-                uv, wi, wo = (torch.from_numpy(np.ascontiguousarray(x[a:a + chunk], dtype=np.float32))
+                uv, wi, wo = (torch.from_numpy(np.ascontiguousarray(x[a:a + chunk], dtype=np.float32)).to(device)
                               for x in (batch.uv, batch.wi, batch.wo))
-                outs.append(field(uv, wi, wo, _sizes(field, index, len(uv)), zero_offset, decoders).numpy())
+                outs.append(field(uv, wi, wo, _sizes(field, index, len(uv)), zero_offset, decoders).cpu().numpy())
     finally:
         field.decoders.set_qat_mode(mode)
         field.train(training)
@@ -204,3 +206,34 @@ def load_decoders(path: str | Path) -> tuple[NeuMipDecoders, float, dict[str, An
         raise ConfigError(f"{path}: inconsistent NeuMIP decoder file: {e}") from e
     decoders.freeze()
     return decoders, max_offset, info
+
+
+def checkpoint_bundle(state: dict[str, Any]) -> Bundle:
+    """The bundle of a NeuMIP fit's checkpoint (:mod:`.plugin`): the textures and INT8 decoders
+    of its step, provenance as the run's live export writes it (the last validation's figures
+    as ``metrics``; at the run's last step exactly the exported bundle's).
+
+    Raises:
+        ValueError: a pretraining checkpoint (its decoders are exported by ``neumat neumip
+            pretrain``), or a checkpoint that does not hold a NeuMIP model.
+    """
+    from .config import RUN_CONTROL
+
+    meta, weights = state.get("neumip"), state.get("model")
+    if not isinstance(meta, dict) or not isinstance(weights, dict) or "textures.0.rgb" not in weights:
+        raise ValueError("not a NeuMIP checkpoint")
+    if meta.get("task") != "fit" or len(meta["materials"]) != 1:
+        raise ValueError("a NeuMIP pretraining checkpoint holds universal decoders, not one material: "
+                         "`neumat neumip pretrain --resume` writes them (and --export-dir its materials)")
+    tex = weights["textures.0.rgb"]
+    model = NeuMipField(1, int(tex.shape[0]), float(meta["max_offset"]),
+                        NeuMipDecoders(int(tex.shape[2]), int(weights["decoders.rgb.layers.0.weight"].shape[0])))
+    model.load_state_dict(weights)
+    material = meta["materials"][0]
+    vals = [h for h in state.get("history", []) if h.get("kind") == "val"]
+    metrics = {k: v for k, v in vals[-1].items() if k not in ("kind", "step")} if vals else {}
+    config = {k: v for k, v in state["config"].items() if k not in RUN_CONTROL}
+    prov = bundle_provenance(material["spec"], config, metrics, material=material["name"],
+                             fit_seconds=round(float(meta["seconds"]), 2), **meta.get("bundle_extra", {}),
+                             step=int(state["step"]), total_steps=int(state.get("total_steps", state["step"])))
+    return to_bundle(model, 0, float(material["value_scale"]), prov)

@@ -35,8 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ...bundle import Bundle
 from ...data import BtfBatch, BtfSource
 from ...models.neumip import NeuMipDecoders, NeuMipField

@@ -26,7 +26,9 @@ count.
 
 Checkpoints (:mod:`neumat.train.checkpoint`) hold ``model`` (textures, decoders, observer
 ranges), the current stage's ``optimizer`` and ``neumip`` (task, stages, stage starts,
-``max_offset``, each material's name, spec and ``value_scale``, seconds trained).
+``max_offset``, each material's name, spec and ``value_scale``, seconds trained, the bundle's
+extra provenance): ``neumat export RUN_DIR`` writes a fit's bundle from it
+(:func:`.export.checkpoint_bundle`).
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ class NeuMipModel:
     def state_dict(self) -> dict[str, Any]:
         """The plug-in's part of a checkpoint (module docstring)."""
         meta = {"task": self.task, "stages": [list(s) for s in self.stages], "started": list(self.started),
-                "max_offset": self.model.max_offset, "seconds": self.seconds,
+                "max_offset": self.model.max_offset, "seconds": self.seconds, "bundle_extra": self.bundle_extra,
                 "materials": [{"name": m.name, "spec": m.spec, "value_scale": m.value_scale} for m in self.materials]}
         return {"model_kind": MODEL_KIND, "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {}, "neumip": meta}
