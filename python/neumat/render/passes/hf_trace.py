@@ -51,6 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...slang_kernels import compute_kernel
+from ..prism import prism_corners, subsegments
 from ..scene import HeightSpec, Scene
 from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, Resource, SlotSpec
 from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, face_metric_rows
@@ -143,15 +144,20 @@ class HfTracePass(RenderPass):
         """Largest relief thickness over the mesh, scene units per unit of h01 (s·(d_hi - d_lo))."""
 
         def per_corner(a, name, w=None):
+            """Buffer of 3 rows per base face: the corners' values ``a`` [F, 3, k <= 4], w in .w."""
             rows = np.zeros(mesh.faces.shape + (4,), np.float32)
-            rows[..., : a.shape[1]] = a[mesh.faces]
+            rows[..., : a.shape[2]] = a
             if w is not None:
                 rows[..., 3] = w
             return device.create_buffer(usage=usage, data=rows.reshape(-1, 4), label=f"hf_trace.{name}")
 
-        self._faces = {"face_uv": per_corner(mesh.uvs, "face_uv"),
-                       "face_normal": per_corner(mesh.normals, "face_normal", thickness),
-                       "face_tangent": per_corner(mesh.tangents, "face_tangent"),
+        f = mesh.faces
+        bottom, extrusion = prism_corners(mesh, spec)
+        pieces = subsegments(extrusion.astype(np.float32), mesh.positions[f])
+        self._faces = {"face_uv": per_corner(mesh.uvs[f], "face_uv"),
+                       "face_bottom": per_corner(bottom, "face_bottom", pieces[:, None]),
+                       "face_normal": per_corner(mesh.normals[f], "face_normal", thickness),
+                       "face_tangent": per_corner(mesh.tangents[f], "face_tangent"),
                        "face_metric": device.create_buffer(usage=usage, data=face_metric_rows(mesh, thickness),
                                                            label="hf_trace.face_metric")}
         self.kernel = compute_kernel(device, SHADER, ENTRY)
