@@ -142,6 +142,8 @@ def test03_resume_from_an_older_checkpoint_path(tmp_path, uninterrupted, btf_fil
     resumed = _fit(cfg, btf_file, decoders, resume=checkpoint_path(tmp_path, 9))
     _assert_same_run(uninterrupted[0], load_checkpoint(resumed.checkpoint))
     _same_bundle(uninterrupted[1], load_bundle(tmp_path / "m.nmat"))
+    with pytest.raises(ValueError, match="same --finetune-steps"):  # a run of other stages: refused
+        _fit(cfg, btf_file, decoders, finetune=0, resume=checkpoint_path(tmp_path, 15))
 
 
 def test04_pretraining_resumes_bit_identically(tmp_path, btf_file, monkeypatch):
@@ -390,3 +392,28 @@ def test13_neumat_export_writes_a_fit_checkpoints_bundle(tmp_path, uninterrupted
     assert res.exit_code == 0, res.output
     _same_bundle(live, load_bundle(out))
     assert load_bundle(out).provenance["fit_seconds"] == live.provenance["fit_seconds"]
+
+
+def test14_cli_pretrain_checkpoints_resumes_and_records_only_the_result_config(tmp_path, btf_file, monkeypatch):
+    """``neumat neumip pretrain --run-dir DIR --set ...``, then ``--resume --steps 6``: the
+    decoder file records the config of the result (no run-control fields), so the same
+    pretraining writes the same file however it was run."""
+    fit_module = importlib.import_module("neumat.train.neumip.fit")
+    spec = NeuMipConfig().btf_spec(btf_file)
+    real = fit_module.load_material
+    monkeypatch.setattr(fit_module, "load_material", lambda c, name: real(c, name, spec))
+    out, run = tmp_path / "mlps.safetensors", tmp_path / "run"
+    args = ["neumip", "pretrain", "--materials", "m0,m1", "--out", str(out), "--run-dir", str(run), "--no-progress"]
+    res = runner.invoke(app, [*args, "--steps", "4", "--batch-size", "64", "--texture-resolution", "8",
+                              *[x for s in ("channels=4", "hidden=8", "val_samples=128", "ckpt_every=2")
+                                for x in ("--set", s)]])
+    assert res.exit_code == 0, res.output
+    assert latest_checkpoint(run).name == "ckpt_00000004.pt"
+    nets, max_offset, info = load_decoders(out)
+    assert nets.channels == 4 and info["materials"] == ["m0", "m1"] and info["config"]["steps"] == 4
+    assert not {"out", "ckpt_every", "max_minutes", "progress"} & set(info["config"])
+    res = runner.invoke(app, [*args, "--resume", "--steps", "6"])
+    assert res.exit_code == 0, res.output
+    assert latest_checkpoint(run).name == "ckpt_00000006.pt" and load_decoders(out)[2]["config"]["steps"] == 6
+    res = runner.invoke(app, [*args, "--set", "hiden=8"])
+    assert res.exit_code == 2 and "hidden" in res.output

@@ -132,13 +132,20 @@ class NeuMipModel:
         meta = state.get("neumip")
         if state.get("model_kind") != MODEL_KIND or not isinstance(meta, dict) or meta.get("task") != self.task:
             raise ValueError(f"not a checkpoint of a NeuMIP {self.task} run; start afresh in another run directory")
-        if [list(x) for x in meta["stages"]] != [list(x) for x in self.stages]:
+        recorded = [(str(m), int(n)) for m, n in meta["stages"]]
+        if len(meta["started"]) > len(self.stages) or [m for m, _ in recorded] != [m for m, _ in self.stages]:
+            raise ValueError(f"the checkpoint's run has the stages {recorded}, this one {self.stages}: resume with "
+                             "the same --finetune-steps, or start afresh in another run directory")
+        if recorded[1:] != self.stages[1:]:  # the first stage's length follows cfg.steps (a resume may extend it)
             log.warning("resuming with stages %s, the checkpoint's were %s: the run will not match an "
-                        "uninterrupted one", self.stages, meta["stages"])
-        recorded = [m["spec"] for m in meta["materials"]]
-        if recorded != [m.spec for m in self.materials]:
+                        "uninterrupted one", self.stages, recorded)
+        if len(meta["materials"]) != len(self.materials):
+            raise ValueError(f"the checkpoint's run trained {[m['name'] for m in meta['materials']]}, this one "
+                             f"{[m.name for m in self.materials]}: resume with the same materials")
+        specs = [m["spec"] for m in meta["materials"]]
+        if specs != [m.spec for m in self.materials]:
             log.warning("resuming with other data sources than the checkpoint's %s: the run will not match an "
-                        "uninterrupted one", recorded)
+                        "uninterrupted one", specs)
         for m, r in zip(self.materials, meta["materials"]):
             m.value_scale = float(r["value_scale"])  # what the textures were trained against
         self.model.load_state_dict(state["model"])
