@@ -15,14 +15,15 @@ Within a stage of ``L`` steps, step ``l`` (0-based) runs with warm-up + one cosi
 ``l < offset_start * L`` (not when fine-tuning) and the batch of stream ``(seed, l, material)``
 — exactly the loop the stages ran before the engine existed, so the same config gives the
 same textures, decoders and bundles. A ``max_minutes`` budget rescales the engine's total;
-the stages not yet started share the rest in proportion to their planned steps (a stage's start
-is fixed once it began), so a budget-cut fit still ends quantized.
+the current stage and those after it share the steps left after its start in proportion to
+their planned steps (:func:`stage_bounds`; a stage's start is fixed once it began), so a
+budget-cut fit still ends quantized.
 
 Under torchrun every process draws each material's full per-step batch and trains on its
 ``1/W`` slice; gradients are averaged over processes (equal slices: the mean of the global
 loss) and every activation-range update takes the maximum over all processes, so N processes
-train like one up to float summation order. ``batch_size`` must be a multiple of the process
-count.
+train like one up to float summation order (once fake-quantized, an INT8 rounding flip can
+follow from it: close, not equal). ``batch_size`` must be a multiple of the process count.
 
 Checkpoints (:mod:`neumat.train.checkpoint`) hold ``model`` (textures, decoders, observer
 ranges), the current stage's ``optimizer`` and ``neumip`` (task, stages, stage starts,
