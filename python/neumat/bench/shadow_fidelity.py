@@ -4,10 +4,11 @@ Per scene (:data:`SCENES`: the plane, the rounded cube's flat faces, the UV sphe
 equator band / polar caps, the draped cloth) and light elevation (30 / 50 / 70°, azimuth 30°,
 directional): neumat's shell → hf_trace → shadow passes with the material's tiled height map
 (synthesis off), and :mod:`neumat.render.reference.mitsuba_shadows` (the truly displaced mesh,
-~2 vertices per texel, neumat's camera rays, one shadow ray per pixel centre). Reported per
+4 vertices per texel, neumat's camera rays, one shadow ray per pixel centre). Reported per
 row: % of pixels shadowed (neumat, Mitsuba) over the pixels both see where the base mesh faces
 the light (n·ωi > 0; attached shadows, trivially dark in both, are left out), and the IoU of the
-two shadow masks there.
+two shadow masks there; and per region the texels between neumat's hit uv and Mitsuba's
+(the exact prism map), median and 90th percentile.
 
 Run: ``python -m neumat.bench.shadow_fidelity [--size 256] [--material assets/materials/gravel.nmat]``
 (prints a markdown table; a few minutes at 256² on two CPU cores, most of it Mitsuba's
@@ -26,8 +27,8 @@ import numpy as np
 from ..render import shapes
 from ..render.camera import Camera
 from ..render.lights import DirectionalLight
-from ..render.reference.mitsuba_shadows import displaced_surface, mitsuba_scene, reference_shadows, \
-    shadow_agreement
+from ..render.reference.mitsuba_shadows import VERTICES_PER_TEXEL, displaced_surface, mitsuba_scene, \
+    reference_shadows, shadow_agreement
 from ..assets import ASSETS, DEMO_MESH
 from ..render.scene import HeightSpec, Scene
 
@@ -77,9 +78,9 @@ def light_direction(elevation: float, azimuth: float = AZIMUTH) -> np.ndarray:
 
 
 def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions) -> dict[str, np.ndarray]:
-    """neumat's g-buffer ``mask`` [H, W] bool, ``normal`` [H, W, 3], ``position`` [H, W, 3] and
-    ``lit`` [L, H, W] bool (shell → hf_trace → shadow, tiled height map)."""
-    from ..render.passes import MASK, NORMAL, POSITION, HfTracePass, RenderContext, ShellPass
+    """neumat's g-buffer ``mask`` [H, W] bool, ``normal`` [H, W, 3], ``position`` [H, W, 3],
+    ``uv`` [H, W, 2] and ``lit`` [L, H, W] bool (shell → hf_trace → shadow, tiled height map)."""
+    from ..render.passes import MASK, NORMAL, POSITION, UV, HfTracePass, RenderContext, ShellPass
     from ..render.passes.shadow import SHADOW, ShadowPass
 
     scene = Scene(mesh, camera, height=spec)
@@ -91,11 +92,11 @@ def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions) -
     shadow.lights = [DirectionalLight(tuple(d), (1.0, 1.0, 1.0)) for d in directions]
     vis = shadow.execute(ctx, gbuffer)[SHADOW].numpy()
     return {"mask": gbuffer[MASK].numpy()[..., 0] > 0.5, "normal": gbuffer[NORMAL].numpy()[..., :3],
-            "position": gbuffer[POSITION].numpy()[..., :3], "lit": np.moveaxis(vis[..., : len(directions)] > 0.5, -1, 0)}
+            "position": gbuffer[POSITION].numpy()[..., :3], "uv": gbuffer[UV].numpy()[..., :2], "lit": np.moveaxis(vis[..., : len(directions)] > 0.5, -1, 0)}
 
 
 def measure_scene(device, bundle, key: str, size: int, elevations=ELEVATIONS,
-                  vertices_per_texel: float = 2.0) -> list[dict]:
+                  vertices_per_texel: float = VERTICES_PER_TEXEL) -> list[dict]:
     """Rows ``{region, elevation, ours, mitsuba, iou, pixels}`` of one scene (module docstring)."""
     fs = SCENES[key]
     mesh = fs.mesh()
@@ -104,25 +105,37 @@ def measure_scene(device, bundle, key: str, size: int, elevations=ELEVATIONS,
     directions = [light_direction(e) for e in elevations]
     ours = neumat_shadows(device, mesh, spec, camera, directions)
     refs = reference_shadows(mitsuba_scene(*displaced_surface(mesh, spec, vertices_per_texel)), camera, directions)
+    uv_error = hit_uv_error(ours["uv"], refs[0].uv, spec.height.shape[0])
     rows = []
     for region, select in fs.regions.items():
         base = select(refs[0].position, ours["normal"])
+        err = uv_error[base & ours["mask"] & refs[0].hit]
+        geometry = {"uv_median": float(np.median(err)), "uv_p90": float(np.percentile(err, 90))}
         for e, d, lit, ref in zip(elevations, directions, ours["lit"], refs, strict=True):
             facing = np.sum(ours["normal"] * d, axis=-1) > 0
-            rows.append({"region": region, "elevation": e, **shadow_agreement(ours["mask"], lit, ref, base & facing)})
+            rows.append({"region": region, "elevation": e, **shadow_agreement(ours["mask"], lit, ref, base & facing),
+                         **geometry})
     return rows
+
+
+def hit_uv_error(ours: np.ndarray, reference: np.ndarray, res: int) -> np.ndarray:
+    """[H, W] texels between neumat's hit uv and the reference's (the larger of |du|, |dv|, u
+    and v taken modulo 1: the map tiles), ``res`` texels per UV unit."""
+    delta = (ours.astype(np.float64) - reference + 0.5) % 1.0 - 0.5
+    return np.abs(delta).max(axis=-1) * res
 
 
 def markdown(rows: list[dict]) -> str:
     """The issue's table layout: one line per region, the elevations side by side."""
-    lines = ["| shape | light elevation | neumat % shadowed | Mitsuba % shadowed | IoU of the shadow masks |",
-             "|---|---|---|---|---|"]
+    lines = ["| shape | light elevation | neumat % shadowed | Mitsuba % shadowed | IoU of the shadow masks "
+             "| hit uv error, texels (median / p90) |", "|---|---|---|---|---|---|"]
     for region in dict.fromkeys(r["region"] for r in rows):
         sel = [r for r in rows if r["region"] == region]
         lines.append(f"| {region} | " + " / ".join(f"{r['elevation']:.0f}" for r in sel) + "° | "
                      + " / ".join(f"{100 * r['ours']:.1f}" for r in sel) + " | "
                      + " / ".join(f"{100 * r['mitsuba']:.1f}" for r in sel) + " | "
-                     + " / ".join(f"{r['iou']:.2f}" for r in sel) + " |")
+                     + " / ".join(f"{r['iou']:.2f}" for r in sel)
+                     + f" | {sel[0]['uv_median']:.3f} / {sel[0]['uv_p90']:.3f} |")
     return "\n".join(lines)
 
 
@@ -134,9 +147,12 @@ def main(argv=None) -> None:
     ap.add_argument("--material", default=str(ASSETS / "materials" / "gravel.nmat"))
     ap.add_argument("--size", type=int, default=256, help="image side, pixels")
     ap.add_argument("--scenes", default=",".join(SCENES), help=f"comma-separated, of {list(SCENES)}")
+    ap.add_argument("--vertices-per-texel", type=float, default=VERTICES_PER_TEXEL,
+                    help="density of Mitsuba's displaced mesh")
     args = ap.parse_args(argv)
     device, bundle = default_device(), load_bundle(args.material)
-    rows = [r for key in args.scenes.split(",") for r in measure_scene(device, bundle, key, args.size)]
+    rows = [r for key in args.scenes.split(",")
+            for r in measure_scene(device, bundle, key, args.size, vertices_per_texel=args.vertices_per_texel)]
     print(markdown(rows))
 
 
