@@ -17,6 +17,7 @@ from neumat.bundle import (
     inspect_bundle,
     load_bundle,
     make_random_bundle,
+    save_bundle,
 )
 from neumat import fileio as atomic
 from neumat.bundle.container import serialize
@@ -71,7 +72,7 @@ def assert_same(a: Bundle, b: Bundle):
 def test01_round_trip(tmp_path, kind, dtype):
     b = make_random_bundle(rng(1), kind=kind, plane_dtype=dtype, channels=6)
     b.provenance = {"git": "abc123", "config": {"lr": 0.01, "epochs": 3}, "metrics": {"l1": 0.023}}
-    path = b.save(tmp_path / "m.nmat")
+    path = save_bundle(b, tmp_path / "m.nmat")
     c = load_bundle(path)
     assert_same(b, c)
     assert c.checksum() == b.checksum()
@@ -82,7 +83,7 @@ def test01_round_trip(tmp_path, kind, dtype):
 
 def test02_file_is_plain_safetensors_with_manifest(tmp_path):
     b = make_random_bundle(rng(3), order=("D", "U", "H"))
-    path = b.save(tmp_path / "m.nmat")
+    path = save_bundle(b, tmp_path / "m.nmat")
     tensors = load_file(str(path))  # the stock safetensors reader opens it
     assert sorted(tensors) == sorted(b.tensors())
     assert tensors["mlp.rgb.weight.0"].dtype == np.uint32 and tensors["mlp.rgb.weight.0"].shape == (32, 6)
@@ -288,7 +289,7 @@ def test08_header_record_errors(tmp_path):
 
 
 def test09_checksum_detects_a_flipped_data_byte(tmp_path):
-    path = make_random_bundle(rng(10)).save(tmp_path / "m.nmat")
+    path = save_bundle(make_random_bundle(rng(10)), tmp_path / "m.nmat")
     data = bytearray(path.read_bytes())
     for pos in (len(data) - 1, len(data) - 600, len(data) // 2 + 4000):
         flipped = bytearray(data)
@@ -301,7 +302,7 @@ def test09_checksum_detects_a_flipped_data_byte(tmp_path):
 def test10_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     path = tmp_path / "m.nmat"
     old = make_random_bundle(rng(11))
-    old.save(path)
+    save_bundle(old, path)
     before = path.read_bytes()
     new = make_random_bundle(rng(12))
 
@@ -312,11 +313,11 @@ def test10_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         with monkeypatch.context() as m:
             m.setattr(atomic.os, target, fail)
             with pytest.raises(OSError, match="No space"):
-                new.save(path)
+                save_bundle(new, path)
         assert path.read_bytes() == before
         assert sorted(os.listdir(tmp_path)) == ["m.nmat"]  # no temp file left
     assert load_bundle(path).checksum() == old.checksum()
-    new.save(path)
+    save_bundle(new, path)
     assert load_bundle(path).checksum() == new.checksum()
     assert (path.stat().st_mode & 0o777) == 0o644
 
@@ -324,7 +325,7 @@ def test10_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
 def test10b_saving_into_a_new_folder_creates_it(tmp_path):
     b = make_random_bundle(rng(14))
     path = tmp_path / "new" / "deeper" / "m.nmat"
-    b.save(path)
+    save_bundle(b, path)
     assert load_bundle(path).checksum() == b.checksum()
 
 
@@ -332,11 +333,11 @@ def test11_invalid_bundle_is_never_written(tmp_path):
     b = make_random_bundle(rng(13))
     b.planes["U"] = b.planes["U"][..., :4]
     with pytest.raises(BundleError, match="has 4 channels"):
-        b.save(tmp_path / "m.nmat")
+        save_bundle(b, tmp_path / "m.nmat")
     b = make_random_bundle(rng(13))
     b.provenance = {"loss": float("nan")}
     with pytest.raises(BundleError, match="strict JSON"):
-        b.save(tmp_path / "m.nmat")
+        save_bundle(b, tmp_path / "m.nmat")
     assert os.listdir(tmp_path) == []
 
 
@@ -360,7 +361,7 @@ def test12_validate_rejects_bad_objects():
 
 def test13_inspect_good_and_broken(tmp_path):
     b = make_random_bundle(rng(15))
-    path = b.save(tmp_path / "m.nmat")
+    path = save_bundle(b, tmp_path / "m.nmat")
     r = inspect_bundle(path)
     assert r["valid"] and r["error"] is None
     assert r["file_size"] == path.stat().st_size

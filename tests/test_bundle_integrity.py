@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from neumat import fileio
-from neumat.bundle import BundleError, content_checksum, inspect_bundle, load_bundle, make_random_bundle, nmat
+from neumat.bundle import BundleError, content_checksum, inspect_bundle, load_bundle, make_random_bundle, nmat, \
+    save_bundle
 from neumat.bundle.container import DTYPE_NAMES, MAX_TENSOR_BYTES, serialize
 from neumat.bundle.manifest import CHECKSUM_SCOPES, build_manifest
 from neumat.bundle.bundle import MAX_PLANE_RES
@@ -55,7 +56,7 @@ def write_version1(path, b):
     ids=["value_scale", "height_range"],
 )
 def test01_an_edited_manifest_is_a_checksum_error(tmp_path, old, new):
-    path = bundle().save(tmp_path / "m.nmat")
+    path = save_bundle(bundle(), tmp_path / "m.nmat")
     replace_once(path, old, new)
     with pytest.raises(BundleError, match="checksum mismatch.*manifest and tensors"):
         load_bundle(path)
@@ -79,7 +80,7 @@ def test02_version1_bundles_still_load_with_a_tensor_only_checksum(tmp_path):
     replace_once(path, b"0.1393720428943", b"9.1393720428943")
     assert load_bundle(path).provenance["value_scale"] == 9.1393720428943  # what version 1 can't see
 
-    resaved = load_bundle(path).save(tmp_path / "v2.nmat")  # re-export: version 2, sealed
+    resaved = save_bundle(load_bundle(path), tmp_path / "v2.nmat")  # re-export: version 2, sealed
     assert inspect_bundle(resaved)["manifest"]["version"] == 2
     replace_once(resaved, b"9.1393720428943", b"0.1393720428943")
     with pytest.raises(BundleError, match="checksum mismatch"):
@@ -181,7 +182,7 @@ def test07_the_writer_refuses_what_no_reader_accepts(tmp_path, monkeypatch):
     b = bundle(4)
     monkeypatch.setattr(nmat, "MAX_TENSOR_BYTES", 1024)
     with pytest.raises(BundleError, match="more than the 1024-byte limit"):
-        b.save(tmp_path / "m.nmat")
+        save_bundle(b, tmp_path / "m.nmat")
     assert os.listdir(tmp_path) == []
 
 
@@ -197,7 +198,7 @@ def test08_a_write_removes_its_own_stale_temp_files(tmp_path):
         (tmp_path / name).write_bytes(b"partial")
         if key != "live":
             os.utime(tmp_path / name, (old, old))
-    bundle(5).save(tmp_path / "m.nmat")
+    save_bundle(bundle(5), tmp_path / "m.nmat")
     left = set(os.listdir(tmp_path))
     assert names["stale"] not in left
     assert left == {"m.nmat", names["live"], names["other_target"], names["other_file"]}

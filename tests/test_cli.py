@@ -72,9 +72,9 @@ def test04_bench_mlp_bad_input_is_a_clear_error(args):
 def test05_inspect_good_and_broken_bundles(tmp_path):
     import numpy as np
 
-    from neumat.bundle import make_random_bundle
+    from neumat.bundle import make_random_bundle, save_bundle
 
-    path = make_random_bundle(np.random.default_rng(0)).save(tmp_path / "m.nmat")
+    path = save_bundle(make_random_bundle(np.random.default_rng(0)), tmp_path / "m.nmat")
     result = runner.invoke(app, ["inspect", str(path), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch", reason="training needs torch (pip install 'neumat[train]')")
 
-from neumat.bundle import load_bundle, make_random_bundle  # noqa: E402
+from neumat.bundle import load_bundle, make_random_bundle, save_bundle  # noqa: E402
 from neumat.cli import eval_cmd, export_cmd, render_cmd, train_cmd  # noqa: E402
 from neumat.fileio import OutputPathError, check_output_dir, check_output_path  # noqa: E402
 from neumat.train import ConfigError, TrainConfig, apply_overrides, train  # noqa: E402
@@ -80,7 +80,7 @@ def run_dir(tmp_path_factory):
 def _bundle_with_source(tmp_path, spec) -> str:
     bundle = make_random_bundle(np.random.default_rng(0))
     bundle.provenance["source"] = spec
-    return str(bundle.save(tmp_path / "b.nmat"))
+    return str(save_bundle(bundle, tmp_path / "b.nmat"))
 
 
 # ------------------------------------------------------------ item 3: provenance steers eval

@@ -21,7 +21,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from neumat.bundle import make_random_bundle
+from neumat.bundle import make_random_bundle, save_bundle
 from neumat.cli import render_cmd, view_cmd
 from neumat.render.camera import MAX_CAMERA_DISTANCE, MAX_IMAGE_SIDE, Camera, check_image_size
 from neumat.render.renderer import Renderer, frame_view
@@ -63,7 +63,7 @@ def _app(name: str, command) -> typer.Typer:
 def bundle_path(tmp_path_factory):
     """A random triple-plane bundle (no device needed to write it)."""
     path = tmp_path_factory.mktemp("input_validation") / "random.nmat"
-    make_random_bundle(np.random.default_rng(5)).save(path)
+    save_bundle(make_random_bundle(np.random.default_rng(5)), path)
     return path
 
 

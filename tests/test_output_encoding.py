@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from neumat.bundle import make_random_bundle
+from neumat.bundle import make_random_bundle, save_bundle
 from neumat.material import EvalError
 from neumat.material.triple_plane import bundle_output_encoding, render_int8
 from neumat.output_encoding import (
@@ -282,7 +282,7 @@ def test07_v1_linear_bundle_evaluates_as_before(tmp_path):
     old = make_random_bundle(np.random.default_rng(8), plane_dtype=np.float32)
     old.angle_param = LEGACY_PLANE_PARAMETERIZATION
     old.provenance = {"value_scale": 0.37}
-    old.save(tmp_path / "old.nmat")
+    save_bundle(old, tmp_path / "old.nmat")
     bundle = load_bundle(tmp_path / "old.nmat")
     assert bundle.angle_param == LEGACY_PLANE_PARAMETERIZATION and "output_encoding" not in bundle.provenance
     rng = np.random.default_rng(7)

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from neumat.bundle import make_random_bundle
+from neumat.bundle import make_random_bundle, save_bundle
 from neumat.cli import render_cmd
 from neumat import device as dev
 
@@ -30,7 +30,7 @@ def bundle_path(tmp_path_factory):
     except dev.DeviceError as e:
         pytest.skip(f"no slangpy device on this machine: {e}")
     path = tmp_path_factory.mktemp("render_cli") / "random.nmat"
-    make_random_bundle(np.random.default_rng(3)).save(path)
+    save_bundle(make_random_bundle(np.random.default_rng(3)), path)
     return path
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import typer
-from neumat.bundle import Bundle, make_random_bundle
+from neumat.bundle import Bundle, make_random_bundle, save_bundle
 from neumat.material.neumip import network_input
 from neumat.quant import Int8MLP, forward
 from neumat.render import shapes
@@ -214,7 +214,7 @@ def _cli():
 @pytest.fixture(scope="module")
 def bundle_file(bundle, tmp_path_factory):
     path = tmp_path_factory.mktemp("neumip_cli") / "random_neumip.nmat"
-    bundle.save(path)
+    save_bundle(bundle, path)
     return path
 
 
@@ -236,7 +236,7 @@ def test10_cli_side_by_side(bundle_file, tmp_path):
     import imageio.v3 as iio
 
     triple = tmp_path / "triple.nmat"
-    make_random_bundle(np.random.default_rng(2)).save(triple)
+    save_bundle(make_random_bundle(np.random.default_rng(2)), triple)
     out = tmp_path / "both.png"
     args = ["render", str(triple), str(bundle_file), "--shape", "sphere", "--out", str(out), "--size", "64x32",
             "--frames", "1", "--warmup", "0", "--no-hf", "--no-synthesis"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neumat.bundle import BundleError, load_bundle
+from neumat.bundle import BundleError, load_bundle, save_bundle
 from neumat.material import kind_of
 from neumat.metrics import evaluate_heldout
 from neumat.render import shapes
@@ -21,7 +21,7 @@ COLOUR = (0.25, 0.5, 0.125)
 
 def test01_bundle_round_trip_and_declaration(tmp_path):
     bundle = make_constant_bundle(COLOUR)
-    path = bundle.save(tmp_path / "toy.nmat")
+    path = save_bundle(bundle, tmp_path / "toy.nmat")
     loaded = load_bundle(path)
     assert loaded.kind == TOY and kind_of(loaded) is KIND
     assert np.array_equal(loaded.planes["colour"], bundle.planes["colour"])

@@ -88,9 +88,9 @@ def test02_bad_options_are_clear_errors(tmp_path, args, message):
 
 def test03_eval_without_source_record_or_bad_file(tmp_path):
     import numpy as np
-    from neumat.bundle import make_random_bundle
+    from neumat.bundle import make_random_bundle, save_bundle
 
-    path = make_random_bundle(np.random.default_rng(0)).save(tmp_path / "r.nmat")
+    path = save_bundle(make_random_bundle(np.random.default_rng(0)), tmp_path / "r.nmat")
     result = runner.invoke(app, ["eval", str(path)])
     assert result.exit_code == 1 and "eval failed" in result.output
     (tmp_path / "junk.nmat").write_bytes(b"junk")

@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the triple-plane model needs torch (pip install 'neumat[train]')")
 
 from neumat.angles import PLANE_PARAMETERIZATION, plane_coords  # noqa: E402
-from neumat.bundle import load_bundle  # noqa: E402
+from neumat.bundle import load_bundle, save_bundle  # noqa: E402
 from neumat.material import bilinear_lookup_np  # noqa: E402
 from neumat.material.triple_plane import bundle_features, render_int8  # noqa: E402
 from neumat.models.qat import QatMode  # noqa: E402
@@ -92,7 +92,8 @@ def test06_bundle_features_equal_model_features(tmp_path):
     f.set_qat_mode(QatMode.OBSERVE)
     f.train()
     f(*(torch.from_numpy(a) for a in (uv, h, d)))  # record activation ranges
-    path = to_bundle(f, OutputEncoding.linear(2.5), PLANE_PARAMETERIZATION, {"note": "test"}).save(tmp_path / "m.nmat")
+    bundle = to_bundle(f, OutputEncoding.linear(2.5), PLANE_PARAMETERIZATION, {"note": "test"})
+    path = save_bundle(bundle, tmp_path / "m.nmat")
     bundle = load_bundle(path)
     assert bundle.feature_order("rgb") == ("U", "H", "D") and bundle.angle_param == PLANE_PARAMETERIZATION
     assert bundle.provenance["value_scale"] == 2.5 and bundle.provenance["plane_addressing"]["U"] == "wrap"

@@ -7,7 +7,7 @@ range, provenance, and a checksum sealing all of that and the tensors: version 2
 files, whose checksum covers the tensors only, still load). :func:`load_bundle` bounds every
 declared size before reading (:data:`MAX_TENSOR_BYTES`, the model limits), validates all of it
 and raises :class:`BundleError` — and nothing else — for anything inconsistent;
-:meth:`Bundle.save` writes atomically. :func:`export_inm` / :func:`import_inm` convert to and from the
+:func:`save_bundle` writes atomically. :func:`export_inm` / :func:`import_inm` convert to and from the
 InstantNeuralMaterial (Falcor) directory layout.
 
 Imports neither torch nor a GPU device: numpy, safetensors and the standard library only.

@@ -223,12 +223,6 @@ class Bundle:
         a saved file's checksum seals the manifest to it (:func:`.manifest.manifest_checksum`)."""
         return content_checksum(self.tensors())
 
-    def save(self, path: str | Path) -> Path:
-        """Validate and write atomically as a ``.nmat`` file (see :func:`neumat.bundle.save_bundle`)."""
-        from .nmat import save_bundle
-
-        return save_bundle(self, path)
-
     def validate(self) -> None:
         """Raise :class:`BundleError` unless every invariant of the module docstring holds."""
         layout = kind_layout(self.kind)

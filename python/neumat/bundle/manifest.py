@@ -165,7 +165,7 @@ def decode_manifest(metadata: dict[str, str]) -> dict[str, Any]:
     if METADATA_KEY not in metadata:
         raise BundleError(
             f"no '{METADATA_KEY}' manifest in the safetensors metadata: this is not a neumat bundle; "
-            "write bundles with neumat.bundle.Bundle.save or `neumat export`"
+            "write bundles with neumat.bundle.save_bundle or `neumat export`"
         )
     try:
         m = json.loads(metadata[METADATA_KEY])

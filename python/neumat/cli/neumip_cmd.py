@@ -126,6 +126,7 @@ def pretrain_cmd(
 ) -> None:
     """Pretrain universal NeuMIP decoders (offset + rgb MLPs, INT8 QAT) over several materials."""
     setup_logging()
+    from ..bundle import save_bundle
     from ..train import ConfigError
     from ..train.checkpoint import CheckpointError
     from ..train.distributed import shutdown_distributed
@@ -154,7 +155,7 @@ def pretrain_cmd(
         log.info("%s", _summary(name, m))
         if export_dir is not None:
             bundle = result.bundle(k, cfg, decoders=str(path))
-            log.info("wrote %s", bundle.save(Path(export_dir) / f"{name}_neumip.nmat"))
+            log.info("wrote %s", save_bundle(bundle, Path(export_dir) / f"{name}_neumip.nmat"))
 
 
 @app.command("fit")
