@@ -24,6 +24,7 @@ from neumat.train.checkpoint import checkpoint_path, latest_checkpoint, load_che
 from neumat.train.config import ConfigError, apply_overrides, load_config  # noqa: E402
 from neumat.train.neumip import NeuMipConfig, fit, load_decoders, pretrain  # noqa: E402
 from neumat.train.neumip.plugin import stage_bounds  # noqa: E402
+from train_fixtures import Interrupted, assert_same_checkpoint, kill_after_checkpoint, stop_at  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DECODERS = ROOT / "assets" / "neumip" / "universal_mlps.safetensors"
@@ -34,17 +35,6 @@ TIME_VARYING = ("exported_at", "fit_seconds")
 
 
 runner = CliRunner()
-
-
-class Interrupted(RuntimeError):
-    pass
-
-
-def _stop_at(step):
-    def callback(engine, done):
-        if done == step:
-            raise Interrupted(f"killed after step {done}")
-    return callback
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +71,8 @@ def _fit(cfg, btf_file, decoders, finetune=FINETUNE, **kw):
 
 def _assert_same_run(a, b):
     """Same step, tensors (textures, decoders, observer ranges), optimizer and validation."""
-    assert a["step"] == b["step"] and a["neumip"]["started"] == b["neumip"]["started"]
-    for key, ta in a["model"].items():
-        assert torch.equal(ta, b["model"][key]), key
-    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
-        for k in sa:
-            assert torch.equal(torch.as_tensor(sa[k]), torch.as_tensor(sb[k])), k
-    vals = lambda s: [h for h in s["history"] if h["kind"] == "val"]  # noqa: E731
-    assert vals(a) == vals(b)
+    assert a["neumip"]["started"] == b["neumip"]["started"]
+    assert_same_checkpoint(a, b)
 
 
 def _same_bundle(a, b):
@@ -125,7 +109,7 @@ def test02_kill_and_resume_is_bit_identical(tmp_path, uninterrupted, btf_file, d
     the uninterrupted run's textures, decoders, optimizer state, history and bundle."""
     cfg = _cfg(tmp_path)
     with pytest.raises(Interrupted):
-        _fit(cfg, btf_file, decoders, callbacks=[_stop_at(kill_after)])
+        _fit(cfg, btf_file, decoders, callbacks=[stop_at(kill_after)])
     assert load_checkpoint(latest_checkpoint(tmp_path))["step"] == kill_after // 3 * 3
     assert not (tmp_path / "m.nmat").exists()  # validation (and export) only at the end
     resumed = _fit(cfg, btf_file, decoders, resume=True)
@@ -157,7 +141,7 @@ def test04_pretraining_resumes_bit_identically(tmp_path, btf_file, monkeypatch):
     full = pretrain(dataclasses.replace(cfg, out=str(tmp_path / "a")), ["m0", "m1"])
     b = dataclasses.replace(cfg, out=str(tmp_path / "b"))
     with pytest.raises(Interrupted):
-        pretrain(b, ["m0", "m1"], callbacks=[_stop_at(7)])
+        pretrain(b, ["m0", "m1"], callbacks=[stop_at(7)])
     resumed = pretrain(b, ["m0", "m1"], resume=True)
     _assert_same_run(load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint))
     assert resumed.metrics == full.metrics and set(resumed.metrics[0]) >= {"fp32_psnr", "int8_psnr"}
@@ -295,31 +279,12 @@ _fit(cfg, Path({btf!r}), load_decoders(DECODERS), callbacks=[lambda e, s: time.s
 def test11_sigkill_mid_fit_then_resume(tmp_path, uninterrupted, btf_file):
     """A fit process killed with SIGKILL (no clean-up) mid-run, then resumed from its run
     directory: the uninterrupted run's state and bundle, bit for bit."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     from neumat.train import config_to_dict
 
     cfg = _cfg(tmp_path, ckpt_every=1)
     script = SCRIPT.format(tests=str(ROOT / "tests"), cfg=config_to_dict(cfg), threads=torch.get_num_threads(),
                            btf=str(btf_file))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            last = latest_checkpoint(tmp_path)
-            if last is not None and int(last.stem.split("_")[1]) >= 8:
-                break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_after_checkpoint(script, tmp_path, 8, ROOT)
     killed_at = load_checkpoint(latest_checkpoint(tmp_path))["step"]
     assert 8 <= killed_at < STEPS + FINETUNE
     resumed = _fit(cfg, btf_file, load_decoders(DECODERS), resume=True)

@@ -134,3 +134,58 @@ def analytic_registry(monkeypatch):
         return real(spec)
 
     monkeypatch.setattr(sources, "make_source", make)
+
+
+def kill_after_checkpoint(script: str, out, step: int, repo) -> None:
+    """Run ``script`` (python -c, with ``repo``/python on the path) until the run directory
+    ``out`` holds a checkpoint of at least ``step``, then SIGKILL it (no clean-up runs); fails
+    if the script ends first or no such checkpoint appears within 60 s."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from neumat.train.checkpoint import latest_checkpoint
+
+    env = {**os.environ, "PYTHONPATH": str(repo / "python")}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            last = latest_checkpoint(out)
+            if last is not None and int(last.stem.split("_")[1]) >= step:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+class Interrupted(RuntimeError):
+    """Raised by :func:`stop_at`'s callback: a run stopped as if killed."""
+
+
+def stop_at(step: int):
+    """A training callback that raises :class:`Interrupted` after optimizer step ``step``."""
+    def callback(engine, done):
+        if done == step:
+            raise Interrupted(f"killed after step {done}")
+    return callback
+
+
+def assert_same_checkpoint(a: dict, b: dict) -> None:
+    """Two checkpoints' states agree bit for bit: step, model tensors, optimizer state and the
+    validation records of their histories."""
+    import torch
+
+    assert a["step"] == b["step"]
+    for key, ta in a["model"].items():
+        assert torch.equal(ta, b["model"][key]), key
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
+        for k in sa:
+            assert torch.equal(torch.as_tensor(sa[k]), torch.as_tensor(sb[k])), k
+    validations = [[h for h in s["history"] if h["kind"] == "val"] for s in (a, b)]
+    assert validations[0] == validations[1]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,26 +128,14 @@ def pretrain_cmd(
     """Pretrain universal NeuMIP decoders (offset + rgb MLPs, INT8 QAT) over several materials."""
     setup_logging()
     from ..bundle import save_bundle
-    from ..train import ConfigError
-    from ..train.checkpoint import CheckpointError
-    from ..train.distributed import shutdown_distributed
-    from ..train.guards import TrainingDiverged
     from ..train.neumip import PRETRAIN_MATERIALS, pretrain, save_decoders
-    from ..train.sources import SourceError
 
     names = [n.strip() for n in materials.split(",") if n.strip()] if materials else list(PRETRAIN_MATERIALS)
     options = _run_options(run_dir, resume, max_minutes, progress, steps=steps, batch_size=batch_size,
                            texture_resolution=texture_resolution, seed=seed, max_offset=max_offset)
-    try:
+    with _training_errors():
         cfg = _config(config, run_dir, resume, {}, options, set_)
         result = pretrain(cfg, names, resume=resume)
-    except (ConfigError, SourceError, ValueError) as e:
-        raise typer.BadParameter(str(e)) from None
-    except (CheckpointError, TrainingDiverged, OSError) as e:
-        log.error("%s", e)
-        raise typer.Exit(1) from None
-    finally:
-        shutdown_distributed()
     if not _is_main():
         return
     path = save_decoders(result.field.decoders, out, result.field.max_offset, names, cfg.to_dict())
@@ -195,18 +184,13 @@ def fit_cmd(
         raise typer.BadParameter("name a registry MATERIAL or give --maps DIR or --btf FILE (one of them)")
     if height_scale is not None and maps is None:
         raise typer.BadParameter("--height-scale applies to --maps only")
-    from ..data import DataError
-    from ..fileio import OutputPathError, check_output_path
-    from ..train import ConfigError
-    from ..train.checkpoint import CheckpointError
-    from ..train.distributed import shutdown_distributed
-    from ..train.guards import TrainingDiverged, check_run_outputs
+    from ..fileio import check_output_path
+    from ..train.guards import check_run_outputs
     from ..train.neumip import fit, load_decoders
-    from ..train.sources import SourceError
 
     options = _run_options(run_dir, resume, max_minutes, progress, steps=steps, batch_size=batch_size,
                            texture_resolution=texture_resolution, seed=seed, export=out)
-    try:  # before any rendering or fitting
+    with _training_errors():  # paths and config checked before any rendering or fitting
         check_output_path(out, (".nmat",), "--out")
         nets, max_offset, info = load_decoders(decoders)
         res = info["config"].get("texture_resolution")
@@ -216,13 +200,6 @@ def fit_cmd(
         name = material if material is not None else maps.resolve().name if maps is not None else btf.resolve().stem
         result = fit(cfg, name, nets, max_offset, finetune_steps, spec=spec, resume=resume,
                      bundle_extra={"decoders": str(decoders), "pretrained_on": info["materials"]})
-    except (ConfigError, SourceError, DataError, OutputPathError, ValueError) as e:
-        raise typer.BadParameter(str(e)) from None
-    except (CheckpointError, TrainingDiverged, OSError) as e:
-        log.error("%s", e)
-        raise typer.Exit(1) from None
-    finally:
-        shutdown_distributed()
     if not _is_main():
         return
     if result.export_error:
@@ -232,3 +209,27 @@ def fit_cmd(
     log.info("fitted %s in %.1f s (%s); wrote %s", name, result.seconds,
              "textures only" if not finetune_steps else f"+ {finetune_steps} fine-tune steps", out)
     log.info("%s", _summary(name, result.metrics[0]))
+
+
+@contextmanager
+def _training_errors():
+    """Map a training command's failures to exits: a bad option, config value, source or output
+    path is a ``typer.BadParameter`` (exit 2); an unreadable checkpoint, a diverged run or a
+    failed write is logged, exit 1. Tears the process group down either way (DDP)."""
+    from ..data import DataError
+    from ..fileio import OutputPathError
+    from ..train import ConfigError
+    from ..train.checkpoint import CheckpointError
+    from ..train.distributed import shutdown_distributed
+    from ..train.guards import TrainingDiverged
+    from ..train.sources import SourceError
+
+    try:
+        yield
+    except (ConfigError, SourceError, DataError, OutputPathError, ValueError) as e:
+        raise typer.BadParameter(str(e)) from None
+    except (CheckpointError, TrainingDiverged, OSError) as e:
+        log.error("%s", e)
+        raise typer.Exit(1) from None
+    finally:
+        shutdown_distributed()
