@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neumat.data import PbrLoadError, find_pbr_maps, load_pbr_maps
-from neumat.data.heightfield import HeightField
+from neumat.material.heightfield import HeightField
 from neumat.data.pbr import srgb_to_linear
 from neumat.data.pbr_io import decode_normal_map, read_image
 

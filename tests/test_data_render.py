@@ -9,7 +9,7 @@ import pytest
 from neumat.data import DataError, PbrMaterial, SliceRenderer, make_material
 from neumat.data.brdf import INV_PI, eval_brdf_cos
 from neumat.data.directions import spherical_to_vector
-from neumat.data.heightfield import HeightField
+from neumat.material.heightfield import HeightField
 from neumat.data.slice_renderer import sample_grid
 
 

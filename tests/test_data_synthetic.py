@@ -8,7 +8,7 @@ import pytest
 
 from neumat.data import (DataError, SliceRenderer, SyntheticBtf, SyntheticBtfConfig,
                          held_out_split, make_material, ubo_like_directions)
-from neumat.data.interp import bilinear
+from neumat.material.interp import bilinear
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import json
 import numpy as np
 import pytest
 
-from neumat.data.heightfield import HeightField
+from neumat.material.heightfield import HeightField
 from neumat.data.pbr import srgb_to_linear
 from neumat.data.pbr_io import find_pbr_maps, load_pbr_maps
 from neumat.fidelity.materials import SUITE, linear_to_srgb, write_texture_set

@@ -5,7 +5,7 @@ Ground truth: the material the bundle was trained on, rebuilt from its provenanc
 (:func:`neumat.material.require_source_spec` → :func:`neumat.train.sources.make_source`), and the
 slice renderer that produced its training data (:class:`neumat.data.slice_renderer.SliceRenderer`,
 ``uv_space="surface"``, shadows on): every camera ray is intersected exactly with the
-displaced height field (:meth:`neumat.data.heightfield.HeightField.first_hit`) and the BTF
+displaced height field (:meth:`neumat.material.heightfield.HeightField.first_hit`) and the BTF
 value of the hit's uv under (ωi, ωo) is the reference pixel. The scene is a plane (uv = scene
 units, relief = the material's height_scale, so the renderer's parallax is the data's) seen
 by a distant narrow-FOV camera at (θo, φo) and lit by a unit-irradiance DirectionalLight at

@@ -1,5 +1,5 @@
 """The Renderer's traced hits and shadows against the exact height-field intersection
-(:meth:`neumat.data.heightfield.HeightField.first_hit` / ``occluded``) in the fidelity suite's
+(:meth:`neumat.material.heightfield.HeightField.first_hit` / ``occluded``) in the fidelity suite's
 set-up (python/neumat/fidelity): a 16-tile plane (uv up to 16, so g = uv·R - 0.5 runs into the
 thousands, where float32 steps are 1e-4 to 1e-3 texel), a distant narrow-FOV camera at the
 suite's views, the suite's reliefs (basket weave: deep, 0.06 UV; hammered copper: shallow,
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from neumat.bundle import make_random_bundle
-from neumat.data.heightfield import SURFACE_EPS, HeightField
+from neumat.material.heightfield import SURFACE_EPS, HeightField
 from neumat.fidelity.materials import SUITE
 from neumat.fidelity.pairs import Pair
 from neumat.fidelity.reference import FidelityView

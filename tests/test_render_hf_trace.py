@@ -1,5 +1,5 @@
 """The hf_trace pass (shaders/hf_trace.slang) on analytic height fields over a plane, against
-the exact intersector of neumat.data.heightfield (in world space and per shell segment), and
+the exact intersector of neumat.material.heightfield (in world space and per shell segment), and
 the max mip chain's bound."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neumat.data.heightfield import HeightField
+from neumat.material.heightfield import HeightField
 from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.passes import MASK, MAX_SEGMENTS, NORMAL, POSITION, SEGMENT_PRISMS, SEGMENTS, \
@@ -101,7 +101,7 @@ def test05_max_mip_chain_bounds_every_bilinear_patch(wrap):
     chain = max_mip_chain(h, wrap=wrap)
     assert chain[-1].shape == (1, 1) and chain[-1][0, 0] == h.max()
     g = rng.uniform(0, 1, (2000, 2)) * (cols, rows)  # points in texel-centre coordinates
-    from neumat.data.interp import bilinear
+    from neumat.material.interp import bilinear
     vals = bilinear(h, (g + 0.5) / (cols, rows), wrap=wrap)
     for level, m in enumerate(chain):
         cell = np.minimum(np.floor(g).astype(int) >> level, np.array(m.shape)[::-1] - 1)
@@ -130,7 +130,7 @@ def test06_displaced_sphere_silhouette_matches_mitsuba(device, n_lat):
     mi = pytest.importorskip("mitsuba", reason="the silhouette reference is a Mitsuba 3 render")
     if mi.variant() is None:
         mi.set_variant("scalar_rgb")
-    from neumat.data.interp import bilinear
+    from neumat.material.interp import bilinear
 
     res, lo, hi, repeat = 80, 0.0, 0.15, (2.0, 1.0)
     height = sinusoid()

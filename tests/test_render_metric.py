@@ -86,9 +86,9 @@ def test04_relief_normal_follows_the_anisotropic_metric(device):
     """A plane whose u is stretched 3:1 (dP/du = 3, dP/dv = 1 scene units per UV unit) under a
     sinusoid relief: the relief normal is the displaced surface's, slope (x, y) = span · R ·
     (dH/dg_x / 3, dH/dg_y) per texel (central differences), texel normals interpolated
-    bilinearly as neumat.data.heightfield.HeightField.normal_at. One mesh-wide scale (sqrt 3)
+    bilinearly as neumat.material.heightfield.HeightField.normal_at. One mesh-wide scale (sqrt 3)
     would tilt it wrongly along both axes."""
-    from neumat.data.heightfield import HeightField
+    from neumat.material.heightfield import HeightField
     from neumat.render.passes import NORMAL, UV, HfTracePass
     from neumat.render.passes.hf_trace import RELIEF_NORMAL
     from height_fields import R, sinusoid

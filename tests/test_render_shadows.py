@@ -1,6 +1,6 @@
 """The shadow pass (shaders/shadow.slang: hf_trace.slang's traceShadow) on analytic height
 fields over a plane, against the exact shadow test of the data's slice renderer
-(:meth:`neumat.data.heightfield.HeightField.occluded`) at the traced hit points, and free of
+(:meth:`neumat.material.heightfield.HeightField.occluded`) at the traced hit points, and free of
 self-shadow acne on a relief nothing can shadow."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from neumat.data.heightfield import SURFACE_EPS, HeightField
+from neumat.material.heightfield import SURFACE_EPS, HeightField
 from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.lights import DirectionalLight

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from neumat.bundle import load_bundle
-from neumat.data.interp import bilinear
+from neumat.material.interp import bilinear
 from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.lights import DirectionalLight

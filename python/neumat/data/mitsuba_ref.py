@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DataError
-from .heightfield import HeightField
+from ..material.heightfield import HeightField
 from .pbr import PbrMaterial
 from .slice_renderer import SliceRenderer
 

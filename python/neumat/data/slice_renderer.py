@@ -30,8 +30,8 @@ import numpy as np
 
 from .brdf import eval_brdf_cos
 from .errors import DataError
-from .heightfield import SURFACE_EPS, HeightField
-from .interp import bilinear
+from ..material.heightfield import SURFACE_EPS, HeightField
+from ..material.interp import bilinear
 from .pbr import PbrMaterial
 
 UV_SPACES = ("reference", "surface")

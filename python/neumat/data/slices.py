@@ -17,7 +17,7 @@ import numpy as np
 
 from .directions import DirectionSet
 from .errors import DataError
-from .interp import bilinear
+from ..material.interp import bilinear
 from .source import BtfBatch, BtfSource, held_out_split
 
 SPLITS = ("train", "heldout")

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..data import materials as data_materials
 from ..data.errors import DataError
-from ..data.heightfield import HeightField
+from ..material.heightfield import HeightField
 from ..data.pbr import PbrMaterial
 from ..data.procedural import fbm, normalize01, periodic_noise, smoothstep, texel_grid, voronoi
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.errors import DataError
-from ..data.heightfield import HeightField
+from ..material.heightfield import HeightField
 from ..data.mitsuba_ref import grid_mesh, material_bsdf, require_mitsuba
 from ..data.pbr import PbrMaterial
 from ..render.camera import Camera

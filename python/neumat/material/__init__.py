@@ -3,6 +3,9 @@
 * :mod:`.common` — the float32 bilinear plane fetch every evaluator uses, provenance numbers,
   the recorded data source, :class:`EvalError`.
 * :mod:`.relief` — the relief frame: the slope of a material's height map at any uv.
+* :mod:`.heightfield` — the tiled bilinear height field and its exact ray intersection (the
+  relief the training data, the renderer's references and the fidelity suite all trace);
+  :mod:`.interp` — the float64 bilinear texel lookup it and the data renderers use.
 * :mod:`.triple_plane`, :mod:`.neumip` — each kind's numpy INT8 reference (the contract the
   Slang passes and the C++/CUDA backends reproduce).
 * :mod:`.kinds` — what each bundle kind declares (its pass, reference, techniques, precisions,

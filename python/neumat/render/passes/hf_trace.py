@@ -10,7 +10,7 @@ in the BTF data, so tilting the frame by the relief would count it twice), ``pos
 t)`` and ``mask`` (0 where the ray leaves the shell without meeting the relief); and
 ``relief_normal`` (4 f32, (n.xyz, 0), world): the displaced surface's normal, the shading
 frame tilted by the height field's normal (per-texel central-difference normals, bilinearly
-interpolated and renormalized, exactly as :meth:`neumat.data.heightfield.HeightField.normal_at`,
+interpolated and renormalized, exactly as :meth:`neumat.material.heightfield.HeightField.normal_at`,
 with the slope taken through the hit face's anisotropic UV metric: ∇_xy z = thickness · R ·
 J⁻ᵀ ∇_g H, J the tangent-plane Jacobian of dP/du, dP/dv in the shading frame). The surface
 slots (:data:`~neumat.render.passes.base.SURFACE`) carry the hit face's dP/du, dP/dv, second

@@ -1,5 +1,5 @@
 """``shadow`` pass: self-shadowing of the material's relief toward every light
-(``shaders/shadow.slang``; numpy reference :meth:`neumat.data.heightfield.HeightField.occluded`).
+(``shaders/shadow.slang``; numpy reference :meth:`neumat.material.heightfield.HeightField.occluded`).
 
 Per pixel with ``mask`` = 1 and light i (< :data:`~neumat.render.passes.infer.MAX_LIGHTS`):
 ωi in the g-buffer's shading frame (the mesh frame, see :mod:`.hf_trace`), then a ray from the

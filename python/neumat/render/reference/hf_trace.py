@@ -1,5 +1,5 @@
 """Reference of the ``hf_trace`` pass: the exact first intersection of each shell segment with
-the bilinear height field (:class:`neumat.data.heightfield.HeightField`, a DDA with exact
+the bilinear height field (:class:`neumat.material.heightfield.HeightField`, a DDA with exact
 per-cell roots) in the same texture-space parameterization as ``hf_trace.slang`` — inside a
 segment, (u, v, h01) runs on a straight line from entry to exit, s in [0, 1]."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...data.heightfield import HeightField
+from ...material.heightfield import HeightField
 
 
 def hf_segment_reference(height: np.ndarray, segments: np.ndarray, prisms: np.ndarray):

@@ -5,7 +5,7 @@ The displaced surface is the shell's (:mod:`neumat.render.scene`): each base fac
 k × k sub-triangles on a barycentric grid (k such that a sub-edge spans at most
 1/``vertices_per_texel`` texel in u and in v), and each grid point moved to
 ``Σ b_i P_i + (d_lo + H(uv)(d_hi - d_lo)) Σ b_i s_i N_i`` — the point of the prism over it at the
-height of the bilinear, tiled height map H (``neumat.data.interp.bilinear``, texel centres at
+height of the bilinear, tiled height map H (``neumat.material.interp.bilinear``, texel centres at
 (i + .5)/R), b the barycentrics, s_i the :class:`~neumat.render.scene.HeightSpec` vertex factor
 (unnormalized vertex normals, as the prisms' caps). Mitsuba (``scalar_rgb``) casts the
 :meth:`~neumat.render.camera.Camera.rays` of every pixel centre against it and, from each hit,
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...data.interp import bilinear
+from ...material.interp import bilinear
 from ...data.mitsuba_ref import require_mitsuba
 from ..camera import Camera
 from ..scene import HeightSpec

@@ -2,14 +2,14 @@
 float64 numpy — the same curved path (the osculating circle of the surface along the ray, the
 hit face's UV metric, :mod:`neumat.render.passes.shadow`) cut into the same chords, each tested
 with the exact first intersection of the bilinear height field
-(:meth:`neumat.data.heightfield.HeightField.first_hit`, a DDA with exact per-cell roots) in the
+(:meth:`neumat.material.heightfield.HeightField.first_hit`, a DDA with exact per-cell roots) in the
 (u, v, h01) space of the shell."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...data.heightfield import HeightField
+from ...material.heightfield import HeightField
 from .pipeline import shading_frame
 
 SHADOW_LIFT = 1e-4

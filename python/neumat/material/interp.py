@@ -1,4 +1,5 @@
-"""Bilinear lookup in texel grids — the one interpolation rule every part of ``neumat.data`` uses.
+"""Bilinear lookup in texel grids (float64) — the one interpolation rule of the height field, the
+data renderers (``neumat.data``) and the renderer's numpy references.
 
 Texel (r, c) of an H×W grid is centred at uv = ((c + .5) / W, (r + .5) / H); row = v, col = u.
 """

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from neumat.data.interp import bilinear
+from neumat.material.interp import bilinear
 
 
 def test01_skip_nan_equals_plain_bilinear_on_finite_images():
