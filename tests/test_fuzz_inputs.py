@@ -18,8 +18,8 @@ from fuzz_settings import fuzz_settings
 from neumat.cli import render_cmd
 from neumat.cli.options import parse_floats, parse_size
 from neumat.render.shapes import Mesh, MeshError, load_mesh
-from neumat.train.config import SECTIONS, ConfigError, TrainConfig, apply_overrides, config_from_dict, \
-    config_to_dict
+from neumat.train.config import SECTIONS, TrainConfig
+from neumat.train.config_io import ConfigError, apply_overrides, config_from_dict, config_to_dict
 
 pytestmark = pytest.mark.fuzz
 
@@ -110,7 +110,7 @@ def test03_config_files_raise_only_config_error(section, data, field, value):
     if section is not None:
         doc[section] = data
     try:
-        cfg = config_from_dict(doc)
+        cfg = config_from_dict(doc, TrainConfig)
     except ConfigError:
         return
     assert isinstance(cfg, TrainConfig)

@@ -15,7 +15,7 @@ from neumat.models.neumip import (
 )
 from neumat.models.qat import QatMode, export_int8
 from neumat.quant import forward
-from neumat.train.config import ConfigError
+from neumat.train.config_io import ConfigError
 from neumat.train.neumip import load_decoders, save_decoders, to_bundle
 from neumat.train.neumip.export import field_from_bundle
 

@@ -21,7 +21,7 @@ from neumat.bundle import load_bundle  # noqa: E402
 from neumat.cli import app  # noqa: E402
 from neumat.material.neumip import check_neumip  # noqa: E402
 from neumat.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint  # noqa: E402
-from neumat.train.config import ConfigError, apply_overrides, load_config  # noqa: E402
+from neumat.train.config_io import ConfigError, apply_overrides, load_config  # noqa: E402
 from neumat.train.neumip import NeuMipConfig, fit, load_decoders, pretrain  # noqa: E402
 from neumat.train.neumip.plugin import stage_bounds  # noqa: E402
 from train_fixtures import Interrupted, assert_same_checkpoint, kill_after_checkpoint, stop_at  # noqa: E402

@@ -233,7 +233,7 @@ def test06_training_targets_and_calibration():
     pytest.importorskip("torch")
     from neumat.angles import LEGACY_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION
     from neumat.material import DirectionCoding
-    from neumat.train.config import ConfigError, TrainConfig, apply_overrides
+    from neumat.train import ConfigError, TrainConfig, apply_overrides
     from neumat.train.export import state_coding
     from neumat.train.sampling import (
         CALIBRATION_STREAM,

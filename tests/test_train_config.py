@@ -5,29 +5,30 @@ import math
 
 import pytest
 
-from neumat.train.config import (
-    ConfigError, TrainConfig, apply_overrides, config_from_dict, config_to_dict, load_config, save_config,
+from neumat.train.config import TrainConfig
+from neumat.train.config_io import (
+    ConfigError, apply_overrides, config_from_dict, config_to_dict, load_config, save_config,
 )
 
 
 def test01_unknown_keys_are_errors_listing_the_valid_ones(tmp_path):
     with pytest.raises(ConfigError) as e:
-        config_from_dict({"optim": {"lr_mlpp": 1e-3}})
+        config_from_dict({"optim": {"lr_mlpp": 1e-3}}, TrainConfig)
     msg = str(e.value)
     assert "optim.lr_mlpp" in msg and "lr_mlp" in msg and "lr_planes" in msg
     with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['stpes'\].*'steps'"):
-        config_from_dict({"stpes": 3})
+        config_from_dict({"stpes": 3}, TrainConfig)
     path = tmp_path / "c.toml"
     path.write_text("[model]\nhidden = 16\nbogus = 1\n")
     with pytest.raises(ConfigError, match="model.bogus"):
-        load_config(path)
+        load_config(path, TrainConfig)
 
 
 def test02_types_and_ranges_are_checked():
     with pytest.raises(ConfigError, match="steps: expected an integer"):
-        config_from_dict({"steps": 1.5})
+        config_from_dict({"steps": 1.5}, TrainConfig)
     with pytest.raises(ConfigError, match="expected true/false"):
-        config_from_dict({"amp": 1})
+        config_from_dict({"amp": 1}, TrainConfig)
     with pytest.raises(ConfigError, match="multiple of data.chunks"):
         apply_overrides(TrainConfig(), ["data.batch_size=100", "data.chunks=16"])
     with pytest.raises(ConfigError, match="quantize_start"):
@@ -39,15 +40,15 @@ def test02_types_and_ranges_are_checked():
 def test03_toml_json_roundtrip_and_overrides(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text('steps = 123\nout = "x"\n[optim]\nbetas = [0.8, 0.9]\n[source]\nkind = "material"\nname = "felt"\n')
-    cfg = load_config(toml)
+    cfg = load_config(toml, TrainConfig)
     assert cfg.steps == 123 and cfg.optim.betas == (0.8, 0.9) and cfg.source.name == "felt"
     assert cfg.model.hidden == TrainConfig().model.hidden  # missing keys keep defaults
     cfg = apply_overrides(cfg, ["optim.lr_mlp=0.002", "qat.enabled=false", "export=out/m.nmat", "model.hidden=64"])
     assert (cfg.optim.lr_mlp, cfg.qat.enabled, cfg.export, cfg.model.hidden) == (0.002, False, "out/m.nmat", 64)
     saved = save_config(cfg, tmp_path / "config.json")
-    assert load_config(saved) == cfg
+    assert load_config(saved, TrainConfig) == cfg
     assert json.loads(saved.read_text())["optim"]["betas"] == [0.8, 0.9]
-    assert config_from_dict(config_to_dict(cfg)) == cfg
+    assert config_from_dict(config_to_dict(cfg), TrainConfig) == cfg
 
 
 def test04_every_field_has_a_docstring():

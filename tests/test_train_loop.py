@@ -75,7 +75,7 @@ def test02_exported_bundle_reproduces_the_validation_figure_exactly(quality_run)
 def test03_run_directory_holds_config_history_and_checkpoints(quality_run):
     cfg, result, _ = quality_run
     out = result.checkpoint.parent
-    assert load_config(out / "config.json") == cfg
+    assert load_config(out / "config.json", type(cfg)) == cfg
     state = load_checkpoint(latest_checkpoint(out))
     assert state["step"] == 600 and state["config"]["model"]["hidden"] == 32
     history = json.loads((out / "history.json").read_text())

@@ -46,10 +46,10 @@ SCRIPT = """
 import sys, time
 sys.path.insert(0, {tests!r})
 import torch
-from neumat.train import train, config_from_dict
+from neumat.train import TrainConfig, train, config_from_dict
 from train_fixtures import AnalyticBtf
 torch.set_num_threads({threads})  # the parent's: float sums differ between thread counts
-cfg = config_from_dict({cfg!r})
+cfg = config_from_dict({cfg!r}, TrainConfig)
 train(cfg, AnalyticBtf(), callbacks=[lambda t, s: time.sleep(0.05)])
 """
 

@@ -107,14 +107,14 @@ def ddp_worker(rank: int, world: int, port: int, cfg_dict: dict) -> None:
 
     import torch
 
-    from neumat.train import config_from_dict, train
+    from neumat.train import TrainConfig, config_from_dict, train
     from neumat.train.distributed import shutdown_distributed
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     try:
-        train(config_from_dict(cfg_dict), AnalyticBtf())
+        train(config_from_dict(cfg_dict, TrainConfig), AnalyticBtf())
     finally:
         shutdown_distributed()
 

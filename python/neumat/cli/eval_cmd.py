@@ -54,7 +54,7 @@ def evaluate(
     errors: tuple[type[Exception], ...] = (BundleError, EvalError, SourceError, DataError)
     if ckpt is not None:  # the FP32 figures need torch; the INT8 ones do not
         from ..train.checkpoint import CheckpointError
-        from ..train.config import ConfigError
+        from ..train.config_io import ConfigError
 
         errors += (CheckpointError, ConfigError)
     console = Console()

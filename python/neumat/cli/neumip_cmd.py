@@ -74,7 +74,7 @@ def _config(config: Path | None, run_dir: Path | None, resume: bool, defaults: d
     Raises:
         ConfigError: unknown keys (the valid ones listed) or values out of range.
     """
-    from ..train.config import apply_overrides, merge_config, read_config_file
+    from ..train.config_io import apply_overrides, merge_config, read_config_file
     from ..train.neumip import NeuMipConfig
 
     cfg = merge_config(NeuMipConfig(), defaults)

@@ -160,9 +160,9 @@ def train(
         base = TrainConfig()
         saved = Path(out or base.out) / "config.json"
         if config is not None:
-            base = load_config(config)
+            base = load_config(config, TrainConfig)
         elif resume and saved.is_file():
-            base = load_config(saved)
+            base = load_config(saved, TrainConfig)
         cfg = apply_overrides(base, overrides)
         check_run_outputs(cfg)  # before a viewer starts or a source renders
         if view:

@@ -13,9 +13,10 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ConfigError": "config", "DataConfig": "config", "ModelConfig": "config", "OptimConfig": "config",
-    "QatConfig": "config", "SourceConfig": "config", "TrainConfig": "config", "apply_overrides": "config",
-    "config_from_dict": "config", "config_to_dict": "config", "load_config": "config", "save_config": "config",
+    "DataConfig": "config", "ModelConfig": "config", "OptimConfig": "config", "QatConfig": "config",
+    "SourceConfig": "config", "TrainConfig": "config",
+    "ConfigError": "config_io", "apply_overrides": "config_io", "config_from_dict": "config_io",
+    "config_to_dict": "config_io", "load_config": "config_io", "save_config": "config_io",
     "export_checkpoint": "export", "to_bundle": "export",
     "Engine": "engine", "RunOutcome": "engine", "TrainModel": "engine",
     "Trainer": "loop", "TriplePlaneModel": "loop", "TrainResult": "loop", "train": "loop",

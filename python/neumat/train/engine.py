@@ -48,7 +48,7 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from .config import config_to_dict, save_config
+from .config_io import config_to_dict, save_config
 from .distributed import DistInfo, all_reduce_max_, all_reduce_mean_, any_process, barrier, init_distributed
 from .guards import check_finite, check_run_outputs, write_live_bundle
 from .plots import write_loss_curve

@@ -50,7 +50,8 @@ from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
 from ..output_encoding import OutputEncoding
 from .checkpoint import load_checkpoint
-from .config import config_from_dict, validate_config
+from .config import TrainConfig, validate_config
+from .config_io import config_from_dict
 from .sources import make_source
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def model_from_state(state: dict[str, Any]) -> TriplePlaneField:
         neumat.train.config.ConfigError: the recorded config is malformed or out of range (its
             sizes are allocated here, so a checkpoint's config is checked like a user's).
     """
-    cfg = config_from_dict(state["config"])
+    cfg = config_from_dict(state["config"], TrainConfig)
     validate_config(cfg)
     m = cfg.model
     u_res = int(state["model"]["planes.U"].shape[0])  # model.u_res may be 0 (resolved at training)

@@ -39,7 +39,8 @@ from ..data import BtfSource, PointBtf
 from ..material import SOURCE_KEY, DirectionCoding
 from ..models.triple_plane import TriplePlaneField
 from . import sources
-from .config import TrainConfig, config_to_dict
+from .config import TrainConfig
+from .config_io import config_to_dict
 from .distributed import DistInfo
 from .engine import RESUME_MAY_CHANGE, Engine, StepCallback, seed_everything  # noqa: F401 (re-exported)
 from .evaluate import heldout_report

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, QatConfig, SourceConfig, config_to_dict, non_finite_fields
+from ..config import QatConfig, SourceConfig
+from ..config_io import ConfigError, config_to_dict, non_finite_fields
 from ..sources import source_spec
 
 PRETRAIN_MATERIALS = ("leather", "fabric", "brick", "gravel", "grass")

@@ -41,7 +41,7 @@ from ...metrics import error_metrics
 from ...models.neumip import Int8Decoders, NeuMipDecoders, NeuMipField
 from ...models.qat import QatMode, export_int8
 from ...output_encoding import VALUE_SCALE_KEY
-from ..config import ConfigError
+from ..config_io import ConfigError
 
 DECODERS_FORMAT = "neumat-neumip-decoders-v1"
 """``format`` metadata of a universal-decoder file."""
