@@ -18,7 +18,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.in cuda/*.cu cuda/*.cuh cuda/*.h cuda/*.cpp) CMakeLists.txt pyproject.toml
 
-.PHONY: setup vulkan display test demo bench fidelity fuzz assets clean
+.PHONY: setup vulkan display test demo bench fidelity fuzz assets gpu-check gpu-check-quick gpu-pack clean
 
 setup: $(VENV)/.neumat-installed vulkan display
 
@@ -74,6 +74,18 @@ FIDELITY_ARGS ?=
 FUZZ_EXAMPLES ?= 100000
 fuzz: setup
 	NEUMAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:xdist -q $(PYTEST_ARGS)
+
+# make gpu-check: the one-command GPU check (scripts/gpu_check.sh; OUT=DIR, QUICK=1 or
+# gpu-check-quick for --quick). On a bare GPU machine it needs no set-up of ours (it unpacks the
+# .gpu/ folder of make gpu-pack); here it uses the .venv of make setup and skips the GPU parts.
+gpu-check:
+	bash scripts/gpu_check.sh $(if $(QUICK),--quick)
+
+gpu-check-quick:
+	bash scripts/gpu_check.sh --quick
+
+gpu-pack:
+	bash scripts/gpu_pack.sh
 
 fidelity: setup
 	$(BIN)/neumat fidelity --out out/fidelity $(FIDELITY_ARGS)
