@@ -1,7 +1,10 @@
 """Reference of the ``hf_trace`` pass: the exact first intersection of each shell segment with
 the bilinear height field (:class:`neumat.material.heightfield.HeightField`, a DDA with exact
 per-cell roots) in the same texture-space parameterization as ``hf_trace.slang`` — inside a
-segment, (u, v, h01) runs on a straight line from entry to exit, s in [0, 1]."""
+segment, (u, v, h01) runs on a straight line from entry to exit, s in [0, 1]: the pass's march
+inside affine prisms (planes, flat faces). Curved prisms are marched in pieces between exact
+prism coordinates (:mod:`neumat.render.prism`); the curved-mesh tests check those hits against
+Mitsuba's exact map instead."""
 
 from __future__ import annotations
 
