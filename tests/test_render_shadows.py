@@ -1,4 +1,4 @@
-"""The shadow pass (shaders/shadow.slang: hf_trace.slang's traceShadow) on analytic height
+"""The shadow pass (shaders/shadow.slang: traceShadow, marching hf_trace.slang's height field) on analytic height
 fields over a plane, against the exact shadow test of the data's slice renderer
 (:meth:`neumat.material.heightfield.HeightField.occluded`) at the traced hit points, and free of
 self-shadow acne on a relief nothing can shadow."""

@@ -12,7 +12,7 @@ own UV metric (the surface slots ``dpdu``, ``dpdv``: anisotropic), h01 through i
 thickness (``shape.w``); the straight ray is followed over the surface's osculating circle
 along its direction (normal curvature from ``shape.xyz``): its height above the curving surface
 and the arc it travels over it (marched as up to 8 chords; ``traceShadow`` in
-``shaders/hf_trace.slang``). Exact on planes and spheres; elsewhere the hit face's metric and
+``shaders/shadow.slang``). Exact on planes and spheres; elsewhere the hit face's metric and
 curvature hold along the whole path. (A curvature-free tangent-plane march read the sphere's
 equator band 6–9 points too dark against Mitsuba; tracing shadow rays through the shell prisms
 instead was not built.)

@@ -1,4 +1,4 @@
-"""Reference of the ``shadow`` pass on any mesh: ``traceShadow`` of ``shaders/hf_trace.slang`` in
+"""Reference of the ``shadow`` pass on any mesh: ``traceShadow`` of ``shaders/shadow.slang`` in
 float64 numpy — the same curved path (the osculating circle of the surface along the ray, the
 hit face's UV metric, :mod:`neumat.render.passes.shadow`) cut into the same chords, each tested
 with the exact first intersection of the bilinear height field
@@ -13,7 +13,7 @@ from ...material.heightfield import HeightField
 from .pipeline import shading_frame
 
 SHADOW_LIFT = 1e-4
-"""kShadowLift of hf_trace.slang (h01)."""
+"""kShadowLift of shadow.slang (h01)."""
 MAX_CHORDS = 8
 """kMaxShadowChords."""
 CHORD_SAG = 0.01
