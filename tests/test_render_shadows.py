@@ -1,5 +1,5 @@
-"""The shadow pass (shaders/shadow.slang: traceShadow, marching hf_trace.slang's height field) on analytic height
-fields over a plane, against the exact shadow test of the data's slice renderer
+"""The shadow pass (shaders/shadow.slang: traceShadow on hf_trace.slang's height field) on
+analytic height fields over a plane, against the exact shadow test of the data's slice renderer
 (:meth:`neumat.material.heightfield.HeightField.occluded`) at the traced hit points, and free of
 self-shadow acne on a relief nothing can shadow."""
 
