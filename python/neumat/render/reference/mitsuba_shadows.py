@@ -85,6 +85,9 @@ class ReferenceShadows:
     uv: np.ndarray
     """[H, W, 2] float32 uv of the hit points, the exact prism map of the displaced surface
     (NaN where not hit)."""
+    normal: np.ndarray
+    """[H, W, 3] float32 unit normals of the displaced mesh's facets at the hits, facing the
+    camera (0 where not hit)."""
 
 
 def mitsuba_scene(positions: np.ndarray, faces: np.ndarray, uvs: np.ndarray):
@@ -108,6 +111,7 @@ def reference_shadows(scene, camera: Camera, light_directions) -> list[Reference
     hit = np.zeros((h, w), bool)
     pos = np.zeros((h, w, 3), np.float32)
     uv = np.full((h, w, 2), np.nan, np.float32)
+    normal = np.zeros((h, w, 3), np.float32)
     interactions = {}
     for r in range(h):
         for c in range(w):
@@ -116,6 +120,8 @@ def reference_shadows(scene, camera: Camera, light_directions) -> list[Reference
                 hit[r, c] = True
                 pos[r, c] = [si.p[0], si.p[1], si.p[2]]
                 uv[r, c] = [si.uv[0], si.uv[1]]
+                n = np.array([si.n[0], si.n[1], si.n[2]], np.float32)
+                normal[r, c] = -n if np.dot(n, d[r, c]) > 0 else n
                 interactions[(r, c)] = si
     out = []
     for wi in light_directions:
@@ -124,7 +130,7 @@ def reference_shadows(scene, camera: Camera, light_directions) -> list[Reference
         shadowed = np.zeros((h, w), bool)
         for (r, c), si in interactions.items():
             shadowed[r, c] = scene.ray_test(si.spawn_ray(wi))
-        out.append(ReferenceShadows(hit, shadowed, pos, uv))
+        out.append(ReferenceShadows(hit, shadowed, pos, uv, normal))
     return out
 
 
