@@ -13,7 +13,7 @@ import pytest
 
 from neumat.bundle import make_random_bundle
 from neumat.data.materials import make_material
-from neumat.render.passes.base import UV, RenderContext, Resource, SlotSpec
+from neumat.render.passes.base import MASK, UV, RenderContext, Resource, SlotSpec
 from neumat.render.passes.synthesis import RELIEF_SLOPE, SYNTH_HEIGHT, TILE_SHIFTS, U_FEATURES, SynthesisPass
 from neumat.synthesis import SynthesisConfig, Synthesizer
 
@@ -76,10 +76,15 @@ def test03_execute_follows_the_pass_interface(device):
     import slangpy as spy
 
     buffer = device.create_buffer(usage=spy.BufferUsage.shader_resource, data=uv.reshape(-1))
+    covered = np.arange(width * height).reshape(height, width) % 3 != 0  # pixels showing the material
+    mask = device.create_buffer(usage=spy.BufferUsage.shader_resource, data=covered.astype(np.float32).ravel())
     ctx = RenderContext(device, width, height)
-    out = pass_.execute(ctx, {UV: Resource(buffer, SlotSpec("float32", 4), width, height)})
+    out = pass_.execute(ctx, {UV: Resource(buffer, SlotSpec("float32", 4), width, height),
+                              MASK: Resource(mask, SlotSpec("float32", 1), width, height)})
     assert set(out) == {U_FEATURES, SYNTH_HEIGHT, TILE_SHIFTS, RELIEF_SLOPE}
     ref = pass_.synthesizer.synthesize(uv[..., :2])
-    assert np.abs(out[U_FEATURES].numpy() - ref.features).max() < FEATURE_TOLERANCE
+    got = out[U_FEATURES].numpy()
+    assert np.abs(got[covered] - ref.features[covered]).max() < FEATURE_TOLERANCE
+    assert not got[~covered].any() and not out[TILE_SHIFTS].numpy()[~covered].any()  # skipped: zeros
     with pytest.raises(ValueError, match="missing inputs"):
         pass_.execute(ctx, {})

@@ -200,7 +200,7 @@ class Renderer:
             g.add("shadow", self._shadow, {s: f"{vis}.{s}" for s in self._shadow.INPUTS})
             edges[SHADOW] = f"shadow.{SHADOW}"
         if synthesis and self.kind.synthesis:  # e.g. not NeuMIP (module docstring)
-            g.add("synthesis", self.synthesis_pass(), {UV: f"{vis}.{UV}"})
+            g.add("synthesis", self.synthesis_pass(), {UV: f"{vis}.{UV}", MASK: f"{vis}.{MASK}"})
             edges[U_FEATURES] = f"synthesis.{U_FEATURES}"
             if infer.has_relief:  # the relief frame of the synthesized relief
                 edges[RELIEF_SLOPE] = f"synthesis.{RELIEF_SLOPE}"
