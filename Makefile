@@ -1,5 +1,6 @@
 # neumat — the README's commands live here.
-#   make setup   .venv with neumat (+ native extension), test extras, torch (CPU pin), lavapipe
+#   make setup   .venv with neumat (+ native extension), test extras, torch (CPU pin), lavapipe,
+#                Xvfb, libLLVM 19 (Mitsuba llvm_ad_rgb)
 #   make test    setup + full pytest suite (GPU tests skip with a reason on CPU machines)
 #   make demo    setup + render the shipped default material to out/demo.png with its frame time
 #   make assets  re-train the shipped materials in assets/materials and the NeuMIP decoders in
@@ -18,12 +19,16 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.in cuda/*.cu cuda/*.cuh cuda/*.h cuda/*.cpp) CMakeLists.txt pyproject.toml
 
-.PHONY: setup vulkan display test demo bench fidelity fuzz assets gpu-check gpu-check-quick gpu-pack clean
+.PHONY: setup vulkan display llvm test demo bench fidelity fuzz assets gpu-check gpu-check-quick gpu-pack clean
 
-setup: $(VENV)/.neumat-installed vulkan display
+setup: $(VENV)/.neumat-installed vulkan display llvm
 
 vulkan:
 	@bash scripts/ensure_vulkan.sh
+
+# libLLVM >= 16: Mitsuba's llvm_ad_rgb variant (the fidelity suite's same-ray ground truth).
+llvm:
+	@bash scripts/ensure_llvm.sh
 
 # Xvfb + Mesa GL: headless `neumat view` and the viewer tests.
 display:

@@ -44,7 +44,13 @@ def fidelity(
     supersample: Annotated[int, typer.Option(
         min=1, help="neumat sub-pixels per pixel side (box-averaged; 8 = as many samples as Mitsuba's 64 spp: "
                     "fewer measure aliasing of the maps' texels, not the material).")] = 8,
-    spp: Annotated[int, typer.Option(min=1, help="Mitsuba samples per pixel (a perfect square).")] = 64,
+    spp: Annotated[int, typer.Option(min=1, help="Mitsuba samples per pixel of the image reference (a perfect "
+                                                 "square).")] = 64,
+    reference: Annotated[str, typer.Option(
+        help="Ground truth: 'same-rays' (Mitsuba evaluated at neumat's own sub-pixel rays, so the figures carry no "
+             "Monte Carlo noise; needs Mitsuba's llvm_ad_rgb, i.e. libLLVM >= 16, which `make setup` installs), "
+             "'image' (Mitsuba's own render at --spp; glints of glossy metal then add noise) or 'auto' (same-rays "
+             "where it runs).")] = "auto",
     extent: Annotated[float, typer.Option(help="Texture tiles across the image at a head-on view.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated materials.")] = 0,
 ) -> None:
@@ -69,7 +75,7 @@ def fidelity(
     console = Console(stderr=True)
     cfg = FidelityConfig(out=out, materials=materials or "", pairs=pairs or "", map_resolution=map_resolution,
                          image_size=image_size, extent=extent, supersample=supersample, spp=spp,
-                         bundles=bundles, quick=quick, overrides=list(set_ or []), seed=seed)
+                         reference=reference, bundles=bundles, quick=quick, overrides=list(set_ or []), seed=seed)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console)
     tasks: dict[str, int] = {}

@@ -59,6 +59,13 @@ def _heldout_text(train: dict) -> str:
     rel = train.get("heldout", {}).get("int8", {}).get("rel_l1")
     return f"{100 * rel:.1f} %" if rel is not None else "—"
 
+def _reference_words(cfg: dict) -> str:
+    """How the ground truth was computed, for the report's header line."""
+    if cfg.get("reference_used") == "same-rays":
+        return "Mitsuba at the same sub-pixel rays"
+    return f"Mitsuba {cfg['spp']} spp"
+
+
 def markdown(report: dict) -> str:
     """The report as markdown: a per-material summary and the relative L1 of every pair."""
     cfg = report["config"]
@@ -67,7 +74,7 @@ def markdown(report: dict) -> str:
         "# neumat fidelity",
         "",
         f"{report['created']} · {report['device']['adapter']} · maps {cfg['map_resolution']}² · images "
-        f"{cfg['image_size']}² (neumat ×{cfg['supersample']}² sub-pixels, Mitsuba {cfg['spp']} spp) · "
+        f"{cfg['image_size']}² (neumat ×{cfg['supersample']}² sub-pixels, " + _reference_words(cfg) + ") · "
         f"{'quick training' if cfg['quick'] else 'bundles from ' + str(cfg['bundles']) if cfg['bundles'] else 'default training'}",
         "",
         "Relative L1 = Σ|pred − ref| / Σ|ref|; FLIP = mean HDR-ꟻLIP (0 = identical); PSNR peak 1 "

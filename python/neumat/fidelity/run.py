@@ -47,7 +47,7 @@ from ..data.errors import DataError
 from .materials import SuiteMaterial, select, write_texture_set
 from .metrics import image_metrics
 from .pairs import Pair, select_pairs
-from .reference import FidelityView, render_reference
+from .reference import FidelityView, reference_at_rays, render_reference, same_ray_available, suite_bsdf
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,15 @@ METRIC_KEYS = ("rel_l1", "flip", "psnr", "mean_ratio_min", "mean_ratio_max", "uv
 UV_TOLERANCE_PIXELS = 0.5
 """``uv_mismatch`` threshold, in head-on pixel widths (``extent / image_size`` tiles)."""
 UV_SPP = 16
-"""Mitsuba samples per pixel of the texture-coordinate image."""
+"""Mitsuba samples per pixel of the texture-coordinate image (image reference)."""
+SAME_RAY_REFERENCE = "same-rays"
+"""Mitsuba evaluated at neumat's own sub-pixel rays (:func:`.reference.reference_at_rays`)."""
+IMAGE_REFERENCE = "image"
+"""Mitsuba's own image render at ``spp`` samples per pixel (:func:`.reference.render_reference`)."""
+REFERENCE_METHODS = ("auto", SAME_RAY_REFERENCE, IMAGE_REFERENCE)
+"""``FidelityConfig.reference`` values."""
+REFERENCE_VERSION = 2
+"""Cache key version of the Mitsuba references (2: shading normals as a bilinear normal map)."""
 
 
 class FidelityError(ValueError):
@@ -95,7 +103,11 @@ class FidelityConfig:
     ~8 × 8 texels, and 2 × 2 point samples of them measured aliasing, not the material (basket
     weave, same bundle: 41.3 % relative L1 at 2², 13.1 % at 8²)."""
     spp: int = 64
-    """Mitsuba samples per pixel (stratified; a perfect square)."""
+    """Mitsuba samples per pixel of the image reference (stratified; a perfect square)."""
+    reference: str = "auto"
+    """Ground truth (:data:`REFERENCE_METHODS`): "same-rays" (Mitsuba at neumat's own sub-pixel
+    rays: no Monte Carlo noise between the two images; needs Mitsuba's llvm_ad_rgb), "image"
+    (Mitsuba's own render at ``spp``) or "auto" (same-rays where it runs)."""
     bundles: Path | None = None
     """Evaluate ``BUNDLES/NAME.nmat`` instead of training."""
     quick: bool = False
@@ -161,7 +173,8 @@ def run_fidelity(cfg: FidelityConfig, device=None,
         "device": {"adapter": desc.adapter, "api": desc.api, "software": desc.software},
         "machine": machine_info(),
         "config": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
-                   "quick_overrides": list(QUICK_OVERRIDES) if cfg.quick else []},
+                   "quick_overrides": list(QUICK_OVERRIDES) if cfg.quick else [],
+                   "reference_used": reference_method(cfg)},
         "pairs": [{"name": p.name, **p.angles()} for p in pairs],
         "materials": materials,
         "summary": _summary(materials),
@@ -174,7 +187,6 @@ def evaluate_material(spec: SuiteMaterial, folder: Path, bundle_path: Path, pair
                       ) -> tuple[dict, MaterialImages]:
     """Metrics of one bundle against the Mitsuba ground truth of its maps at every pair."""
     from ..bundle import load_bundle
-    from ..data.mitsuba_ref import material_bsdf
     from ..data.pbr_io import find_pbr_maps, load_pbr_maps
     from ..render.renderer import Renderer
     from ..render.shapes import plane
@@ -187,7 +199,7 @@ def evaluate_material(spec: SuiteMaterial, folder: Path, bundle_path: Path, pair
     material = load_pbr_maps(folder, height_scale=height_scale)
     side = cfg.image_size * cfg.supersample
     renderer = Renderer(bundle, plane(PLANE_SIZE, segments=16), (side, side), device=device)
-    bsdf = material_bsdf(material)
+    bsdf = suite_bsdf(material) if reference_method(cfg) == IMAGE_REFERENCE else None
     rows, imgs = [], MaterialImages(spec.name, [], [], [], [])
     seconds = {"reference": 0.0, "render": 0.0}
     for i, pair in enumerate(pairs):
@@ -285,16 +297,30 @@ def _bundle_for(spec: SuiteMaterial, folder: Path, cfg: FidelityConfig, say) -> 
     return train_material(spec, folder, cfg)
 
 
+def reference_method(cfg: FidelityConfig) -> str:
+    """:data:`SAME_RAY_REFERENCE` where Mitsuba's vectorized variant runs and ``cfg.reference``
+    allows it, else :data:`IMAGE_REFERENCE`."""
+    if cfg.reference == IMAGE_REFERENCE or not same_ray_available():
+        return IMAGE_REFERENCE
+    return SAME_RAY_REFERENCE
+
+
 def _cached_reference(material, view: FidelityView, cfg: FidelityConfig, bsdf) -> tuple[np.ndarray, np.ndarray]:
-    """Mitsuba's image and texture coordinates of ``view``, from ``OUT/reference/NAME/`` when
-    rendered before with the same maps, height scale, view and samples."""
-    key = hashlib.sha256(json.dumps([material.content_hash(), dataclasses.asdict(view.pair),
-                                     view.size, view.extent, cfg.spp, UV_SPP], default=str).encode()).hexdigest()[:16]
+    """Mitsuba's image and texture coordinates of ``view`` (:func:`reference_method`), from
+    ``OUT/reference/NAME/`` when computed before with the same method, maps, height scale,
+    view and samples."""
+    method = reference_method(cfg)
+    samples = [cfg.supersample] if method == SAME_RAY_REFERENCE else [cfg.spp, UV_SPP]
+    key = hashlib.sha256(json.dumps([REFERENCE_VERSION, method, material.content_hash(), dataclasses.asdict(view.pair),
+                                     view.size, view.extent, *samples], default=str).encode()).hexdigest()[:16]
     path = cfg.out / "reference" / material.name / f"{view.pair.name}_{key}.npz"
     if path.is_file():
         with np.load(path) as cached:
             return cached["image"], cached["uv"]
-    image, uv = render_reference(material, view, cfg.spp, bsdf=bsdf, uv_spp=UV_SPP)
+    if method == SAME_RAY_REFERENCE:
+        image, uv = reference_at_rays(material, view, cfg.supersample)
+    else:
+        image, uv = render_reference(material, view, cfg.spp, bsdf=bsdf, uv_spp=UV_SPP)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, image=image, uv=uv)
     return image, uv
@@ -315,6 +341,11 @@ def _check(cfg: FidelityConfig) -> None:
         raise FidelityError("map_resolution and image_size must be >= 8, supersample >= 1, extent > 0")
     if cfg.spp < 1 or int(round(cfg.spp ** 0.5)) ** 2 != cfg.spp:
         raise FidelityError(f"spp must be a perfect square (stratified sampler), got {cfg.spp}")
+    if cfg.reference not in REFERENCE_METHODS:
+        raise FidelityError(f"reference must be one of {', '.join(REFERENCE_METHODS)}, got {cfg.reference!r}")
+    if cfg.reference == SAME_RAY_REFERENCE and not same_ray_available():
+        raise FidelityError("reference 'same-rays' needs Mitsuba's llvm_ad_rgb variant, which does not run here "
+                            "(it needs libLLVM >= 16: `make setup` installs libllvm19; or use --reference image)")
     if cfg.bundles is not None and not Path(cfg.bundles).is_dir():
         raise FidelityError(f"--bundles {cfg.bundles}: not a directory")
     try:
