@@ -107,6 +107,33 @@ def test02_flat_full_brdf_closed_form():
                                        rtol=1e-5)
 
 
+def test02b_normal_map_is_the_project_brdf_at_grazing_light():
+    """``material_bsdf(normals=...)`` (the fidelity suite's ground truth) evaluates exactly
+    ``eval_brdf_cos`` with the tilted normal, also where that normal nearly faces away from the
+    light (cos 0.02) and where the viewer is behind it (0). Mitsuba >= 3.6's normalmap defaults
+    (a shadow-terminator factor, normals flipped toward the viewer) fail this: 0.34× at the
+    first configuration."""
+    from neumat.data.brdf import eval_brdf_cos
+    from neumat.data.mitsuba_ref import material_bsdf
+
+    mat = flat_material(metallic=0.0, roughness=0.7)
+    maps = mat.shading_maps()
+    n = np.array([-0.88147, -0.36456, 0.30018])
+    n /= np.linalg.norm(n)
+    bsdf = material_bsdf(mat, normals=np.broadcast_to(n, (8, 8, 3)))
+    wi_grazing = np.array([-0.33455, 0.91916, 0.20791])  # 78° from +z, 1.3° above the tilted plane
+    for wi, wo, lit in ((wi_grazing, np.array([0.25, -0.43301, 0.86603]), True),
+                        (direction(40, 30), direction(70, 40), False)):  # wo behind n
+        si = mi.SurfaceInteraction3f()
+        si.uv, si.wi, si.sh_frame = mi.Point2f(0.3, 0.6), mi.Vector3f(*wo), mi.Frame3f(mi.Vector3f(0, 0, 1))
+        si.dp_du, si.dp_dv, si.n = mi.Vector3f(1, 0, 0), mi.Vector3f(0, 1, 0), mi.Normal3f(0, 0, 1)
+        value = np.array(bsdf.eval(mi.BSDFContext(), si, mi.Vector3f(*wi)), dtype=np.float64).ravel()
+        expected = eval_brdf_cos(maps["kd"][0, :1], maps["f0"][0, :1], maps["alpha"][0, :1], n[None],
+                                 wi[None], wo[None])[0]
+        assert (expected.sum() > 0) == lit
+        np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def displaced_materials():
     return {

@@ -178,15 +178,16 @@ def test06_mitsuba_reference_matches_the_exact_renderer(tmp_path, name, pair):
     assert uv_mismatch(ref_uv[::-1], hits, covered, 1.0 / 16) > 0.5
 
 
-SAME_RAY_TOLERANCE = {"rough_plaster": 0.015, "basket_weave": 0.03, "hammered_copper": 0.01}
+SAME_RAY_TOLERANCE = {("rough_plaster", "grazing_light"): 0.01, ("basket_weave", "oblique_a"): 0.01,
+                      ("hammered_copper", "oblique_b"): 0.01, ("basket_weave", "grazing_light"): 0.03}
 """Relative L1 bound of Mitsuba at the same rays vs the exact renderer (32² maps, 16² pixels,
-4² sub-rays); measured 2026-12-05: 1.0 %, 2.0 %, 0.3 %."""
+4² sub-rays); measured 2026-12-06: 0.35 %, 0.29 %, 0.32 %, 1.6 % (the deep weave at a 12°
+light: triangles vs the bilinear patch decide a few more shadow edges)."""
 
 
 @pytest.mark.skipif(not same_ray_available(), reason="Mitsuba's llvm_ad_rgb does not run here (needs "
                     "libLLVM >= 16; make setup installs libllvm19)")
-@pytest.mark.parametrize("name,pair", [("rough_plaster", "grazing_light"), ("basket_weave", "oblique_a"),
-                                       ("hammered_copper", "oblique_b")])
+@pytest.mark.parametrize("name,pair", list(SAME_RAY_TOLERANCE))
 def test06b_same_ray_reference_matches_the_exact_renderer(tmp_path, name, pair):
     """Mitsuba evaluated at the renderer's own sub-pixel rays (the suite's default ground truth)
     against the project's exact renderer on the same rays: no Monte Carlo noise between them,
@@ -198,7 +199,7 @@ def test06b_same_ray_reference_matches_the_exact_renderer(tmp_path, name, pair):
     ref, ref_uv = reference_at_rays(material, view, 4)
     ours, hits = exact_image(material, view, 4)
     rel = np.abs(ours - ref).sum() / np.abs(ref).sum()
-    assert rel < SAME_RAY_TOLERANCE[name], rel
+    assert rel < SAME_RAY_TOLERANCE[name, pair], rel
     assert np.abs(ours[:, ::-1] - ref).sum() / np.abs(ref).sum() > 0.10  # the check can fail
     assert np.abs(ref_uv - hits).max() < 0.1 / 32  # the same hits, to a tenth of a texel
     assert mi.variant() == "scalar_rgb"  # the llvm variant was left

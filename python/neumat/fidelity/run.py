@@ -73,8 +73,9 @@ IMAGE_REFERENCE = "image"
 """Mitsuba's own image render at ``spp`` samples per pixel (:func:`.reference.render_reference`)."""
 REFERENCE_METHODS = ("auto", SAME_RAY_REFERENCE, IMAGE_REFERENCE)
 """``FidelityConfig.reference`` values."""
-REFERENCE_VERSION = 2
-"""Cache key version of the Mitsuba references (2: shading normals as a bilinear normal map)."""
+REFERENCE_VERSION = 3
+"""Cache key version of the Mitsuba references (2: shading normals as a bilinear normal map; 3:
+without Mitsuba's shadow-terminator factor and normal flipping)."""
 
 
 class FidelityError(ValueError):
