@@ -26,10 +26,11 @@ class ModelConfig:
     256²; measured BTFs 400; see README "Capacity" for the trade-off)."""
     hd_res: int = 100
     """H and D (angular) plane side in texels. A texel spans ~1.8° of half-vector angle at 100 (the
-    seed's 50: ~3.6°, wider than a glossy GGX lobe). Measured on the fidelity suite (6000 steps,
-    rendered INT8 vs Mitsuba at the same rays, mean of 12 pairs): hammered copper 8.8 % at 100
-    against 19.8 % held-out / 16.9 % rendered at 50 (64-spp reference); basket weave 13.3 % at
-    both. The planes grow by 2 x 8 x (100² - 50²) floats = 480 KB per bundle."""
+    seed's 50: ~3.6°, wider than a glossy GGX lobe). Measured on the fidelity suite's hammered
+    copper (6000 steps, held-out INT8 relative L1 of the material alone): 8.6 % at 100 against
+    19.8 % at 50; rendered against Mitsuba at the same rays, 8.2 % (README "Command line");
+    the rough basket weave is unchanged (13.3 % at both against the reference of 2026-12-05).
+    The planes grow by 2 x 8 x (100² - 50²) floats = 480 KB per bundle."""
     channels: int = 8
     """Feature channels per plane; the decoder reads 3 * channels values (U, H, D)."""
     hidden: int = 32
