@@ -125,7 +125,9 @@ def test04_int8_vs_fp32(renders):
 
 def test05_timings_per_pass(renders):
     r, cam, light, res = renders["plane"]
-    assert set(res.timings_ms) == {"shell", "infer", "compose", "total"}
+    passes = {k for k in res.timings_ms if k.rpartition(".")[0] not in res.timings_ms}  # not a pass's steps
+    assert passes == {"shell", "infer", "compose", "total"}
+    assert set(res.timings_ms) - passes <= {"infer.gather", "infer.mlp", "infer.decode"}  # native infer backend
     assert all(v >= 0 for v in res.timings_ms.values())
     assert res.timings_ms["infer"] > 0
 

@@ -33,15 +33,28 @@ JSON schema (:data:`SCHEMA`, the dict :func:`run_frame_bench` returns)::
     device          {adapter, api, software, description}   (neumat.device.describe)
     machine         neumat.bench.environment.machine_info()
     config          {frames, warmup, resolutions [[w, h]], scenes [..], materials [..],
-                     options {name: {render kwarg: value}}}
+                     options {name: {render kwarg: value}}, infer_backends [..],
+                     skipped [{options_name, reason}]}
     cases           [{scene, scene_source, material, material_path, resolution [w, h],
-                      options_name, options {..}, frames, warmup, coverage,
-                      passes {pass: STATS}, total STATS}]
+                      options_name, options {..}, infer_backend, frames, warmup, coverage,
+                      passes {pass: STATS}, steps {"pass.step": STATS}, total STATS}]
                     STATS = {median_ms, p95_ms, min_ms, samples [ms per timed frame]}
+                    infer_backend: the backend the infer pass ran (``auto`` resolved);
+                    steps: parts of a pass's time (the native infer's infer.gather /
+                    infer.mlp / infer.decode, :mod:`neumat.render.passes.infer_native`)
     summary         {infer_vs_int8: [{scene, material, resolution, options_name, precision,
-                      int8_ms, other_ms, ratio}]}   (median infer time of an FP32 or FP16 MLP
+                      int8_ms, other_ms, ratio}],   (median infer time of an FP32 or FP16 MLP
                      / that of the INT8 one, for every case whose options differ from an
                      INT8 case's only in the MLP precision: ``fp32`` / ``precision``)
+                     native_vs_slang: [{scene, material, resolution, options_name,
+                      slang_infer_ms, native_infer_ms, infer_ratio, slang_total_ms,
+                      native_total_ms, total_ratio, native_steps {step: median ms}}]}
+                     (native / slang medians for every pair of cases that differ only in
+                     ``infer_backend``; ``options_name`` without the ``@backend`` suffix)
+
+``infer_backends`` (``--infer-backend``, repeatable) runs every option set once per backend, named
+``<set>@<backend>``, so slang and native infer are measured side by side in one run; a native
+case of an FP32/FP16 set is skipped (the native backend is INT8 only) and listed in ``skipped``.
 """
 
 from __future__ import annotations
@@ -105,6 +118,9 @@ class FrameBenchConfig:
     """Timed frames per case (median / p95 over these)."""
     warmup: int = 2
     """Untimed frames per case before timing (compilation, caches)."""
+    infer_backends: tuple[str, ...] = ()
+    """Infer backends every option set runs with (``slang``, ``native``, ``auto``; module
+    docstring); empty: as the option set says (the renderer's default ``auto``)."""
 
 
 def render_option_defaults() -> dict:
@@ -232,8 +248,58 @@ def _infer_ratios(cases: list[dict]) -> list[dict]:
     return out
 
 
+def _steps_of(timings: dict) -> list[str]:
+    """Keys ``pass.step`` of one frame's timings whose ``pass`` is a key too (parts of its time)."""
+    return [k for k in timings if k.rpartition(".")[0] in timings]
+
+
+def _backend_pairs(cases: list[dict]) -> list[dict]:
+    """Native / slang medians of every pair of cases that differ only in ``infer_backend``."""
+    def key(c):
+        rest = {k: v for k, v in c["options"].items() if k != "infer_backend"}
+        return (c["scene"], c["material"], tuple(c["resolution"]), json.dumps(rest, sort_keys=True))
+
+    slang = {key(c): c for c in cases if c["infer_backend"] == "slang" and "infer" in c["passes"]}
+    out = []
+    for c in cases:
+        base = slang.get(key(c))
+        if c["infer_backend"] != "native" or base is None or "infer" not in c["passes"]:
+            continue
+        s_inf, n_inf = base["passes"]["infer"]["median_ms"], c["passes"]["infer"]["median_ms"]
+        s_tot, n_tot = base["total"]["median_ms"], c["total"]["median_ms"]
+        out.append({"scene": c["scene"], "material": c["material"], "resolution": c["resolution"],
+                    "options_name": c["options_name"].rpartition("@")[0] or c["options_name"],
+                    "slang_infer_ms": s_inf, "native_infer_ms": n_inf,
+                    "infer_ratio": n_inf / s_inf if s_inf > 0 else None,
+                    "slang_total_ms": s_tot, "native_total_ms": n_tot,
+                    "total_ratio": n_tot / s_tot if s_tot > 0 else None,
+                    "native_steps": {k.partition(".")[2]: v["median_ms"] for k, v in c["steps"].items()
+                                     if k.startswith("infer.")}})
+    return out
+
+
+def _with_backends(options: dict[str, dict], backends: tuple[str, ...]) -> tuple[dict[str, dict], list[dict]]:
+    """``options`` crossed with ``backends`` (``<set>@<backend>``; unchanged when empty) and the
+    skipped combinations (native with a float MLP)."""
+    if not backends:
+        return options, []
+    out, skipped = {}, []
+    for name, opts in options.items():
+        for b in backends:
+            if b == "native" and mlp_precision(opts) != "int8":
+                skipped.append({"options_name": f"{name}@{b}", "reason": "the native infer backend runs the INT8 MLP only"})
+            else:
+                out[f"{name}@{b}"] = {**opts, "infer_backend": b}
+    return out, skipped
+
+
 def _check(cfg: FrameBenchConfig) -> None:
+    from ..render.passes.infer_native import INFER_BACKEND_NAMES
     from ..render.renderer import SHAPES
+
+    bad = [b for b in cfg.infer_backends if b not in INFER_BACKEND_NAMES]
+    if bad:
+        raise FrameBenchError(f"unknown infer backends {bad}; valid: {', '.join(INFER_BACKEND_NAMES)}")
 
     if cfg.frames < 1 or cfg.warmup < 0:
         raise FrameBenchError(f"need frames >= 1 and warmup >= 0, got {cfg.frames}, {cfg.warmup}")
@@ -281,7 +347,8 @@ def run_frame_bench(cfg: FrameBenchConfig | None = None, device=None,
     desc = describe(device)
     resolutions = tuple(cfg.resolutions) if cfg.resolutions else default_resolutions(desc.software)
     defaults = {**render_option_defaults(), **BASE_OPTIONS}
-    options = {name: {**defaults, **opts} for name, opts in cfg.options.items()}
+    options, skipped = _with_backends({name: {**defaults, **opts} for name, opts in cfg.options.items()},
+                                      tuple(dict.fromkeys(cfg.infer_backends)))
     n_frames = len(cfg.materials) * len(cfg.scenes) * len(resolutions) * len(options) * (cfg.warmup + cfg.frames)
     if on_plan:
         on_plan(n_frames)
@@ -304,14 +371,17 @@ def run_frame_bench(cfg: FrameBenchConfig | None = None, device=None,
                             timings.append(res.timings_ms)
                         if on_frame:
                             on_frame(label)
-                    passes = [k for k in timings[0] if k != "total"]
+                    steps = _steps_of(timings[0])
+                    passes = [k for k in timings[0] if k != "total" and k not in steps]
                     cases.append({
                         "scene": scene_label(scene), "scene_source": _scene_source(scene),
                         "material": Path(material).stem, "material_path": str(material),
                         "resolution": [width, height], "options_name": opt_name, "options": opts,
+                        "infer_backend": renderer.infer_pass().resolved_backend(),
                         "frames": cfg.frames, "warmup": cfg.warmup,
                         "coverage": float(res.aovs["mask"].mean()),
                         "passes": {p: stats([t[p] for t in timings]) for p in passes},
+                        "steps": {p: stats([t[p] for t in timings]) for p in steps},
                         "total": stats([t["total"] for t in timings]),
                     })
     return {
@@ -323,9 +393,10 @@ def run_frame_bench(cfg: FrameBenchConfig | None = None, device=None,
         "device": {"adapter": desc.adapter, "api": desc.api, "software": desc.software, "description": str(desc)},
         "machine": machine_info(),
         "config": {"frames": cfg.frames, "warmup": cfg.warmup, "resolutions": [list(r) for r in resolutions],
-                   "scenes": list(cfg.scenes), "materials": [str(m) for m in cfg.materials], "options": options},
+                   "scenes": list(cfg.scenes), "materials": [str(m) for m in cfg.materials], "options": options,
+                   "infer_backends": list(cfg.infer_backends), "skipped": skipped},
         "cases": cases,
-        "summary": {"infer_vs_int8": _infer_ratios(cases)},
+        "summary": {"infer_vs_int8": _infer_ratios(cases), "native_vs_slang": _backend_pairs(cases)},
     }
 
 

@@ -85,7 +85,7 @@ def _ms(value: float) -> str:
 
 def markdown_table(report: dict) -> str:
     """Markdown: a header (device, versions, frames), one table row per case (total median and
-    p95, per-pass medians, ms) and the INT8 vs FP32 infer ratios."""
+    p95, per-pass medians, ms), the INT8 vs FP32 infer ratios and the native vs slang infer ones."""
     cases = report["cases"]
     passes = pass_names(cases)
     cfg = report["config"]
@@ -114,6 +114,14 @@ def markdown_table(report: dict) -> str:
                   f"INT8 {_ms(r['int8_ms'])} ms, {r['precision'].upper()} {_ms(r['other_ms'])} ms, "
                   f"{r['precision'].upper()}/INT8 {r['ratio']:.2f}"
                   for r in ratios]
+    pairs = report.get("summary", {}).get("native_vs_slang", [])
+    if pairs:
+        lines += ["", "Infer backends, native / slang medians (same run; native steps gather + mlp + decode):", ""]
+        lines += [f"- {r['scene']} {'x'.join(map(str, r['resolution']))} ({r['options_name']}): infer "
+                  f"{_ms(r['native_infer_ms'])} / {_ms(r['slang_infer_ms'])} ms = {r['infer_ratio']:.2f}, frame "
+                  f"{_ms(r['native_total_ms'])} / {_ms(r['slang_total_ms'])} ms = {r['total_ratio']:.2f}; steps "
+                  + ", ".join(f"{k} {_ms(v)}" for k, v in r["native_steps"].items())
+                  for r in pairs]
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ..backends import BACKEND_NAMES
 from ..bench.frames import DEFAULT_OPTIONS, OPTION_PRESETS
+from ..render.passes.infer_native import INFER_BACKEND_HELP, INFER_BACKEND_NAMES
 
 app = typer.Typer(help="Benchmarks (figures measured side by side in one run; JSON output). "
                        "`neumat bench --compare A.json B.json` prints median-time ratios B/A.")
@@ -165,6 +166,11 @@ def frames(
     options: Annotated[str, typer.Option(
         help=f"Option sets, comma-separated: presets ({', '.join(OPTION_PRESETS)}) or inline render "
              "kwargs key=value+key=value (e.g. hf=off+fp32=on).")] = ",".join(DEFAULT_OPTIONS),
+    infer_backend: Annotated[list[str] | None, typer.Option(
+        "--infer-backend",
+        help=f"Run every option set once per backend ({', '.join(INFER_BACKEND_NAMES)}; repeatable: "
+             "--infer-backend slang --infer-backend native measures both side by side in one run, as SET@BACKEND, "
+             f"with native/slang ratios in the summary; default: the renderer's auto). {INFER_BACKEND_HELP}")] = None,
     out: Annotated[Path, typer.Option(
         "--out", help="Folder for bench.json, bench.md, bench.png.")] = Path("out/bench_frames"),
 ) -> None:
@@ -196,7 +202,8 @@ def frames(
         raise typer.BadParameter(str(e)) from None
     if uhd:  # the defaults already hold 4K on a hardware GPU; --4k adds it everywhere
         sizes = tuple(dict.fromkeys((sizes or SMALL_RESOLUTIONS) + (UHD,)))
-    cfg = FrameBenchConfig(frames=frames, warmup=warmup, resolutions=sizes, options=option_sets)
+    cfg = FrameBenchConfig(frames=frames, warmup=warmup, resolutions=sizes, options=option_sets,
+                           infer_backends=tuple(infer_backend or ()))
     if material:
         cfg.materials = tuple(material)
     if scene:
@@ -219,6 +226,12 @@ def frames(
     for r in report["summary"]["infer_vs_int8"]:
         console.print(f"  infer {r['precision'].upper()}/INT8 {r['scene']} {'x'.join(map(str, r['resolution']))}: "
                       f"{r['other_ms']:.2f} / {r['int8_ms']:.2f} ms = {r['ratio']:.2f}x")
+    for r in report["summary"]["native_vs_slang"]:
+        console.print(f"  native/slang {r['scene']} {'x'.join(map(str, r['resolution']))} {r['options_name']}: infer "
+                      f"{r['native_infer_ms']:.2f} / {r['slang_infer_ms']:.2f} ms = {r['infer_ratio']:.2f}x, frame "
+                      f"{r['native_total_ms']:.2f} / {r['slang_total_ms']:.2f} ms = {r['total_ratio']:.2f}x")
+    for skip in report["config"]["skipped"]:
+        console.print(f"  [yellow]skipped[/] {skip['options_name']}: {skip['reason']}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, indent=2))
     (out / "bench.md").write_text(markdown_table(report))

@@ -25,6 +25,7 @@ import typer
 
 from ..render.camera import MAX_CAMERA_DISTANCE, MAX_IMAGE_SIDE
 from ..render.passes.compose import MAX_EXPOSURE_STOPS
+from ..render.passes.infer_native import INFER_BACKEND_HELP, INFER_BACKEND_NAMES
 from .options import parse_floats, parse_size
 
 AOV_CHOICES = ("uv", "depth", "mask", "height")
@@ -119,6 +120,7 @@ def render(
     no_synthesis: Annotated[bool, typer.Option("--no-synthesis", help="Tile the U plane instead of ACF-guided synthesis.")] = False,
     fp32: Annotated[bool, typer.Option("--fp32", help="FP32 MLP on dequantized weights instead of INT8.")] = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="FP16 MLP (float16 weights and activations) instead of INT8.")] = False,
+    infer_backend: Annotated[str, typer.Option("--infer-backend", help=f"{', '.join(INFER_BACKEND_NAMES)}. {INFER_BACKEND_HELP}")] = "auto",
     aov: Annotated[list[str] | None, typer.Option("--aov", help="Also write OUT_<aov>.png: uv, depth, mask or height (repeatable).")] = None,
     exposure: Annotated[float, typer.Option("--exposure", help=f"Exposure, stops (at most {MAX_EXPOSURE_STOPS:g} either way).")] = 0.0,
     tonemap: Annotated[str, typer.Option("--tonemap", help="aces, reinhard or clamp.")] = "aces",
@@ -144,6 +146,8 @@ def render(
     bad = [a for a in aovs if a not in AOV_CHOICES]
     if bad:
         raise typer.BadParameter(f"--aov must be one of {AOV_CHOICES}, got {bad}")
+    if infer_backend not in INFER_BACKEND_NAMES:
+        raise typer.BadParameter(f"--infer-backend must be one of {list(INFER_BACKEND_NAMES)}, got {infer_backend!r}")
     if mesh is None and shape not in SHAPES:
         raise typer.BadParameter(f"--shape must be one of {sorted(SHAPES)}, got {shape!r}")
     paths = [material, *(others or [])]
@@ -160,7 +164,7 @@ def render(
               for lv in light_values]
     try:
         kwargs = dict(hf=not no_hf, synthesis=not no_synthesis, fp32=fp32, exposure=exposure, tonemap=tonemap,
-                      shadows=not no_shadows)
+                      shadows=not no_shadows, infer_backend=infer_backend)
         if side_by_side:
             right = np.array([-math.sin(math.radians(az)), math.cos(math.radians(az)), 0.0])  # camera image x
             placed = [(b, base, right * spacing * (k - (len(bundles) - 1) / 2)) for k, b in enumerate(bundles)]
@@ -172,7 +176,7 @@ def render(
         for _ in range(warmup):
             renderer.render(cam, lights, **kwargs)
         runs = [renderer.render(cam, lights, **kwargs) for _ in range(frames)]
-    except (DeviceError, ValueError) as e:
+    except (DeviceError, ValueError) as e:  # ValueError: InferBackendError too
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
     result = runs[-1]
@@ -180,8 +184,9 @@ def render(
         typer.echo(f"warning: the material covers no pixel of the {width}x{height} image (camera az,el,dist = "
                    f"{az:g},{el:g},{dist:g}); {out} shows only the background", err=True)
     _write_images(out, result, aovs)
+    ran = infer_backend if side_by_side else renderer.infer_pass().resolved_backend()
     typer.echo(f"wrote {out} ({width}x{height}, {'FP16' if fp16 else 'FP32' if fp32 else 'INT8'}, hf {'off' if no_hf else 'on'}, "
-               f"synthesis {'off' if no_synthesis else 'on'})")
+               f"synthesis {'off' if no_synthesis else 'on'}, infer {ran})")
     typer.echo(f"frame times, median of {frames} after {warmup} warm-up (ms):")
     for key in result.timings_ms:
         typer.echo(f"  {key:<14} {statistics.median(r.timings_ms[key] for r in runs):9.2f}")

@@ -23,6 +23,7 @@ from typing import Annotated
 
 import typer
 
+from ..render.passes.infer_native import AUTO, INFER_BACKEND_HELP, INFER_BACKEND_NAMES
 from .options import parse_size
 
 SOFTWARE_RENDER_SCALE = 0.35
@@ -47,6 +48,8 @@ def view(
     script: Annotated[str | None, typer.Option(
         "--script", help="Scripted events: JSON list or JSON file (see neumat.viewer.script).")] = None,
     reload_interval: Annotated[float, typer.Option("--reload-interval", min=0.0, help="Seconds between bundle-file polls.")] = 0.5,
+    infer_backend: Annotated[str, typer.Option(
+        "--infer-backend", help=f"{', '.join(INFER_BACKEND_NAMES)} (also in the panel). {INFER_BACKEND_HELP}")] = AUTO,
 ) -> None:
     """Interactive viewer: orbit/pan/zoom, light, techniques, debug views, frame-time graph,
     screenshots (F12) and live reload of the bundle files."""
@@ -57,6 +60,8 @@ def view(
     from ..viewer.xvfb import XvfbDisplay, XvfbError
 
     width, height = parse_size(size)
+    if infer_backend not in INFER_BACKEND_NAMES:
+        raise typer.BadParameter(f"--infer-backend must be one of {list(INFER_BACKEND_NAMES)}, got {infer_backend!r}")
     paths = list(materials or [DEFAULT_MATERIAL])
     try:
         events = parse_script(script) if script else []
@@ -84,6 +89,7 @@ def view(
             typer.echo(f"error: {app.mesh_error}", err=True)
             raise typer.Exit(1)
         software = describe(device).software
+        app.state.infer_backend = infer_backend
         app.state.render_scale = render_scale if render_scale is not None else (SOFTWARE_RENDER_SCALE if software and not headless else 1.0)
         try:
             if not headless:

@@ -48,6 +48,10 @@ class MaterialKind:
     """AOVs only this kind writes (e.g. NeuMIP's ``offset``)."""
     debug_slots: tuple[str, ...] = ()
     """Debug slots of its pass beyond ``features`` / ``directions``."""
+    infer_backends: tuple[str, ...] = ("slang",)
+    """Where its pass can evaluate the MLP (``"slang"`` first: in the pass's own kernel on the
+    render device; ``"native"``: the C++ CPU INT8 MLP between a gather and a decode kernel,
+    :mod:`neumat.render.passes.infer_native`)."""
 
     def load_pass(self) -> type:
         """The inference pass class (imported on first use)."""
@@ -84,7 +88,7 @@ def kind_of(bundle) -> MaterialKind:
 
 TRIPLE_PLANE_KIND = register_kind(MaterialKind(
     TRIPLE_PLANE, "neumat.render.passes.infer:InferPass", "neumat.material.triple_plane:render_int8",
-    height_tracing=True, synthesis=True, precisions=("int8", "fp32", "fp16")))
+    height_tracing=True, synthesis=True, precisions=("int8", "fp32", "fp16"), infer_backends=("slang", "native")))
 """Triple-plane features + INT8 MLP (:mod:`.triple_plane`, ``shaders/infer.slang``)."""
 
 NEUMIP_KIND = register_kind(MaterialKind(
@@ -92,4 +96,6 @@ NEUMIP_KIND = register_kind(MaterialKind(
     height_tracing=False, synthesis=False,
     precisions=("int8", "fp32"), extra_aovs=("offset",), debug_slots=("offset_features",)))
 """NeuMIP: the offset network learns the parallax itself, so the height field is never traced,
-and the synthesis of its two textures at offset coordinates is not done (:mod:`.neumip`)."""
+and the synthesis of its two textures at offset coordinates is not done (:mod:`.neumip`). Its MLPs
+run in the pass's kernel only: the offset network's output decides where the rgb network's
+features are read, so a host MLP would take two round trips per frame."""

@@ -6,7 +6,8 @@ graph submits a command buffer holding one ``write_timestamp`` into a timestamp 
 passes dispatch on the same (in-order) queue, so the difference of a pass's two stamps is the
 device time of its work plus submission gaps, in milliseconds (``get_timestamp_results``
 already divides the raw ticks by ``device.info.timestamp_frequency``; checked on lavapipe: a
-0.2 s host sleep between two stamps reads 0.204 s).
+0.2 s host sleep between two stamps reads 0.204 s). A pass of several steps adds ``node.step``
+entries after its own (:meth:`~.passes.base.RenderPass.step_timings`; parts of the node's time).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class RenderGraph:
         return self
 
     def execute(self, ctx: RenderContext, timed: bool = True) -> tuple[dict[str, Resource], dict[str, float]]:
-        """Run every pass; returns (``{"node.slot": Resource}``, ``{node: ms}``) — timings empty
+        """Run every pass; returns (``{"node.slot": Resource}``, ``{node: ms, "node.step": ms}``) — timings empty
         when ``timed`` is False. Waits for the device before returning."""
         import slangpy as spy
 
@@ -77,4 +78,5 @@ class RenderGraph:
             seconds = pool.get_timestamp_results(0, 2 * len(self.nodes))  # ticks / timestamp_frequency
             for i, node in enumerate(self.nodes):
                 timings[node.name] = 1e3 * (seconds[2 * i + 1] - seconds[2 * i])
+                timings.update({f"{node.name}.{step}": ms for step, ms in node.render_pass.step_timings().items()})
         return results, timings

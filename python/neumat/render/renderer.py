@@ -25,6 +25,7 @@ Example::
     res = r.render(Camera.orbit(azimuth=30, elevation=35, distance=4), [DirectionalLight()])
     res.srgb            # uint8 [512, 512, 3]
     res.timings_ms      # {"shell": .., "hf_trace": .., "synthesis": .., "infer": .., "compose": .., "total": ..}
+                        # + "infer.gather" / "infer.mlp" / "infer.decode" when the native backend runs
 """
 
 from __future__ import annotations
@@ -173,10 +174,12 @@ class Renderer:
         return Camera.orbit(azimuth=-60.0, elevation=35.0, distance=4.0, width=self.width, height=self.height)
 
     def build_graph(self, camera: Camera, lights, hf: bool, synthesis: bool, fp32: bool, debug: bool,
-                    compose: ComposeSettings, shadows: bool = False, precision: str | None = None) -> RenderGraph:
+                    compose: ComposeSettings, shadows: bool = False, precision: str | None = None,
+                    infer_backend: str = "auto") -> RenderGraph:
         """The frame's graph (passes are cached; only the wiring is rebuilt). ``lights``: a list
         of lights or one light; ``shadows``: add the shadow pass (when the height field is traced);
-        ``precision``: the MLP (:data:`~.passes.infer.PRECISIONS`), overriding ``fp32``."""
+        ``precision``: the MLP (:data:`~.passes.infer.PRECISIONS`), overriding ``fp32``;
+        ``infer_backend``: where the infer node's MLP runs (:mod:`.passes.infer_native`)."""
         precision = precision or ("fp32" if fp32 else "int8")
         lights = list(lights) if isinstance(lights, (list, tuple)) else [lights]
         hf = hf and self.height_spec is not None
@@ -192,6 +195,7 @@ class Renderer:
             vis = "hf_trace"
         infer = self.infer_pass(debug)
         infer.camera, infer.lights, infer.precision = camera, lights, precision  # InferPass or NeuMipPass
+        infer.backend = infer_backend
         edges = {s: f"{vis}.{s}" for s in infer.INPUTS}
         if shadows and trace is not None and self.kind.height_tracing:
             if self._shadow is None:
@@ -215,7 +219,7 @@ class Renderer:
     def render(self, camera: Camera | None = None, lights=None, hf: bool = True, synthesis: bool = True,
                fp32: bool = False, exposure: float = 0.0, tonemap: str = "aces",
                background=(0.02, 0.02, 0.025), aovs=(), debug: bool = False,
-               shadows: bool = True, precision: str | None = None) -> RenderResult:
+               shadows: bool = True, precision: str | None = None, infer_backend: str = "auto") -> RenderResult:
         """Render one frame.
 
         Args:
@@ -236,6 +240,13 @@ class Renderer:
             precision: ``"int8"`` (default), ``"fp32"`` or ``"fp16"`` (triple-plane bundles; needs
                 shader float16, else ValueError), see :data:`~.passes.infer.PRECISIONS`;
                 None: from ``fp32``.
+            infer_backend: where the infer pass's MLP runs: ``"slang"`` (in its kernel on the
+                render device), ``"native"`` (the C++ CPU INT8 MLP between a gather and a decode
+                kernel; int8 only, bit-identical images) or ``"auto"`` (native on a software
+                rasterizer such as lavapipe when the extension is built and the precision is int8,
+                else slang); the material kind declares which exist
+                (:attr:`~neumat.material.kinds.MaterialKind.infer_backends`; NeuMIP: slang only).
+                :class:`~.passes.infer_native.InferBackendError` (a ValueError) when it cannot run.
         """
         bad = [a for a in aovs if a not in AOVS]
         if bad:
@@ -250,7 +261,7 @@ class Renderer:
         camera, lights = frame_view(camera, lights, self.width, self.height)
         settings = ComposeSettings(tuple(background), float(exposure), tonemap)
         graph = self.build_graph(camera, lights, hf, synthesis, fp32, debug or OFFSET in aovs, settings,
-                                 shadows=shadows, precision=precision)
+                                 shadows=shadows, precision=precision, infer_backend=infer_backend)
         ctx = RenderContext(self.device, self.width, self.height)
         start = time.perf_counter()
         res, timings = graph.execute(ctx)

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from ..render import renderer as renderer_module
 from ..render.passes import infer as infer_pass
 from ..render.passes.compose import TONEMAPS
+from ..render.passes.infer_native import AUTO, INFER_BACKEND_NAMES
 from ..render.renderer import Renderer
 from .camera_control import LightControl, OrbitCamera
 from .debug_views import DEBUG_VIEWS
 
 KNOWN_RENDER_OPTIONS = ("camera", "lights", "hf", "synthesis", "fp32", "precision", "exposure", "tonemap",
-                        "background", "aovs", "debug")
+                        "background", "aovs", "debug", "infer_backend")
 """``Renderer.render`` parameters the viewer sets explicitly."""
 HAS_PRECISION = "precision" in inspect.signature(Renderer.render).parameters
 """Whether this Renderer takes ``precision=`` (else only ``fp32=``)."""
@@ -56,6 +57,8 @@ class ViewerState:
     """ACF-guided synthesis of the U features."""
     precision: str = "int8"
     """MLP variant, one of :data:`PRECISIONS` (``fp32``: dequantized weights)."""
+    infer_backend: str = AUTO
+    """Where the infer pass's MLP runs, one of :data:`~neumat.render.passes.infer_native.INFER_BACKEND_NAMES`."""
     exposure: float = 0.0
     """Stops."""
     tonemap: str = "aces"
@@ -78,6 +81,8 @@ class ViewerState:
             raise ValueError(f"tonemap must be one of {sorted(TONEMAPS)}, got {self.tonemap!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.infer_backend not in INFER_BACKEND_NAMES:
+            raise ValueError(f"infer_backend must be one of {list(INFER_BACKEND_NAMES)}, got {self.infer_backend!r}")
         if self.view not in DEBUG_VIEWS:
             raise ValueError(f"view must be one of {list(DEBUG_VIEWS)}, got {self.view!r}")
 
@@ -86,7 +91,8 @@ class ViewerState:
         ``width × height`` (camera, lights and techniques; no AOVs)."""
         mlp = {"precision": self.precision} if HAS_PRECISION else {"fp32": self.precision == "fp32"}
         return dict(camera=self.orbit.camera(width, height), lights=[x.light() for x in self.lights], hf=self.hf,
-                    synthesis=self.synthesis, exposure=self.exposure, tonemap=self.tonemap, **mlp, **self.extra)
+                    synthesis=self.synthesis, exposure=self.exposure, tonemap=self.tonemap, infer_backend=self.infer_backend,
+                    **mlp, **self.extra)
 
     @property
     def light(self) -> LightControl:
@@ -96,5 +102,5 @@ class ViewerState:
     def snapshot(self) -> tuple:
         """A hashable value that changes whenever the rendered image would."""
         return (self.material, self.mesh, dataclasses.astuple(self.orbit), tuple(dataclasses.astuple(x) for x in self.lights),
-                self.hf, self.synthesis, self.precision, self.exposure, self.tonemap, tuple(sorted(self.extra.items())),
-                self.view, self.feature_group, self.diff_gain, self.render_scale)
+                self.hf, self.synthesis, self.precision, self.infer_backend, self.exposure, self.tonemap,
+                tuple(sorted(self.extra.items())), self.view, self.feature_group, self.diff_gain, self.render_scale)

@@ -16,6 +16,7 @@ from imgui_bundle import imgui, implot
 from ..assets import DEMO_MESH
 from ..material import kind_of
 from ..render.passes.compose import TONEMAPS
+from ..render.passes.infer_native import INFER_BACKEND_NAMES
 from ..render.renderer import SHAPES
 from .camera_control import LightControl
 from .debug_views import DEBUG_VIEWS, KIND_VIEWS
@@ -113,6 +114,9 @@ def _technique_section(app) -> None:
     changed, index = imgui.combo("MLP", PRECISIONS.index(s.precision), list(PRECISIONS))
     if changed:
         s.precision = PRECISIONS[index]
+    changed, index = imgui.combo("infer backend", INFER_BACKEND_NAMES.index(s.infer_backend), list(INFER_BACKEND_NAMES))
+    if changed:
+        s.infer_backend = INFER_BACKEND_NAMES[index]
     for name in list(s.extra):
         _, s.extra[name] = imgui.checkbox(name, s.extra[name])
     _slider(s, "exposure", "exposure", -6.0, 6.0, "%.2f stops")

@@ -146,6 +146,12 @@ class RenderPass:
         ``OUTPUTS``."""
         raise NotImplementedError
 
+    def step_timings(self) -> dict[str, float]:
+        """``{step: ms}`` of the parts of the last :meth:`execute` for a pass of several steps
+        (each pass says how it measures them); empty for one dispatch. Called once the device
+        has finished the frame."""
+        return {}
+
     def check_inputs(self, inputs: dict[str, Resource]) -> None:
         """Raise ValueError naming any missing input slot."""
         missing = [s for s in self.INPUTS if s not in inputs]

@@ -19,6 +19,13 @@ the weights rounded to float16 and float16 activations and sums (needs shader fl
 :func:`check_fp16`). All of this runs once per light of :attr:`InferPass.lights` (at most
 :data:`~neumat.render.passes.shadow.MAX_LIGHTS`, one MLP evaluation each).
 
+Where the MLP runs is :attr:`InferPass.backend` (:data:`BACKENDS`, :mod:`.infer_native`): ``slang``
+evaluates it in the pass's one kernel; ``native`` (INT8 only) splits the pass into a gather kernel
+(the features), the C++ CPU MLP on the host and a decode kernel (the rest), bit-identical in every
+slot below; ``auto`` (the default) takes native on a software rasterizer. With native, the
+renderer's timings add ``infer.gather`` / ``infer.mlp`` / ``infer.decode``
+(:meth:`InferPass.step_timings`).
+
 Slots (module constants):
 
 ================  ==========  ===================================================================
@@ -57,6 +64,7 @@ from ..camera import Camera
 from ..feature_mips import mip_chain
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec
+from .infer_native import AUTO, NATIVE, NativeInfer, resolve_backend
 from .shadow import SHADOW, pack_lights
 from .synthesis import RELIEF_SLOPE, U_FEATURES
 
@@ -81,6 +89,8 @@ def _kernel(device, widths: tuple[int, ...] | None, unroll_dots: int, entry: str
     return mlp_kernel(device, SHADER, "infer_int8", (widths,), unroll_dots)
 
 
+BACKENDS = TRIPLE_PLANE_KIND.infer_backends
+"""Where the MLP can run (:mod:`.infer_native`): in the pass's kernel, or natively on the CPU."""
 PRECISIONS = TRIPLE_PLANE_KIND.precisions
 """MLP variants (as the kind declares them): the INT8 network (bit-exact contract), its FP32 twin
 on the dequantized weights, and an FP16 twin (weights rounded to float16, float16 activations and
@@ -193,6 +203,11 @@ class InferPass(RenderPass):
         """The lights (1..MAX_LIGHTS); the first is the primary light of the ``btf`` slot."""
         self.precision = "int8"
         """The MLP that runs: one of :data:`PRECISIONS`."""
+        self.backend = AUTO
+        """Where the MLP runs: ``"auto"``, or one of :data:`BACKENDS` (:mod:`.infer_native`;
+        ``"native"`` needs precision int8 and the C++ extension)."""
+        self._native: NativeInfer | None = None
+        self._ran_native = False
         self.feature_lod = False
         """Read the U plane through its mip chain by the pixel footprint (module docstring); the
         MLPs (INT8 too) take the trilinear float features as they take level-0 ones. Off by
@@ -235,6 +250,7 @@ class InferPass(RenderPass):
         self.check_inputs(inputs)
         if self.camera is None:
             raise ValueError("InferPass.camera must be set before execute")
+        native = self.resolved_backend() == NATIVE
         out = self.allocate_outputs(ctx)
         specs = self.reflect()
         if self.debug:
@@ -250,7 +266,6 @@ class InferPass(RenderPass):
                  "useSynth": int(synth is not None),
                  "synthChannels": self.u_channels, "writeDebug": int(self.debug),
                  "featureCount": int(self.mlp.n_inputs), "angleParam": self.angle_param}
-        kernel = self.kernel(self.precision)
         io = {**{s: inputs[s].buffer for s in self.INPUTS},
               "synthFeatures": synth.buffer if synth is not None else self._dummy,
               "shadow": shadow.buffer if shadow is not None else self._dummy,
@@ -258,11 +273,31 @@ class InferPass(RenderPass):
               "btf": out[BTF].buffer, "irradiance": out[IRRADIANCE].buffer, "shaded": out[SHADED].buffer,
               "features": out[FEATURES].buffer if self.debug else self._dummy,
               "directions": out[DIRECTIONS].buffer if self.debug else self._dummy}
-        kernel.dispatch(
-            thread_count=[ctx.width, ctx.height, 1], frame=frame,
-            planes={**self._planes, "uLevels": self._planes["uLevels"] if self.feature_lod else 1,
-                    "reliefMode": relief_mode},
-            mlp={"int8": self._int8, "fp32": self._fp32, "fp16": self._fp16}[self.precision], lights=pack_lights(self.device, self.lights),
-            useShadow=int(shadow is not None), io=io,
-        )
+        params = {"frame": frame, "io": io, "lights": pack_lights(self.device, self.lights),
+                  "planes": {**self._planes, "uLevels": self._planes["uLevels"] if self.feature_lod else 1,
+                             "reliefMode": relief_mode}}
+        self._ran_native = native
+        if native:
+            self.native().execute(ctx, params, int(shadow is not None), len(self.lights))
+        else:
+            self.kernel(self.precision).dispatch(
+                thread_count=[ctx.width, ctx.height, 1], useShadow=int(shadow is not None),
+                mlp={"int8": self._int8, "fp32": self._fp32, "fp16": self._fp16}[self.precision], **params)
         return out
+
+    def resolved_backend(self) -> str:
+        """The backend :attr:`backend` stands for at :attr:`precision` on this device
+        (:func:`~.infer_native.resolve_backend`; :class:`~.infer_native.InferBackendError` if it
+        cannot run)."""
+        return resolve_backend(self.backend, self.device, self.precision, BACKENDS)
+
+    def native(self) -> NativeInfer:
+        """The native backend's gather / decode kernels and exchange buffers (built on first use)."""
+        if self._native is None:
+            self._native = NativeInfer(self.device, self.mlp, self.unroll_dots)
+        return self._native
+
+    def step_timings(self) -> dict[str, float]:
+        """The native backend's ``gather`` / ``mlp`` / ``decode`` times of the last frame (ms,
+        :meth:`.infer_native.NativeInfer.step_timings`); empty after a one-kernel frame."""
+        return self._native.step_timings() if self._ran_native else {}

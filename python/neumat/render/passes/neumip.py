@@ -53,6 +53,7 @@ from ..camera import Camera
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec
 from .infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, SHADED, float_weight_buffers
+from .infer_native import AUTO, resolve_backend
 from .shadow import pack_lights
 
 OFFSET = "offset"
@@ -131,6 +132,11 @@ class NeuMipPass(RenderPass):
         """The lights (1..MAX_LIGHTS of :mod:`.shadow`); the first is the primary light of ``btf``."""
         self.fp32 = False
         """True: run both networks as FP32 MLPs on the dequantized weights."""
+        self.backend = AUTO
+        """Where the MLPs run: ``"auto"`` or ``"slang"``, both this pass's kernel (the kind declares
+        no other, :attr:`~neumat.material.kinds.MaterialKind.infer_backends`: the offset network's
+        output picks where the rgb network reads its features, so a host MLP would take two round
+        trips and a third kernel per frame)."""
 
     @property
     def precision(self) -> str:
@@ -142,6 +148,10 @@ class NeuMipPass(RenderPass):
         if value not in NEUMIP_KIND.precisions:
             raise ValueError(f"NeuMIP bundles render with precision 'int8' or 'fp32', not {value!r}")
         self.fp32 = value == "fp32"
+
+    def resolved_backend(self) -> str:
+        """``"slang"`` (:func:`~.infer_native.resolve_backend`; it raises for any other request)."""
+        return resolve_backend(self.backend, self.device, self.precision, NEUMIP_KIND.infer_backends)
 
     @property
     def kernel_fp32(self):
@@ -164,6 +174,7 @@ class NeuMipPass(RenderPass):
         self.check_inputs(inputs)
         if self.camera is None:
             raise ValueError("NeuMipPass.camera must be set before execute")
+        self.resolved_backend()
         out = self.allocate_outputs(ctx)
         specs = self.reflect()
         if self.debug:
