@@ -6,8 +6,11 @@ tile; the texture repeats, so world (x, y) shows texture uv = (x, y) mod 1):
 
 * **surface**: the height field ``z = height_scale·h(u, v)`` of the loaded maps as a triangle
   mesh whose vertices lie on the bilinear surface at every texel centre and ``k - 1`` points
-  between (:func:`mesh_subdivision`), over exactly the part of the plane the camera rays and
-  the shadow rays can reach (:meth:`FidelityView.surface_bounds`); BSDF =
+  between: for :func:`reference_at_rays` one tile of it, repeated by the ray caster
+  (:mod:`.periodic_surface`, k = :func:`~.periodic_surface.reference_subdivision`: 4 for
+  1024² maps), for :func:`render_reference` a mesh over exactly the part of the plane the
+  camera rays and the shadow rays can reach (:meth:`FidelityView.surface_bounds`, k =
+  :func:`mesh_subdivision`: 1 for 1024² maps; coarser, so less exact at grazing light); BSDF =
   :func:`suite_bsdf`, the project's BRDF (``(1-metallic)·albedo/π`` + GGX with ``F0 =
   mix(0.04, albedo, metallic)``) on bilinear, repeating maps with the height field's texel
   normals as a bilinear normal map (on vertex normals +z) — what the training data is
@@ -51,6 +54,7 @@ from ..data.mitsuba_ref import grid_mesh, material_bsdf, require_mitsuba
 from ..data.pbr import PbrMaterial
 from ..render.camera import Camera
 from .pairs import Pair
+from .periodic_surface import PeriodicSurface, reference_subdivision
 
 CAMERA_DISTANCE = 100.0
 """Distance from the camera to its target, scene units (= UV tiles)."""
@@ -213,7 +217,7 @@ _SAME_RAY_OK: bool | None = None
 
 
 @contextmanager
-def _mitsuba_variant(name: str):
+def mitsuba_variant(name: str):
     """Mitsuba with variant ``name`` inside the block; the previous variant is restored after."""
     mi = require_mitsuba()
     previous = mi.variant()
@@ -226,10 +230,11 @@ def _mitsuba_variant(name: str):
 
 def reference_at_rays(material: PbrMaterial, view: FidelityView, supersample: int) -> tuple[np.ndarray, np.ndarray]:
     """Mitsuba's ground truth at exactly neumat's sub-pixel rays (``view.camera(supersample)``):
-    each ray is intersected with :func:`surface_mesh`, :func:`suite_bsdf` is evaluated at the
-    hit toward the light (``bsdf.eval``: the BTF value, cosine included) and a shadow ray
-    (``spawn_ray``, ``ray_test``) decides visibility, then ``supersample``² sub-pixels are
-    box-averaged. Sharing neumat's sample positions removes the sampling noise of comparing two
+    each ray is intersected with the periodic surface (:class:`.periodic_surface.PeriodicSurface`:
+    one tile tessellated at :func:`.periodic_surface.reference_subdivision` vertices per texel),
+    :func:`suite_bsdf` is evaluated at the hit toward the light (``bsdf.eval``: the BTF value,
+    cosine included) and a shadow ray (:meth:`~.periodic_surface.PeriodicSurface.lit`) decides
+    visibility, then ``supersample``² sub-pixels are box-averaged. Sharing neumat's sample positions removes the sampling noise of comparing two
     independent Monte Carlo images: glossy metal's glints (0.1 % of the samples holding half of
     a back-scatter image's energy) made two independent 64-sample estimates of the *same*
     exact image differ by 28 % relative L1 (hammered copper, oblique_b). Variant
@@ -238,7 +243,7 @@ def reference_at_rays(material: PbrMaterial, view: FidelityView, supersample: in
     Returns:
         (float32 [S, S, 3] BTF values — radiance under unit irradiance —, float32 [S, S, 2]
         pixel-averaged texture coordinates of the hits, scene units, not wrapped); rays that
-        miss the mesh (none inside :meth:`FidelityView.surface_bounds`) count as 0.
+        miss the surface (none: it is unbounded) count as 0.
     """
     origin, direction = view.camera(supersample).rays()
     origin, direction = origin.reshape(-1, 3), direction.reshape(-1, 3)
@@ -248,22 +253,17 @@ def reference_at_rays(material: PbrMaterial, view: FidelityView, supersample: in
     t = (top - origin[:, 2]) / direction[:, 2]
     o = np.ascontiguousarray(origin + t[:, None] * direction, np.float32)
     d = np.ascontiguousarray(direction, np.float32)
-    with _mitsuba_variant(SAME_RAY_VARIANT) as mi:
-        import drjit as dr
-
-        bounds = view.surface_bounds(material.height_scale, 1.0 / material.resolution)
+    with mitsuba_variant(SAME_RAY_VARIANT) as mi:
         field = HeightField(material.height, material.height_scale)
-        mesh = surface_mesh(field, bounds, mesh_subdivision(material.resolution), suite_bsdf(material))
-        scene = mi.load_dict({"type": "scene", "surface": mesh})
-        ray = mi.Ray3f(mi.Point3f(o[:, 0], o[:, 1], o[:, 2]), mi.Vector3f(d[:, 0], d[:, 1], d[:, 2]))
-        si = scene.ray_intersect(ray)
-        valid = si.is_valid()
-        light = mi.Vector3f(*(float(x) for x in view.pair.wi))
-        value = si.bsdf(ray).eval(mi.BSDFContext(), si, si.to_local(light), valid)
-        blocked = scene.ray_test(si.spawn_ray(light), valid)
-        value = dr.select(valid & ~blocked, value, mi.Color3f(0.0))
+        surface = PeriodicSurface(field, reference_subdivision(material.resolution), suite_bsdf(material))
+        si, hits, ray = surface.intersect(o, d)
+        hit = np.isfinite(hits[:, 0])
+        light = np.asarray(view.pair.wi, np.float64)
+        value = si.bsdf(ray).eval(mi.BSDFContext(), si, si.to_local(mi.Vector3f(*map(float, light))), si.is_valid())
         rgb = np.array(value, dtype=np.float32).reshape(3, -1).T
-        uv = np.array(si.uv, dtype=np.float32).reshape(2, -1).T
+        lit = surface.lit(si, hit, light)
+        rgb = np.where(lit[:, None], rgb, 0.0)
+        uv = np.where(hit[:, None], hits[:, :2], 0.0)
     s, k = view.size, supersample
     return (rgb.reshape(s, k, s, k, 3).mean(axis=(1, 3)).astype(np.float32),
             uv.reshape(s, k, s, k, 2).mean(axis=(1, 3)).astype(np.float32))

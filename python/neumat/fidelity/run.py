@@ -73,7 +73,7 @@ IMAGE_REFERENCE = "image"
 """Mitsuba's own image render at ``spp`` samples per pixel (:func:`.reference.render_reference`)."""
 REFERENCE_METHODS = ("auto", SAME_RAY_REFERENCE, IMAGE_REFERENCE)
 """``FidelityConfig.reference`` values."""
-REFERENCE_VERSION = 3
+REFERENCE_VERSION = 4
 """Cache key version of the Mitsuba references (2: shading normals as a bilinear normal map; 3:
 without Mitsuba's shadow-terminator factor and normal flipping)."""
 
