@@ -60,9 +60,9 @@ NATIVE = "native"
 SLANG = "slang"
 INFER_BACKEND_NAMES = (AUTO, SLANG, NATIVE)
 """Every name a request may use (a material kind supports a subset besides ``auto``)."""
-INFER_BACKEND_HELP = ("Where the infer pass's MLP runs: slang (in its kernel on the render device), native (the C++ "
-                "CPU INT8 MLP between a gather and a decode kernel; int8 only, same image to the bit) or auto "
-                "(native on a software rasterizer such as lavapipe when the extension is built, else slang).")
+INFER_BACKEND_HELP = ("Where the infer pass's MLP runs: slang (in its kernel on the render device), native (the "
+                      "C++ CPU INT8 MLP between a gather and a decode kernel; int8 only, same image to the bit) or "
+                      "auto (native on a software rasterizer such as lavapipe when the extension is built, else slang).")
 """``--infer-backend`` help of the commands that render."""
 FIRST_CAPACITY = 0.25
 """Rows the exchange buffers first hold, as a fraction of the frame's pixels."""
