@@ -52,10 +52,18 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def renders(device, bundle):
+    """Per case: (renderer, camera, light, render with the default infer backend); and per
+    (case, backend) the render with that backend forced (``slang``: the one-kernel INT8 path,
+    which ``auto`` does not pick on lavapipe)."""
+    from neumat.backends.native_cpu import native_import_error
+
     out = {}
     for name, (mesh, cam, light) in CASES.items():
         r = Renderer(bundle, mesh(), (RES, RES), device=device)
         out[name] = (r, cam, light, r.render(cam, [light], hf=False, synthesis=False, aovs=("btf",), debug=True))
+        for backend in ("slang", "native") if native_import_error() is None else ("slang",):
+            out[name, backend] = (r, cam, light, r.render(cam, [light], hf=False, synthesis=False, aovs=("btf",),
+                                                          debug=True, infer_backend=backend))
     return out
 
 
@@ -73,10 +81,15 @@ def test01_features_and_directions_match_reference(renders, bundle, case):
     np.testing.assert_allclose(feats, ref["features"], atol=FEATURE_ATOL)
 
 
+@pytest.mark.parametrize("backend", ["slang", "native"])
 @pytest.mark.parametrize("case", list(CASES))
-def test02_int8_mlp_bit_exact(renders, bundle, case):
-    """Given the device's own features, the device MLP output equals neumat.quant.forward."""
-    r, cam, light, res = renders[case]
+def test02_int8_mlp_bit_exact(renders, bundle, case, backend):
+    """Given the device's own features, the device MLP output equals neumat.quant.forward,
+    with either infer backend."""
+    if (case, backend) not in renders:
+        pytest.skip("the C++ extension neumat._native is not built")
+    r, cam, light, res = renders[case, backend]
+    assert ("infer.mlp" in res.timings_ms) == (backend == "native")  # the backend that ran
     mask = res.aovs["gbuffer.mask"].reshape(-1) > 0.5
     lit = res.aovs["directions"].reshape(-1, 8)[:, 2] > 0
     keep = np.nonzero(mask & lit)[0]
