@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ import numpy as np
 from ..fileio import atomic_write_bytes
 from ..quant import MAX_LAYERS, MAX_WIDTH, Int8MLP
 from .errors import BundleError
+from .inm_files import read_f32, read_json
 from .inm_layout import (
     INM_CUDA_WIDTHS,
     INM_INPUT_ORDER,
@@ -62,7 +62,6 @@ from .bundle import HEIGHT_UNITS, MAX_PLANE_RES, PLANE_DTYPES, TRIPLE_PLANE, Bun
 
 INM_FORMAT = "neumat.inm"
 INM_VERSION = 1
-MAX_JSON_BYTES = 16 * 1024 * 1024
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _FILES = {
     "plane_info": "PlaneInfo_{}.bin",
@@ -153,8 +152,8 @@ def import_inm(directory: str | Path, name: str) -> Bundle:
 
 
 def _import(d: Path, files: dict[str, str]) -> Bundle:
-    meta = _read_json(d / files["plane_meta"])
-    info = _read_json(d / files["model_info_json"])
+    meta = read_json(d / files["plane_meta"])
+    info = read_json(d / files["model_info_json"])
     for where, m in (("plane meta", meta), ("model info", info)):
         if m.get("format") != INM_FORMAT or m.get("version") != INM_VERSION:
             raise BundleError(
@@ -203,13 +202,13 @@ def _import_planes(d: Path, files: dict[str, str], meta: dict) -> dict[str, np.n
             raise BundleError(
                 f"{files['plane_meta']}: plane {p} dtype must be float16 or float32, got {dtype!r}"
             )
-        raw = _read_f32(d / files[p], n_layers * res * res * 4).reshape(n_layers, res, res, 4)
+        raw = read_f32(d / files[p], n_layers * res * res * 4).reshape(n_layers, res, res, 4)
         planes[p] = plane_from_layers(raw, channels, np.dtype(dtype))
         plane_info += [float(res), float(n_layers)]
     for role in ("plane_info", "plane_meta_bin"):
         path = d / files[role]
         if role == "plane_info" or path.exists():
-            if _read_f32(path, 6).tolist() != plane_info:
+            if read_f32(path, 6).tolist() != plane_info:
                 raise BundleError(f"{path} disagrees with {files['plane_meta']} (expected {plane_info})")
     return planes
 
@@ -239,13 +238,13 @@ def _import_mlp(d: Path, files: dict[str, str], info: dict, segments: list[tuple
             f"{list(inm_widths)} implied by the inputs"
         )
     if (
-        _read_f32(d / files["model_info"], 2 * len(widths) - 1).tolist()
+        read_f32(d / files["model_info"], 2 * len(widths) - 1).tolist()
         != model_info_values(inm_widths).tolist()
     ):
         raise BundleError(f"{files['model_info']} disagrees with {files['model_info_json']}")
-    scales = _read_f32(d / files["scales"], 2 * (len(widths) - 1))
+    scales = read_f32(d / files["scales"], 2 * (len(widths) - 1))
     used, padded = int8_stream_sizes(inm_widths)
-    stream = _read_f32(d / files["weight_int8"], (used, padded))
+    stream = read_f32(d / files["weight_int8"], (used, padded))
     inm_mlp = mlp_from_int8_stream(stream, inm_widths, scales)
     return from_inm_mlp(inm_mlp, columns, sum(w for _, w in segments))
 
@@ -330,48 +329,6 @@ def _f32(values: Any) -> bytes:
     return np.ascontiguousarray(values, dtype="<f4").tobytes()
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
-    """Content of the regular file ``path`` if it has at most ``limit`` bytes (else up to limit + 1)."""
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device would block or never end
-            raise BundleError(f"cannot read INM file {path}: not a regular file")
-        with open(path, "rb") as f:
-            return f.read(limit + 1)
-    except FileNotFoundError as e:
-        raise BundleError(
-            f"INM file {path} is missing; import needs a directory written by export_inm "
-            "(`neumat export --layout inm`)"
-        ) from e
-    except OSError as e:
-        raise BundleError(f"cannot read INM file {path}: {e}") from e
-
-
-def _read_f32(path: Path, count: int | tuple[int, ...]) -> np.ndarray:
-    """float32 values of ``path``, which must hold exactly ``count`` (or one of the counts)."""
-    counts = (count,) if isinstance(count, int) else count
-    data = _read_bytes(path, 4 * max(counts))
-    if len(data) not in [4 * c for c in counts]:
-        what = "missing data (short)" if len(data) < 4 * min(counts) else "too long"
-        raise BundleError(
-            f"{path}: {len(data)}{'+' if len(data) > 4 * max(counts) else ''} bytes, expected "
-            f"{' or '.join(str(4 * c) for c in counts)}: {what}; re-export it"
-        )
-    return np.frombuffer(data, dtype="<f4").astype(np.float32)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    data = _read_bytes(path, MAX_JSON_BYTES)
-    if len(data) > MAX_JSON_BYTES:
-        raise BundleError(f"{path} is larger than {MAX_JSON_BYTES} bytes; not an INM metadata file")
-    try:
-        obj = json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError) as e:
-        raise BundleError(f"{path} is not valid JSON ({e})") from e
-    if not isinstance(obj, dict):
-        raise BundleError(f"{path} must hold a JSON object")
-    return obj
-
-
 def _int(rec: Any, key: str, lo: int, hi: int, plane: str) -> int:
     v = rec.get(key) if isinstance(rec, dict) else None
     if type(v) is not int or not lo <= v <= hi:
@@ -408,5 +365,5 @@ def _height(d: Path, files: dict[str, str], rec: Any) -> dict[str, Any]:
         raise BundleError(f"{files['plane_meta']}: height 'range' must be [h_min, h_max], got {r!r}")
     if rec.get("units") not in HEIGHT_UNITS:
         raise BundleError(f"{files['plane_meta']}: height 'units' must be one of {list(HEIGHT_UNITS)}")
-    height = _read_f32(d / files["height"], shape[0] * shape[1]).reshape(shape)
+    height = read_f32(d / files["height"], shape[0] * shape[1]).reshape(shape)
     return {"height": height, "height_range": (float(r[0]), float(r[1])), "height_units": rec["units"]}
