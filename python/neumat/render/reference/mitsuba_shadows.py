@@ -7,7 +7,8 @@ k × k sub-triangles on a barycentric grid (k such that a sub-edge spans at most
 ``Σ b_i P_i + (d_lo + H(uv)(d_hi - d_lo)) Σ b_i s_i N_i`` — the point of the prism over it at the
 height of the bilinear, tiled height map H (``neumat.material.interp.bilinear``, texel centres at
 (i + .5)/R), b the barycentrics, s_i the :class:`~neumat.render.scene.HeightSpec` vertex factor
-(unnormalized vertex normals, as the prisms' caps). Mitsuba (``scalar_rgb``) casts the
+(unnormalized vertex normals, as the prisms' caps) — that is ``Σ b_i Q_i + H(uv) Σ b_i T_i`` with the
+prisms' corners Q and extrusions T (:func:`neumat.render.prism.prism_corners`). Mitsuba (``scalar_rgb``) casts the
 :meth:`~neumat.render.camera.Camera.rays` of every pixel centre against it and, from each hit,
 a shadow ray (``spawn_ray``) toward the light; a pixel is shadowed if that ray is blocked. The
 hits' uv (the mesh's texture coordinates) is the exact prism map (:mod:`neumat.render.prism`).
@@ -25,6 +26,7 @@ import numpy as np
 from ...material.interp import bilinear
 from ...data.mitsuba_ref import require_mitsuba
 from ..camera import Camera
+from ..prism import prism_corners
 from ..scene import HeightSpec
 from ..shapes import Mesh
 
@@ -61,13 +63,10 @@ def displaced_surface(mesh: Mesh, spec: HeightSpec, vertices_per_texel: float = 
         np.stack([index[a[down] + 1, b[down]], index[a[down] + 1, b[down] + 1], index[a[down], b[down] + 1]], 1),
     ])  # counter-clockwise as the base face (corner 0 -> 1 -> 2)
     f = mesh.faces
-    s = spec.scale_of(mesh).astype(np.float64)
-    p = np.einsum("gc,fcx->fgx", bary, mesh.positions.astype(np.float64)[f])
-    n = np.einsum("gc,fcx->fgx", bary, (mesh.normals.astype(np.float64) * s[:, None])[f])
+    bottom, extrusion = prism_corners(mesh, spec)  # the shell prisms the renderer traces
     uv = np.einsum("gc,fcx->fgx", bary, mesh.uvs.astype(np.float64)[f])
     h = bilinear(spec.height.astype(np.float64), (uv.reshape(-1, 2)) % 1.0, wrap=True).reshape(uv.shape[:2])
-    d = spec.d_lo + h * (spec.d_hi - spec.d_lo)
-    pos = (p + d[..., None] * n).reshape(-1, 3)
+    pos = (np.einsum("gc,fcx->fgx", bary, bottom) + h[..., None] * np.einsum("gc,fcx->fgx", bary, extrusion)).reshape(-1, 3)
     faces = (tris[None] + (np.arange(f.shape[0]) * bary.shape[0])[:, None, None]).reshape(-1, 3)
     return pos.astype(np.float32), faces.astype(np.uint32), uv.reshape(-1, 2).astype(np.float32)
 
