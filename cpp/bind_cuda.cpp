@@ -2,9 +2,10 @@
 // cuda_unavailable_reason and (when built with CUDA) the CudaMlp class.
 //
 // Device arrays come in through __cuda_array_interface__ (cupy arrays, torch CUDA tensors,
-// numba ...): float32, C-contiguous, on the weights' device. Work is enqueued on the stream
-// given explicitly, else the one the input array exports (CAI v3 "stream"), else the legacy
-// default stream.
+// numba ...): float32, C-contiguous, on the weights' device, x and y not overlapping. Work is
+// enqueued on the stream given explicitly, else the one x exports (CAI v3 "stream"), else y's,
+// else the legacy default stream; it first waits (an event) for every other stream x or y
+// exports (cuda/launch_plan.h).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -72,6 +73,12 @@ DeviceArray device_array(const py::handle& obj, const char* name) {
   a.readonly = data[1].cast<bool>();
   if (cai.contains("stream") && !cai["stream"].is_none()) {
     a.stream = cai["stream"].cast<std::uintptr_t>();
+    if (*a.stream == 0) {
+      throw std::invalid_argument(std::string(name) +
+                                  "'s __cuda_array_interface__ exports stream 0, which the "
+                                  "protocol (v3) disallows: 1 = legacy default stream, 2 = "
+                                  "per-thread default stream, else a cudaStream_t");
+    }
   }
   return a;
 }
@@ -120,11 +127,12 @@ class CudaMlp {
                                   std::to_string(ya.shape[1]) + "]");
     }
     if (ya.readonly) throw std::invalid_argument("y is read-only");
-    const std::uintptr_t st =
-        !stream.is_none() ? stream.cast<std::uintptr_t>() : xa.stream.value_or(0);
+    std::optional<std::uintptr_t> requested;
+    if (!stream.is_none()) requested = stream.cast<std::uintptr_t>();
+    const cuda::StreamPlan plan = cuda::plan_streams(requested, xa.stream, ya.stream);
     py::gil_scoped_release release;
     impl_->forward_device(reinterpret_cast<const float*>(xa.ptr), reinterpret_cast<float*>(ya.ptr),
-                          xa.shape[0], st);
+                          xa.shape[0], plan);
   }
 
   const cuda::DeviceMlp& impl() const { return *impl_; }
@@ -146,6 +154,7 @@ std::optional<std::string> unavailable_reason() {
 void bind_cuda(py::module_& m) {
   using namespace pybind11::literals;
   m.attr("cuda_compiled") = true;
+  m.attr("cuda_debug_checks") = static_cast<bool>(NEUMAT_CUDA_DEBUG);
   m.def(
       "cuda_device_count", [] { return cuda::device_count(nullptr); },
       "Number of usable CUDA devices (0 when there is no device or driver).");
@@ -165,20 +174,30 @@ when no device/driver is present.)doc")
       .def("forward_device", &CudaMlp::forward_device, "x"_a, "y"_a, "stream"_a = py::none(),
            R"doc(Evaluate device arrays in place: y[N, n_L] = MLP(x[N, n_0]).
 
-x, y: float32 C-contiguous arrays on the weights' device exposing __cuda_array_interface__.
+x, y: float32 C-contiguous arrays on the weights' device exposing __cuda_array_interface__;
+they must not overlap (ValueError).
 stream: cudaStream_t as an int (e.g. torch.cuda.current_stream().cuda_stream); default: x's
-exported CAI stream, else the legacy default stream. Asynchronous on that stream.)doc")
+exported CAI stream, else y's, else the legacy default stream. The kernel first waits (event)
+for the streams x and y export (CAI v3 "stream") when they differ from that stream, then runs
+asynchronously on it: synchronize with that stream before reading y elsewhere.)doc")
       .def_property_readonly("device", [](const CudaMlp& s) { return s.impl().device(); })
       .def_property_readonly("device_name",
                              [](const CudaMlp& s) { return s.impl().device_name(); })
       .def_property_readonly("shared_bytes",
-                             [](const CudaMlp& s) { return s.impl().shared_bytes(); });
+                             [](const CudaMlp& s) { return s.impl().shared_bytes(); },
+                             "Dynamic shared memory per block: weights + input/output tiles.")
+      .def_property_readonly("threads", [](const CudaMlp& s) { return s.impl().threads(); },
+                             "Threads per block (= samples per tile).")
+      .def_property_readonly(
+          "resident_threads", [](const CudaMlp& s) { return s.impl().resident_threads(); },
+          "Most threads the grid holds; larger batches make each block loop over tiles.");
 }
 
 #else  // built without CUDA
 
 void bind_cuda(py::module_& m) {
   m.attr("cuda_compiled") = false;
+  m.attr("cuda_debug_checks") = false;
   m.def(
       "cuda_device_count", [] { return 0; }, "Always 0: this module was built without CUDA.");
   m.def(

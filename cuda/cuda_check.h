@@ -1,6 +1,12 @@
 // NEUMAT_CUDA_CHECK(call): throw std::runtime_error("<file>:<line>: <call> failed: <error
 // name>: <cudaGetErrorString>") when a CUDA runtime call does not return cudaSuccess.
+// NEUMAT_CUDA_DEBUG (0 unless the build defines it: CMake option NEUMAT_CUDA_DEBUG, on in
+// Debug builds): the launcher synchronizes after each launch and checks the kernel's errors.
 #pragma once
+
+#ifndef NEUMAT_CUDA_DEBUG
+#define NEUMAT_CUDA_DEBUG 0
+#endif
 
 #include <cuda_runtime.h>
 

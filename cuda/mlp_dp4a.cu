@@ -52,6 +52,19 @@ class DeviceBuffer {
   void* ptr_ = nullptr;
 };
 
+/// A timing-free CUDA event destroyed on scope exit (a pending wait on it stays valid).
+class Event {
+ public:
+  Event() { NEUMAT_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+  ~Event() { cudaEventDestroy(event_); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
 void require_device_pointer(const void* p, int device, const char* name) {
   cudaPointerAttributes attr{};
   NEUMAT_CUDA_CHECK(cudaPointerGetAttributes(&attr, p));
@@ -92,30 +105,38 @@ DeviceMlp::DeviceMlp(const MlpDesc& host_desc, int device) : desc_(host_desc), d
                                 std::to_string(count) + " device(s))");
   }
   DeviceScope scope(device);
-  smem_bytes_ = sizeof(uint32_t) * static_cast<size_t>(host_desc.word_offsets[host_desc.n_layers]);
   int optin = 0;
   NEUMAT_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  if (smem_bytes_ > static_cast<size_t>(optin)) {
-    throw std::runtime_error("the packed weights need " + std::to_string(smem_bytes_) +
-                             " bytes of shared memory; CUDA device " + std::to_string(device) +
-                             " allows " + std::to_string(optin) + " per block");
+  if (optin <= 0) {  // devices without an opt-in carve-out: the plain per-block limit
+    NEUMAT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlock, device));
   }
+  threads_ = pick_threads(host_desc, static_cast<size_t>(optin));
+  if (threads_ == 0) {
+    throw std::runtime_error(
+        "the packed weights (" + std::to_string(sizeof(uint32_t) * host_desc.total_words()) +
+        " bytes) and one warp's input/output tile need " +
+        std::to_string(tile_layout(host_desc, kMinThreadsPerBlock).bytes()) +
+        " bytes of shared memory; CUDA device " + std::to_string(device) + " allows " +
+        std::to_string(optin) + " per block");
+  }
+  smem_bytes_ = tile_layout(host_desc, threads_).bytes();
   // Allow the device maximum (not just this network's size): the attribute is per kernel, so
   // a smaller network constructed later must not shrink what a larger one needs.
   const KernelFn kernel = kernel_for(host_desc);
   NEUMAT_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
   int per_sm = 0;
-  NEUMAT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreadsPerBlock,
-                                                                  smem_bytes_));
+  NEUMAT_CUDA_CHECK(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads_, smem_bytes_));
   int sms = 0;
   NEUMAT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   resident_blocks_ = static_cast<int64_t>(sms) * (per_sm > 0 ? per_sm : 1);
+  const size_t weight_bytes = sizeof(uint32_t) * static_cast<size_t>(host_desc.total_words());
   uint32_t* weights = nullptr;
-  NEUMAT_CUDA_CHECK(cudaMalloc(&weights, smem_bytes_ ? smem_bytes_ : 4));
+  NEUMAT_CUDA_CHECK(cudaMalloc(&weights, weight_bytes ? weight_bytes : 4));
   const cudaError_t copied =
-      cudaMemcpy(weights, host_desc.weights, smem_bytes_, cudaMemcpyHostToDevice);
+      cudaMemcpy(weights, host_desc.weights, weight_bytes, cudaMemcpyHostToDevice);
   if (copied != cudaSuccess) {
     cudaFree(weights);
     NEUMAT_CUDA_CHECK(copied);
@@ -138,19 +159,34 @@ std::string DeviceMlp::device_name() const {
   return prop.name;
 }
 
-void DeviceMlp::forward_device(const float* x, float* y, int64_t n, std::uintptr_t stream) const {
+void DeviceMlp::forward_device(const float* x, float* y, int64_t n, const StreamPlan& plan) const {
   if (n <= 0) return;
+  require_disjoint(reinterpret_cast<std::uintptr_t>(x),
+                   sizeof(float) * static_cast<size_t>(n) * desc_.n_inputs(),
+                   reinterpret_cast<std::uintptr_t>(y),
+                   sizeof(float) * static_cast<size_t>(n) * desc_.n_outputs());
   DeviceScope scope(device_);
   require_device_pointer(x, device_, "x");
   require_device_pointer(y, device_, "y");
+  const auto stream = reinterpret_cast<cudaStream_t>(plan.launch);
+  for (int i = 0; i < plan.n_waits; ++i) {
+    // The producer's pending work on x (or y) first: record on its stream, wait on ours.
+    Event ready;
+    NEUMAT_CUDA_CHECK(cudaEventRecord(ready.get(), reinterpret_cast<cudaStream_t>(plan.waits[i])));
+    NEUMAT_CUDA_CHECK(cudaStreamWaitEvent(stream, ready.get(), 0));
+  }
   const KernelFn kernel = kernel_for(desc_);
   // Enough blocks to fill the GPU once; each stages the weights once, then grid-strides.
-  const int64_t needed = (n + kThreadsPerBlock - 1) / kThreadsPerBlock;
+  const int64_t needed = (n + threads_ - 1) / threads_;
   const auto blocks =
       static_cast<unsigned>(needed < resident_blocks_ ? needed : resident_blocks_);
-  kernel<<<blocks, kThreadsPerBlock, smem_bytes_, reinterpret_cast<cudaStream_t>(stream)>>>(
-      desc_, x, y, n);
+  kernel<<<blocks, static_cast<unsigned>(threads_), smem_bytes_, stream>>>(desc_, x, y, n);
   NEUMAT_CUDA_CHECK(cudaGetLastError());
+#if NEUMAT_CUDA_DEBUG
+  // Debug builds: the kernel's own errors (illegal address, ...) surface here, at this call,
+  // instead of at some later unrelated CUDA call.
+  NEUMAT_CUDA_CHECK(cudaDeviceSynchronize());
+#endif
 }
 
 void DeviceMlp::forward_host(const float* x, float* y, int64_t n) const {
@@ -160,7 +196,7 @@ void DeviceMlp::forward_host(const float* x, float* y, int64_t n) const {
   const size_t y_bytes = sizeof(float) * static_cast<size_t>(n) * desc_.widths[desc_.n_layers];
   DeviceBuffer xd(x_bytes), yd(y_bytes);
   NEUMAT_CUDA_CHECK(cudaMemcpy(xd.as<float>(), x, x_bytes, cudaMemcpyHostToDevice));
-  forward_device(xd.as<float>(), yd.as<float>(), n, 0);
+  forward_device(xd.as<float>(), yd.as<float>(), n, StreamPlan{});
   NEUMAT_CUDA_CHECK(cudaMemcpy(y, yd.as<float>(), y_bytes, cudaMemcpyDeviceToHost));
 }
 

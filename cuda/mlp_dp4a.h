@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "launch_plan.h"
 #include "mlp_desc.h"
 
 namespace neumat::cuda {
@@ -23,9 +24,12 @@ std::string runtime_version();
 
 /// An INT8 MLP whose packed weights live on one CUDA device.
 ///
-/// Kernel: one thread per sample, all packed weights staged in dynamic shared memory per
-/// block, __dp4a dot products, rounding pinned with __fmul_rn / __float2int_rn (bit-exact with
-/// neumat.quant.reference.forward). Built with --fmad=false.
+/// Kernel (mlp_dp4a_kernel.cuh): one thread per sample, blocks of threads() samples per tile,
+/// the packed weights and an input/output tile in dynamic shared memory (global memory is read
+/// and written coalesced), __dp4a dot products, rounding pinned with __fmul_rn /
+/// __float2int_rn (bit-exact with neumat.quant.reference.forward). Built with --fmad=false.
+/// Builds with NEUMAT_CUDA_DEBUG=1 synchronize the device after every launch and report the
+/// kernel's own (asynchronous) errors there.
 class DeviceMlp {
  public:
   /// Copy the validated description's (host) weights to `device`. Throws std::runtime_error
@@ -35,23 +39,29 @@ class DeviceMlp {
   DeviceMlp(const DeviceMlp&) = delete;
   DeviceMlp& operator=(const DeviceMlp&) = delete;
 
-  /// y[n, n_L] = MLP(x[n, n_0]) on device pointers (float32, C-contiguous, on this device),
-  /// enqueued on `stream` (a cudaStream_t as an integer; 0 = legacy default stream).
-  /// Asynchronous; n == 0 launches nothing.
-  void forward_device(const float* x, float* y, int64_t n, std::uintptr_t stream) const;
+  /// y[n, n_L] = MLP(x[n, n_0]) on device pointers (float32, C-contiguous, on this device,
+  /// not overlapping: std::invalid_argument otherwise), enqueued on plan.launch after waiting
+  /// (an event per stream) for plan.waits. Asynchronous; n == 0 launches nothing.
+  void forward_device(const float* x, float* y, int64_t n, const StreamPlan& plan) const;
 
   /// Same on host pointers: copies in, runs, copies out and synchronizes.
   void forward_host(const float* x, float* y, int64_t n) const;
 
   int device() const { return device_; }
   std::string device_name() const;
-  /// Dynamic shared memory per block used by the kernel (the packed weights), in bytes.
+  /// Dynamic shared memory per block (packed weights + input/output tiles), in bytes.
   size_t shared_bytes() const { return smem_bytes_; }
+  /// Threads per block = samples per tile.
+  int threads() const { return threads_; }
+  /// Threads the grid holds at most (resident blocks x threads()): larger batches make each
+  /// block loop over several tiles.
+  int64_t resident_threads() const { return resident_blocks_ * threads_; }
 
  private:
   MlpDesc desc_;           // weights points to device memory owned by this object
   int device_ = 0;
-  size_t smem_bytes_ = 0;
+  int threads_ = 0;        // pick_threads(desc_, the device's shared memory per block)
+  size_t smem_bytes_ = 0;  // tile_layout(desc_, threads_).bytes()
   int64_t resident_blocks_ = 1;  // blocks that fit on the device at once (grid size cap)
 };
 

@@ -8,14 +8,11 @@ bit-exact. With a GPU (tests marked `gpu`): bit-exact through numpy, cupy and to
 
 from __future__ import annotations
 
-import ctypes
-import os
 import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cuda_emulation import build_emulation, emulated_forward
 
 from neumat.backends import BackendUnavailable
 from neumat.backends.cuda import CudaBackend
@@ -59,6 +56,8 @@ def test_build_reports_cuda_status():
         assert _native.cuda_compiled
     elif shutil.which("nvcc"):  # AUTO with a toolkit on PATH (as at build time here)
         assert _native.cuda_compiled, "nvcc is on PATH but the extension was built without CUDA"
+    # NEUMAT_CUDA_DEBUG builds synchronize after every launch: never the default.
+    assert _native.cuda_debug_checks is False
     if _native.cuda_compiled:
         assert info["cuda_runtime"] == "static"
         assert "90" in info["cuda_architectures"]
@@ -97,40 +96,19 @@ def test_cuda_mlp_validates_network_before_touching_the_device():
         _native.CudaMlp(w.astype(np.int64), n, m)
 
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(scope="module")
-def emulated_kernel(tmp_path_factory):
-    """cuda/host_emulation.cpp built with the host C++ compiler, as a ctypes function."""
-    sources = [ROOT / "cuda" / "host_emulation.cpp", ROOT / "cpp" / "mlp_desc.cpp"]
-    if not all(p.exists() for p in sources):
-        pytest.skip("kernel sources are not in this checkout")
-    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
-    if cxx is None:
-        pytest.skip("no host C++ compiler (c++/g++ or $CXX) to build the kernel emulation")
-    lib_path = tmp_path_factory.mktemp("emu") / "libneumat_kernel_emu.so"
-    flags = ["-O2", "-std=c++17", "-ffp-contract=off", "-fPIC", "-shared", "-Wno-unknown-pragmas"]
-    includes = [f"-I{ROOT / 'cpp'}", f"-I{ROOT / 'cuda'}"]
-    cmd = [cxx, *flags, *includes, *map(str, sources), "-o", str(lib_path)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    fn = ctypes.CDLL(str(lib_path)).neumat_emulated_forward
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
-                   ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-    return fn
+def emulation(tmp_path_factory):
+    """cuda/host_emulation.cpp built with the host C++ compiler (tests/cuda_emulation.py)."""
+    return build_emulation(tmp_path_factory.mktemp("emu"))
 
 
-def test_kernel_code_bit_exact_in_host_emulation(emulated_kernel):
-    """The device code's arithmetic and packing (every MW instantiation), without a GPU."""
+def test_kernel_code_bit_exact_in_host_emulation(emulation):
+    """The device code's arithmetic, packing and tile staging (every MW instantiation), without
+    a GPU: one block per 256-sample tile, as the launcher runs batches below the resident size."""
     used = set()
 
     def run(mlp, x):
-        x = np.ascontiguousarray(x, np.float32)
-        weights, widths, mult = _args(mlp)
-        y = np.empty((x.shape[0], mlp.n_outputs), np.float32)
-        mw = emulated_kernel(widths.ctypes.data, widths.size, mult.ctypes.data, weights.ctypes.data,
-                             weights.size, x.ctypes.data, y.ctypes.data, x.shape[0])
+        y, mw = emulated_forward(emulation, mlp, x)
         used.add(mw)
         return y
 

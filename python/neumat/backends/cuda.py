@@ -55,10 +55,13 @@ class CudaBackend(Int8Backend):
         """Evaluate a device array ``x`` float32 ``[N, n_0]`` into ``out`` float32 ``[N, n_L]``.
 
         ``x`` and ``out`` are C-contiguous cupy arrays or torch CUDA tensors on this backend's
-        device; ``out`` is allocated like ``x`` when omitted. ``stream`` is a cudaStream_t as
-        an int; by default torch tensors use torch's current stream, other arrays the stream
-        they export (``__cuda_array_interface__``), else the legacy default stream. Returns
-        ``out`` (the kernel is enqueued asynchronously on that stream).
+        device, not overlapping (``ValueError``: no in-place evaluation); ``out`` is allocated
+        like ``x`` when omitted. ``stream`` is a cudaStream_t as an int; by default torch
+        tensors use torch's current stream, other arrays the stream ``x`` exports
+        (``__cuda_array_interface__`` v3), else the one ``out`` exports, else the legacy default
+        stream. The kernel first waits (a CUDA event) for the streams ``x`` and ``out`` export
+        where they differ from that stream. Returns ``out`` (the kernel is enqueued
+        asynchronously on that stream).
         """
         shape = (int(x.shape[0]), self.mlp.n_outputs)
         is_torch = type(x).__module__.startswith("torch")
