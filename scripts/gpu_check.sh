@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one-command GPU check (make gpu-check; README "GPU check"): set-up, neumat doctor,
-# pytest -m gpu, neumat bench mlp and neumat bench frames, results in one folder.
+# pytest -m gpu, the CUDA kernel under compute-sanitizer, neumat bench mlp and neumat bench
+# frames, results in one folder.
 #
 #   scripts/gpu_check.sh [--quick]        (OUT=DIR: write there; default out/gpu_check)
 #
@@ -98,6 +99,14 @@ if [ -n "$GPU" ]; then
   step "pytest -m gpu" 300 bash -c "\"$PY\" -m pytest -m gpu -q -p no:cacheprovider --continue-on-collection-errors -rs tests >'$OUTDIR/pytest_gpu.txt' 2>&1"
 else
   skip "pytest -m gpu" "$NO_GPU_REASON" && echo "skipped: $NO_GPU_REASON" >"$OUTDIR/pytest_gpu.txt"
+fi
+# The CUDA kernel under compute-sanitizer (shared-memory races between the tile phases, out-of-
+# bounds accesses, barrier misuse): scripts/gpu_check_cuda_kernel.py, output in the log.
+if [ -n "$GPU" ] && command -v compute-sanitizer >/dev/null 2>&1; then
+  step "compute-sanitizer (CUDA kernel: memcheck, racecheck, synccheck)" 180 bash -c \
+    "for t in memcheck racecheck synccheck; do echo \"== \$t\"; compute-sanitizer --tool \$t --error-exitcode 3 \"$PY\" scripts/gpu_check_cuda_kernel.py || exit 1; done"
+else
+  skip "compute-sanitizer" "${NO_GPU_REASON:-compute-sanitizer not on PATH}"
 fi
 if [ $QUICK = 1 ]; then MLP=(--samples 65536 --repeats 3); else MLP=(); fi
 step "neumat bench mlp" 180 "$PY" -m neumat bench mlp "${MLP[@]}" --json "$OUTDIR/bench_mlp.json"

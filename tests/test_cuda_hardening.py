@@ -207,6 +207,7 @@ def test08_device_argument_errors():
     n = 100
     buf = cupy.zeros(n * 10 + 64, cupy.float32)
     x = buf[: n * 7].reshape(n, 7)
+    x[...] = cupy.asarray(random_inputs(mlp, n, np.random.default_rng(8)))
     with pytest.raises(ValueError, match="x and y overlap in device memory"):
         b._impl.forward_device(x, buf[8 : 8 + n * 3].reshape(n, 3), None)
     with pytest.raises(ValueError, match="x and y overlap in device memory"):
