@@ -3,6 +3,7 @@
 #                Xvfb, libLLVM 19 (Mitsuba llvm_ad_rgb)
 #   make test    setup + full pytest suite (GPU tests skip with a reason on CPU machines)
 #   make demo    setup + render the shipped default material to out/demo.png with its frame time
+#   make pictures  re-render the README's pictures (assets/*.png) from the shipped bundles
 #   make assets  re-train the shipped materials in assets/materials and the NeuMIP decoders in
 #                assets/neumip (CPU, deterministic)
 #   make bench   setup + INT8 MLP throughput and frame-time benchmarks (JSON, markdown, PNG in out/)
@@ -19,7 +20,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.in cuda/*.cu cuda/*.cuh cuda/*.h cuda/*.cpp) CMakeLists.txt pyproject.toml
 
-.PHONY: setup vulkan display llvm test demo bench fidelity fuzz assets gpu-check gpu-check-quick gpu-pack clean
+.PHONY: setup vulkan display llvm test demo pictures bench fidelity fuzz assets gpu-check gpu-check-quick gpu-pack clean
 
 setup: $(VENV)/.neumat-installed vulkan display llvm
 
@@ -69,6 +70,17 @@ assets: setup
 	$(BIN)/neumat neumip pretrain --out assets/neumip/universal_mlps.safetensors --no-progress
 	$(BIN)/neumat neumip fit stone_tiles --decoders assets/neumip/universal_mlps.safetensors \
 		--steps 1000 --batch-size 2048 --out assets/materials/stone_tiles_neumip.nmat --no-progress
+
+# The README's pictures, from the shipped bundles (re-run after `make assets` or a renderer change).
+pictures: setup
+	$(BIN)/neumat render assets/materials/leather.nmat --mesh assets/meshes/draped_cloth.obj --size 512x512 \
+		--camera $(DEMO_CAMERA) --light $(DEMO_LIGHT) --out assets/demo.png
+	$(BIN)/neumat render assets/materials/gravel.nmat --mesh assets/meshes/draped_cloth.obj --size 512x512 \
+		--camera $(DEMO_CAMERA) --light $(DEMO_LIGHT) --out assets/demo_gravel.png
+	$(BIN)/neumat render assets/materials/leather.nmat assets/materials/stone_tiles_neumip.nmat --side-by-side \
+		--shape cube --size 640x320 --light -40,45,3 --out assets/side_by_side.png
+	$(BIN)/neumat view assets/materials/leather.nmat assets/materials/gravel.nmat \
+		--mesh assets/meshes/draped_cloth.obj --headless --frames 4 --size 1000x720 --screenshot assets/viewer.png
 
 bench: setup
 	@mkdir -p out
