@@ -80,7 +80,8 @@ pictures: setup
 	$(BIN)/neumat render assets/materials/leather.nmat assets/materials/stone_tiles_neumip.nmat --side-by-side \
 		--shape cube --size 640x320 --light -40,45,3 --out assets/side_by_side.png
 	$(BIN)/neumat view assets/materials/leather.nmat assets/materials/gravel.nmat \
-		--mesh assets/meshes/draped_cloth.obj --headless --frames 4 --size 1000x720 --screenshot assets/viewer.png
+		--mesh assets/meshes/draped_cloth.obj --headless --frames 6 --size 1000x720 --screenshot assets/viewer.png \
+		--script '[{"frame": 0, "action": "set", "continuous": true}]'
 
 bench: setup
 	@mkdir -p out
