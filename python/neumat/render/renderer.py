@@ -151,7 +151,7 @@ class Renderer:
         if hf not in self._shells:
             scene = Scene(self.mesh, Camera(width=self.width, height=self.height),
                           height=self.height_spec if hf else None)
-            shell = ShellPass(self.device, scene)
+            shell = ShellPass(self.device, scene, gbuffer=not hf)  # hf_trace writes the g-buffer
             trace = HfTracePass(self.device, scene, shell=shell) if hf else None
             self._shells[hf] = (scene, shell, trace)
         return self._shells[hf]
