@@ -41,7 +41,7 @@ def reference_subdivision(resolution: int) -> int:
     the rays shadowed; 128² × 8² rays, relative L1 between images at k = 1 and 2: 32 %, 2 and 4:
     15 %: first order in 1/k, so k = 4 is still ~15 % from the limit there). Glossy metal's
     retro-reflected glints follow the sub-texel hits too (hammered copper, back_scatter: k = 1
-    and 4 differ by 10 %, no shadows involved); most other pairs of the suite move by 0–3 %."""
+    and 4 differ by 10 %, no shadows involved; the suite table before and after is in the README)."""
     return int(min(MAX_SUBDIVISION, max(1, REFERENCE_VERTICES_PER_TILE // resolution)))
 
 
