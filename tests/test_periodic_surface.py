@@ -9,8 +9,7 @@ import pytest
 
 pytest.importorskip("mitsuba", reason="Mitsuba ground truth needs `pip install mitsuba`")
 
-from neumat.data.mitsuba_ref import grid_mesh  # noqa: E402
-from neumat.fidelity.periodic_surface import PeriodicSurface, reference_subdivision  # noqa: E402
+from neumat.fidelity.periodic_surface import PeriodicSurface, reference_subdivision, surface_mesh  # noqa: E402
 from neumat.fidelity.reference import SAME_RAY_VARIANT, mitsuba_variant, same_ray_available  # noqa: E402
 from neumat.material.heightfield import HeightField  # noqa: E402
 
@@ -46,9 +45,8 @@ def test01_one_tile_walk_hits_what_the_tiled_mesh_hits():
     field = bumpy_field()
     o, d = grazing_rays(4000, 10.0)
     k = 2
-    ticks = 0.5 / RES + np.arange(-3 * RES * k, 5 * RES * k + 1) / (RES * k)
     with mitsuba_variant(SAME_RAY_VARIANT) as mi:
-        tiled = mi.load_dict({"type": "scene", "s": grid_mesh(field, ticks, ticks, flat_normals=True)})
+        tiled = mi.load_dict({"type": "scene", "s": surface_mesh(field, (-3.0, 5.0, -3.0, 5.0), k)})
         surface = PeriodicSurface(field, k)
         ray = surface._rays(o, d, np.full(len(o), 100.0))
         ref = tiled.ray_intersect(ray)

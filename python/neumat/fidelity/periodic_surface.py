@@ -1,5 +1,5 @@
-"""Ray casting against the infinite, periodic displaced surface of a texture set through a
-Mitsuba mesh of one tile of it.
+"""The displaced surface of a texture set as Mitsuba meshes (:func:`surface_mesh` over a region),
+and ray casting against the infinite, periodic surface through a mesh of one tile of it.
 
 The suite's surface repeats every UV tile, so one tile (plus a margin of
 :data:`TILE_MARGIN_TEXELS`) carries all of its geometry: a ray is cast through the tile cell it
@@ -64,16 +64,25 @@ MAX_CELL_CROSSINGS = 512
 reported, not followed: near-horizontal rays)."""
 
 
-def tile_mesh(field: HeightField, subdivision: int, bsdf=None):
-    """``mi.Mesh`` of one tile of the displaced surface plus :data:`TILE_MARGIN_TEXELS` around
-    it, vertices every 1/(subdivision·R) units with the texel centres among them
-    (:func:`neumat.data.mitsuba_ref.grid_mesh`, flat vertex normals)."""
+def surface_mesh(field: HeightField, bounds, subdivision: int, bsdf=None):
+    """A ``mi.Mesh`` of the displaced surface over ``bounds`` = (x0, x1, y0, y1) scene units:
+    vertices on the height field every 1/(subdivision·R) units, texel centres among them,
+    texture coordinates = positions (the maps repeat), vertex normals +z (the shading normals
+    come from :func:`.reference.suite_bsdf`'s normal map)."""
     step = 1.0 / (subdivision * field.res)
     offset = 0.5 / field.res
+
+    def ticks(a: float, b: float) -> np.ndarray:
+        return offset + np.arange(math.floor((a - offset) / step), math.ceil((b - offset) / step) + 1) * step
+
+    return grid_mesh(field, ticks(bounds[0], bounds[1]), ticks(bounds[2], bounds[3]), bsdf, "fidelity_surface",
+                     flat_normals=True)
+
+
+def tile_mesh(field: HeightField, subdivision: int, bsdf=None):
+    """:func:`surface_mesh` over one tile plus :data:`TILE_MARGIN_TEXELS` around it."""
     margin = TILE_MARGIN_TEXELS / field.res
-    first = math.floor((-margin - offset) / step)
-    ticks = offset + np.arange(first, math.ceil((1.0 + margin - offset) / step) + 1) * step
-    return grid_mesh(field, ticks, ticks, bsdf, "fidelity_tile", flat_normals=True)
+    return surface_mesh(field, (-margin, 1.0 + margin, -margin, 1.0 + margin), subdivision, bsdf)
 
 
 class PeriodicSurface:

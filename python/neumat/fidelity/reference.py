@@ -50,11 +50,11 @@ import numpy as np
 
 from ..data.errors import DataError
 from ..material.heightfield import HeightField
-from ..data.mitsuba_ref import grid_mesh, material_bsdf, require_mitsuba
+from ..data.mitsuba_ref import material_bsdf, require_mitsuba
 from ..data.pbr import PbrMaterial
 from ..render.camera import Camera
 from .pairs import Pair
-from .periodic_surface import PeriodicSurface, reference_subdivision
+from .periodic_surface import PeriodicSurface, reference_subdivision, surface_mesh
 
 CAMERA_DISTANCE = 100.0
 """Distance from the camera to its target, scene units (= UV tiles)."""
@@ -123,21 +123,6 @@ def mesh_subdivision(resolution: int) -> int:
     """k, mesh vertices per texel along each axis: 4 for small maps, fewer for large ones
     (at least :data:`MESH_VERTICES_PER_TILE` per tile side where k <= 4 allows it)."""
     return int(min(4, max(1, math.ceil(MESH_VERTICES_PER_TILE / resolution))))
-
-
-def surface_mesh(field: HeightField, bounds, subdivision: int, bsdf=None):
-    """A ``mi.Mesh`` of the displaced surface over ``bounds`` = (x0, x1, y0, y1) scene units:
-    vertices on the height field every 1/(subdivision·R) units, texel centres among them,
-    texture coordinates = positions (the maps repeat), vertex normals +z (the shading normals
-    come from :func:`suite_bsdf`'s normal map)."""
-    step = 1.0 / (subdivision * field.res)
-    offset = 0.5 / field.res
-
-    def ticks(a: float, b: float) -> np.ndarray:
-        return offset + np.arange(math.floor((a - offset) / step), math.ceil((b - offset) / step) + 1) * step
-
-    return grid_mesh(field, ticks(bounds[0], bounds[1]), ticks(bounds[2], bounds[3]), bsdf, "fidelity_surface",
-                     flat_normals=True)
 
 
 def suite_bsdf(material: PbrMaterial):
@@ -234,8 +219,8 @@ def reference_at_rays(material: PbrMaterial, view: FidelityView, supersample: in
     one tile tessellated at :func:`.periodic_surface.reference_subdivision` vertices per texel),
     :func:`suite_bsdf` is evaluated at the hit toward the light (``bsdf.eval``: the BTF value,
     cosine included) and a shadow ray (:meth:`~.periodic_surface.PeriodicSurface.lit`) decides
-    visibility, then ``supersample``² sub-pixels are box-averaged. Sharing neumat's sample positions removes the sampling noise of comparing two
-    independent Monte Carlo images: glossy metal's glints (0.1 % of the samples holding half of
+    visibility, then ``supersample``² sub-pixels are box-averaged. Sharing neumat's sample
+    positions removes the sampling noise of comparing two independent Monte Carlo images: glossy metal's glints (0.1 % of the samples holding half of
     a back-scatter image's energy) made two independent 64-sample estimates of the *same*
     exact image differ by 28 % relative L1 (hammered copper, oblique_b). Variant
     :data:`SAME_RAY_VARIANT` (vectorized; :func:`same_ray_available`).
