@@ -44,7 +44,7 @@ $(VENV)/.deps-installed: $(VENV)/bin/python
 	@touch $@
 
 $(VENV)/.neumat-installed: $(VENV)/.deps-installed $(NATIVE_SOURCES)
-	$(BIN)/pip install -q --no-build-isolation -e ".[test,train,data,view]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,train,data,view,video]"
 	@touch $@
 
 test: setup
