@@ -37,11 +37,11 @@ def test01_video_phases_and_elevations():
 
 
 def test02_constant_irradiance_at_centre():
-    """E = π L r² / (r² + d²) on the disk's axis: the same for every frame (1 by default)."""
+    """E = π L r² / (r² + d²) on the disk's axis: the same for every frame (π by default)."""
     for poses in (video_trajectory(), cross_trajectory()):
         e = [math.pi * p.light_intensity * p.light_radius**2
              / (p.light_radius**2 + float(np.dot(p.light_position, p.light_position))) for p in poses]
-        assert e == pytest.approx(np.ones(len(poses)), rel=1e-12)
+        assert e == pytest.approx(np.full(len(poses), math.pi), rel=1e-12)
     near, far = video_trajectory()[0], video_trajectory()[-1]  # orbiting light is farther
     assert near.light_intensity > far.light_intensity
     assert disk_radiance(2.0, 0.1, 0.0) == pytest.approx(2.0 / math.pi)

@@ -16,7 +16,8 @@ here to match it with round numbers, and every length scales with ``sample_size`
   (``2·atan(s/2 / H)`` = 36.87°); orbit views see it smaller and foreshortened;
 * the light is a small disk (radius ``0.05·s``) facing the sample centre. Its radiance is set
   per frame so that the irradiance it casts at the centre, on a patch facing it, is the same
-  in every frame (``irradiance``, default 1 — pixel values are then BTF values at the centre):
+  in every frame (``irradiance``, default π: a white Lambertian patch facing the light shows
+  radiance 1, so 8-bit frames use their range; pixel values are BTF values × π):
   a uniform disk of radiance L and radius r at distance d on its axis gives
   ``E = π·L·r² / (r² + d²)``, so ``L = E·(r² + d²) / (π·r²)`` — the seed's distance-based
   light-intensity correction.
@@ -58,6 +59,9 @@ HEIGHT_PER_SAMPLE = 1.5
 """Height of the overhead camera, the overhead light and both orbits, in sample widths."""
 LIGHT_RADIUS_PER_SAMPLE = 0.05
 """Radius of the disk light, in sample widths ("a small near-field area light")."""
+DEFAULT_IRRADIANCE = math.pi
+"""Irradiance at the sample centre on a patch facing the light, every frame (a white Lambertian
+patch shows radiance 1)."""
 PHASES = ("light_orbit", "camera_orbit", "cross")
 """The values of :attr:`FramePose.phase`."""
 POSES_FORMAT = "neumat.video.poses/1"
@@ -169,7 +173,7 @@ def _pose(index: int, phase: str, camera: np.ndarray, light: np.ndarray, fov: fl
 
 def video_trajectory(frames: int = 81, elevation_deg: float = ORBIT_ELEVATION_DEG, sample_size: float = 1.0,
                      height: float | None = None, fov_deg: float | None = None,
-                     light_radius: float | None = None, irradiance: float = 1.0) -> list[FramePose]:
+                     light_radius: float | None = None, irradiance: float = DEFAULT_IRRADIANCE) -> list[FramePose]:
     """The two-phase gonioreflectometer video (module docstring): ``ceil(frames/2)``
     ``light_orbit`` frames, then ``frames // 2`` ``camera_orbit`` frames.
 
@@ -215,7 +219,7 @@ def hemisphere_grid(per_axis: int, elevation_deg: float = ORBIT_ELEVATION_DEG) -
 
 def cross_trajectory(per_axis: int = 3, elevation_deg: float = ORBIT_ELEVATION_DEG, sample_size: float = 1.0,
                      height: float | None = None, fov_deg: float | None = None,
-                     light_radius: float | None = None, irradiance: float = 1.0) -> list[FramePose]:
+                     light_radius: float | None = None, irradiance: float = DEFAULT_IRRADIANCE) -> list[FramePose]:
     """The LRM's cross-joined set (module docstring): ``per_axis⁴`` frames, every camera
     direction of :func:`hemisphere_grid` with every light direction, both at the orbit distance
     from the centre. Arguments as :func:`video_trajectory`."""
