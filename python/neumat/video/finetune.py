@@ -16,13 +16,16 @@ Multi-GPU runs go through Hugging Face accelerate (DDP; each process trains ``ba
 clips, gradients are averaged; clips, noise and timesteps depend only on the global sample
 index, so 2 processes x batch 1 train on what 1 process x batch 2 does)::
 
-    accelerate launch --multi_gpu --num_processes 4 --mixed_precision bf16 \\
+    accelerate launch --multi_gpu --num_processes 4 \\
         -m neumat video finetune --weights Wan2.1-T2V-14B-Diffusers --data dataset/ --out runs/t2v \\
         --set precision=bf16
-    accelerate launch --multi_gpu --num_processes 8 --mixed_precision bf16 \\
+    accelerate launch --multi_gpu --num_processes 8 \\
         -m neumat video finetune --weights Wan2.1-T2V-14B-Diffusers --data dataset/ --out runs/t2v \\
         --set precision=bf16 --set mode=full
-    accelerate launch --num_processes 2 --cpu -m neumat video finetune ...   # the CPU check
+    torchrun --nproc_per_node 2 -m neumat video finetune ... --device cpu   # 2 CPU processes (gloo)
+
+(``accelerate launch --cpu`` starts several CPU processes only through mpirun/oneCCL; torchrun's
+environment is what accelerate reads either way.)
 
 Full finetuning of the 14B DiT needs its weights and AdamW moments sharded (an accelerate
 config with FSDP); what is tested here is DDP, where every process holds the whole DiT.
@@ -142,6 +145,19 @@ def batch_loss(dit, batch: dict[str, torch.Tensor]) -> torch.Tensor:
                               batch.get("condition"), batch.get("image_embeds"))
 
 
+@torch.no_grad()
+def evaluation_loss(pipe, clips: list[Clip], cfg: FinetuneConfig, samples: int = 8) -> float:
+    """Mean flow-matching loss of ``pipe``'s DiT over a fixed set: the first ``samples`` training
+    samples of ``cfg`` (their clips, captions, noise levels and noise), one process. The same
+    call on the base pipeline and on it with a run's finished model shows what training did."""
+    from .wan_parts import flow_shift
+
+    one = FinetuneConfig(**{**config_to_dict(cfg), "batch_size": 1, "grad_accum": 1, "betas": cfg.betas})
+    batcher = Batcher(pipe, clips, one, flow_shift(pipe), rank=0, world=1)
+    device = pipe.transformer.device
+    return sum(float(batch_loss(pipe.transformer, batcher(i, 0, device))) for i in range(samples)) / samples
+
+
 def _resume_state(out: Path, cfg: FinetuneConfig) -> dict[str, Any] | None:
     """The newest checkpoint's state, after checking it belongs to a run of ``cfg``."""
     found = load_latest_checkpoint(out)
@@ -198,7 +214,9 @@ def finetune(weights: str | Path, data: str | Path, out: str | Path, cfg: Finetu
         raise ConfigError(f"{out} already holds a run's checkpoints: pass --resume, or another --out")
 
     bf16 = cfg.precision == "bf16"
-    accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=device == "cpu")
+    # bf16 autocast is applied here, not through accelerate's mixed_precision: accelerate's state is
+    # one per process and refuses a second run with another precision (tests, notebooks).
+    accelerator = Accelerator(mixed_precision="no", cpu=device == "cpu")
     low = torch.bfloat16 if bf16 else torch.float32
     pipe = load_pipeline(weights, frozen_dtype=low, transformer_dtype=low if cfg.mode == "lora" else torch.float32)
     dit = setup_transformer(pipe, cfg)
@@ -237,7 +255,8 @@ def finetune(weights: str | Path, data: str | Path, out: str | Path, cfg: Finetu
                 batch = batcher(result.steps, micro, accelerator.device)
                 sync = contextlib.nullcontext() if micro == cfg.grad_accum - 1 else accelerator.no_sync(model)
                 with sync:
-                    loss = batch_loss(model, batch) / cfg.grad_accum
+                    with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=bf16):
+                        loss = batch_loss(model, batch) / cfg.grad_accum
                     accelerator.backward(loss)
                 total += loss.detach()
             if cfg.grad_clip > 0:
@@ -276,6 +295,6 @@ def _checkpoint(accelerator, model, optimizer, out: Path, cfg: FinetuneConfig, r
             "model_kind": CHECKPOINT_KIND, "step": result.steps, "config": config_to_dict(cfg),
             "trainable": {n: p.detach().cpu().clone() for n, p in trainable_parameters(unwrapped)},
             "optimizer": optimizer.state_dict(), "rng": rng_state(), "history": result.history,
-            "weights": weights, "task": task})
+            "weights": weights, "task": task, "processes": accelerator.num_processes})
         prune_checkpoints(out, cfg.keep_checkpoints)
     accelerator.wait_for_everyone()
