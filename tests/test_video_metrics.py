@@ -76,3 +76,20 @@ def test03_bad_input(videos, tmp_path):
     from neumat.video.folder import VideoFolderError
     with pytest.raises(VideoFolderError, match="poses.json"):
         rpc_folder(tmp_path)
+
+
+def test04_folder_that_does_not_match_its_poses(tmp_path):
+    from neumat.video.folder import VideoFolderError, frame_path, read_video, write_png
+    from neumat.video.trajectory import save_poses
+
+    poses = video_trajectory(frames=3)
+    save_poses(tmp_path / "poses.json", poses, width=8, height=8, sample_size=1.0)
+    for i in range(2):
+        write_png(frame_path(tmp_path, i), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(VideoFolderError, match="2 PNG frames .* but 3 poses"):
+        read_video(tmp_path)
+    write_png(frame_path(tmp_path, 2), np.zeros((8, 9, 3), np.uint8))
+    with pytest.raises(VideoFolderError, match="8x8"):
+        read_video(tmp_path)
+    write_png(frame_path(tmp_path, 2), np.zeros((8, 8, 3), np.uint8))
+    assert read_video(tmp_path)[0].shape == (3, 8, 8, 3)
