@@ -2,7 +2,8 @@
 
 * ``render-dataset`` — Mitsuba videos of materials along the gonioreflectometer trajectories
   (:mod:`neumat.video.dataset`), on Ray when ``--workers`` or ``--address`` is given;
-* ``rpc`` — Residual Parallax Coherence of posed video folders (:mod:`neumat.video.metrics`).
+* ``rpc`` — Residual Parallax Coherence of posed video folders (:mod:`neumat.video.metrics`);
+* ``finetune``, ``generate``, ``tiny-weights`` — the Wan2.1 model (:mod:`.video_wan_cmd`).
 
 Each command is one function registered on :data:`app` (``app.command(NAME)(function)``); a
 new step adds its module's command the same way. Heavy dependencies are imported inside the
@@ -26,6 +27,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from . import video_wan_cmd
 from .train_cmd import setup_logging
 
 log = logging.getLogger(__name__)
@@ -117,3 +119,6 @@ def rpc(
 
 app.command("render-dataset")(render_dataset)
 app.command("rpc")(rpc)
+app.command("finetune")(video_wan_cmd.finetune)
+app.command("generate")(video_wan_cmd.generate)
+app.command("tiny-weights")(video_wan_cmd.tiny_weights)
