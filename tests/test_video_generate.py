@@ -104,3 +104,32 @@ def test03_bad_requests_fail_before_weights_load(t2v_weights, i2v_weights, full_
             _generate(weights, tmp_path / "out", **kw)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["taken"]
 
+
+
+def test04_cli_finetune_resume_generate(clips_root, tmp_path):
+    """``neumat video tiny-weights | finetune | finetune --resume | generate`` end to end; a
+    missing weights folder exits 2 with the reason."""
+    from typer.testing import CliRunner
+
+    from neumat.cli import app
+    from neumat.video.folder import read_video
+
+    runner = CliRunner()
+    weights, run, out = str(tmp_path / "w"), str(tmp_path / "run"), str(tmp_path / "gen")
+    common = ["--set", "max_text_tokens=16", "--set", "gradient_checkpointing=false", "--device", "cpu",
+              "--no-progress"]
+    for args in (["video", "tiny-weights", weights],
+                 ["video", "finetune", "--weights", weights, "--data", str(clips_root), "--out", run, "--steps", "2",
+                  "--set", "lr=1e-3", *common],
+                 ["video", "finetune", "--weights", weights, "--data", str(clips_root), "--out", run, "--steps", "3",
+                  "--resume", *common],
+                 ["video", "generate", "--weights", weights, "--finetuned", run, "--prompt", "moss", "--frames", "5",
+                  "--size", "32x32", "--steps", "2", "--out", out, "--no-progress"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == 1e-3  # kept through --resume
+    assert (tmp_path / "run" / "ckpt_00000003.pt").is_file()
+    assert read_video(tmp_path / "gen" / "generated" / "video")[0].shape == (FRAMES, SIZE, SIZE, 3)
+    bad = runner.invoke(app, ["video", "finetune", "--weights", str(tmp_path / "none"), "--data", str(clips_root),
+                              "--out", run])
+    assert bad.exit_code == 2 and "no Wan weights folder" in bad.output
