@@ -27,6 +27,7 @@ local workers against one process, same variant).
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -228,8 +229,6 @@ def _write_extras(job: VideoJob, video: Path, settings: RenderSettings, variant:
 
 
 def _done_key(path: Path) -> str | None:
-    import json
-
     try:
         return json.loads(path.read_text()).get("key")
     except (OSError, ValueError, AttributeError):
