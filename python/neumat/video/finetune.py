@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +152,7 @@ def evaluation_loss(pipe, clips: list[Clip], cfg: FinetuneConfig, samples: int =
     call on the base pipeline and on it with a run's finished model shows what training did."""
     from .wan_parts import flow_shift
 
-    one = FinetuneConfig(**{**config_to_dict(cfg), "batch_size": 1, "grad_accum": 1, "betas": cfg.betas})
+    one = replace(cfg, batch_size=1, grad_accum=1)
     batcher = Batcher(pipe, clips, one, flow_shift(pipe), rank=0, world=1)
     device = pipe.transformer.device
     return sum(float(batch_loss(pipe.transformer, batcher(i, 0, device))) for i in range(samples)) / samples
@@ -280,7 +280,7 @@ def finetune(weights: str | Path, data: str | Path, out: str | Path, cfg: Finetu
         unwrapped = accelerator.unwrap_model(model)
         result.final = write_finetuned(out, unwrapped, {
             "mode": cfg.mode, "task": task, "base_weights": str(Path(weights).resolve()), "steps": result.steps,
-            "max_text_tokens": cfg.max_text_tokens, "config": config_to_dict(cfg)}, dtype=low)
+            "max_text_tokens": cfg.max_text_tokens, "config": config_to_dict(cfg)})
         log.info("finished model in %s", result.final)
     accelerator.wait_for_everyone()
     return result

@@ -37,7 +37,7 @@ class FinetunedError(ValueError):
     """A finished-model folder is missing, incomplete, or does not fit the pipeline given."""
 
 
-def write_finetuned(run_dir: str | Path, transformer, manifest: dict[str, Any], dtype=None) -> Path:
+def write_finetuned(run_dir: str | Path, transformer, manifest: dict[str, Any]) -> Path:
     """Write ``<run_dir>/final/`` for the (unwrapped) trained ``transformer``.
 
     Everything goes to a hidden temporary folder beside it that is renamed into place, so a
@@ -45,7 +45,8 @@ def write_finetuned(run_dir: str | Path, transformer, manifest: dict[str, Any], 
 
     Args:
         manifest: must hold ``mode`` (``"lora"`` | ``"full"``); written with ``format`` added.
-        dtype: torch dtype of the saved DiT (mode full; default: its own).
+            A full DiT is saved in its training dtype (float32 master weights); a pipeline loads
+            it in its own dtype (:func:`apply_finetuned`).
     Returns:
         the ``final`` folder.
     """
@@ -61,8 +62,7 @@ def write_finetuned(run_dir: str | Path, transformer, manifest: dict[str, Any], 
             layers = {k: v.detach().float().cpu() for k, v in get_peft_model_state_dict(transformer).items()}
             WanPipeline.save_lora_weights(str(tmp), transformer_lora_layers=layers, weight_name=LORA_FILE)
         else:
-            state = {k: v.detach().to(dtype or v.dtype).cpu() for k, v in transformer.state_dict().items()}
-            transformer.save_pretrained(str(tmp / "transformer"), state_dict=state)
+            transformer.save_pretrained(str(tmp / "transformer"))
         (tmp / MANIFEST_FILE).write_text(json.dumps({"format": FINETUNED_FORMAT, **manifest}, indent=1) + "\n")
         tmp.chmod(0o755)  # mkdtemp makes it private
         old = None

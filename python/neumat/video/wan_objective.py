@@ -42,8 +42,8 @@ def clip_index(seed: int, sample: int, num_clips: int) -> int:
 
 
 def training_sigmas(shift: float) -> torch.Tensor:
-    """The 1000 shifted noise levels sigma of ``FlowMatchEulerDiscreteScheduler(shift=shift)``,
-    float32, from 1 (pure noise) down to ~0.001·(shift-adjusted)."""
+    """The 1000 shifted noise levels sigma of ``FlowMatchEulerDiscreteScheduler(shift=shift)``:
+    float32 [1000], from 1 (pure noise) down to shift·0.001 / (1 + (shift-1)·0.001)."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, shift=shift)
