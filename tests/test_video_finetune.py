@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_video_finetune_support import clips_root, i2v_weights, t2v_weights, tiny_config, write_clip  # noqa: F401
+from test_video_finetune_support import (  # noqa: F401  (fixtures)
+    clip_frame, clips_root, i2v_weights, t2v_weights, tiny_config, write_clip)
 
 
 def _trained(out: Path) -> dict[str, torch.Tensor]:
@@ -155,7 +156,7 @@ def test06_bad_input_is_refused_before_weights_load(t2v_weights, clips_root, tmp
     from neumat.train.config_io import ConfigError
     from neumat.video import finetune as ft
     from neumat.video import wan_parts
-    from neumat.video.folder import VideoFolderError
+    from neumat.video.folder import VideoFolderError, write_png
     from neumat.video.wan_parts import WeightsError
 
     def no_load(*args, **kwargs):
@@ -172,14 +173,22 @@ def test06_bad_input_is_refused_before_weights_load(t2v_weights, clips_root, tmp
     write_clip(mixed, 1, size=48)
     short = tmp_path / "short"
     write_clip(short, 0, frames=4)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    ragged = tmp_path / "ragged"
+    clip = write_clip(ragged, 0)
+    write_png(clip / "frames" / "00002.png", clip_frame(0, 2, size=48))
     posed = tmp_path / "posed"
     clip = write_clip(posed, 0)
     (clip / "frames" / "00004.png").unlink()
     cases = [
         (lambda: run(w=tmp_path / "nowhere"), WeightsError, "no Wan weights folder"),
         (lambda: run(w=clips_root), WeightsError, "model_index.json is missing"),
+        (lambda: run(w=other), WeightsError, "holds a StableDiffusionPipeline, not a Wan2.1 pipeline"),
         (lambda: run(w=broken), WeightsError, "vae/config.json, vae/*.safetensors, tokenizer/tokenizer.json"),
         (lambda: run(d=tmp_path / "nodata"), VideoFolderError, "no dataset folder"),
+        (lambda: run(d=ragged), VideoFolderError, "frames of mixed sizes 32x32 \\(00000.png\\), 48x48 \\(00002.png\\)"),
         (lambda: run(d=mixed), VideoFolderError, "clips differ in frame count or size"),
         (lambda: run(d=short), VideoFolderError, "needs 4k+1"),
         (lambda: run(d=posed), VideoFolderError, "holds 5 poses of 32x32 for 4 frames"),
