@@ -133,3 +133,22 @@ def test04_cli_finetune_resume_generate(clips_root, tmp_path):
     bad = runner.invoke(app, ["video", "finetune", "--weights", str(tmp_path / "none"), "--data", str(clips_root),
                               "--out", run])
     assert bad.exit_code == 2 and "no Wan weights folder" in bad.output
+
+
+def test05_a_failed_write_leaves_nothing(t2v_weights, tmp_path, monkeypatch):
+    """A write that fails after two frames leaves no video folder and no temporary folder."""
+    from neumat.video import generate as gen
+
+    calls = []
+
+    def failing_png(path, pixels):
+        calls.append(path)
+        if len(calls) > 2:
+            raise OSError("disk full")
+        return real(path, pixels)
+
+    real = gen.write_png
+    monkeypatch.setattr(gen, "write_png", failing_png)
+    with pytest.raises(OSError, match="disk full"):
+        _generate(t2v_weights, tmp_path, prompt="moss")
+    assert len(calls) == 3 and list((tmp_path / "generated").iterdir()) == []
