@@ -42,8 +42,9 @@ def finetune(
     device: Annotated[str, typer.Option(help="auto (this process's GPU, else CPU) or cpu.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Finetune Wan2.1 on posed material videos: flow matching, DiT only (LoRA or full), AdamW 1e-5,
-    exact-resume checkpoints; multi-GPU under ``accelerate launch``. Bad input exits 2 before any
+    """Finetune Wan2.1 on posed material videos (DiT only: LoRA or full; flow matching; AdamW 1e-5).
+
+    Checkpoints resume exactly; multi-GPU under `accelerate launch`. Bad input exits 2 before any
     weight is loaded."""
     from ..train.config_io import ConfigError, apply_overrides, merge_config, read_config_file
     from ..video.finetune import finetune as run
@@ -88,8 +89,9 @@ def generate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing video of the same name.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the denoising progress bar.")] = True,
 ) -> None:
-    """Generate a posed material video (frames + the trajectory's poses + caption + done.json),
-    ready for the LRM and `neumat video rpc`."""
+    """Generate a posed material video: frames, the trajectory's poses, caption and done.json.
+
+    The folder is laid out like a rendered one, ready for the LRM and `neumat video rpc`."""
     from ..video.finetuned import FinetunedError
     from ..video.generate import GenerateError, generate as run
     from ..video.wan_parts import WeightsError
@@ -111,8 +113,9 @@ def tiny_weights(
     image_to_video: Annotated[bool, typer.Option("--i2v", help="An image-to-video pipeline.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
 ) -> None:
-    """Write a tiny random Wan2.1 pipeline (real classes, a few thousand weights) for smoke runs of
-    finetune/generate on a CPU; it generates noise-like videos, not materials."""
+    """Write a tiny random Wan2.1 pipeline for CPU smoke runs of finetune and generate.
+
+    Real diffusers classes with a few thousand weights; it generates noise-like videos, not materials."""
     from ..video.wan_tiny import write_tiny_wan
 
     typer.echo(str(write_tiny_wan(path, image_to_video, seed)))
