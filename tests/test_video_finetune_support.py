@@ -25,12 +25,13 @@ def clip_frame(material: int, index: int, frames: int = FRAMES, size: int = SIZE
     return (img * 255 + 0.5).astype(np.uint8)
 
 
-def write_clip(root: Path, material: int, frames: int = FRAMES, size: int = SIZE, done: bool = True) -> Path:
-    """Write clip ``<root>/mat<material>/video`` (frames, poses, captions, done marker)."""
+def write_clip(root: Path, material: int, frames: int = FRAMES, size: int = SIZE, done: bool = True,
+               trajectory: str = "video") -> Path:
+    """Write clip ``<root>/mat<material>/<trajectory>`` (frames, poses, captions, done marker)."""
     from neumat.video.folder import frame_path, write_json, write_png
     from neumat.video.trajectory import save_poses, video_trajectory
 
-    clip = Path(root) / f"mat{material}" / "video"
+    clip = Path(root) / f"mat{material}" / trajectory
     for i in range(frames):
         write_png(frame_path(clip, i), clip_frame(material, i, frames, size))
     save_poses(clip / "poses.json", video_trajectory(frames), width=size, height=size, sample_size=1.0)
@@ -43,9 +44,11 @@ def write_clip(root: Path, material: int, frames: int = FRAMES, size: int = SIZE
 
 @pytest.fixture(scope="session")
 def clips_root(tmp_path_factory) -> Path:
-    """Two finished tiny clips and one unfinished (skipped) folder."""
+    """Two finished tiny clips, one unfinished (skipped) and one of another trajectory (not
+    trained on: 9 frames, which would not batch with the others)."""
     root = tmp_path_factory.mktemp("clips")
     write_clip(root, 0)
+    write_clip(root, 0, frames=9, trajectory="cross")
     write_clip(root, 1)
     write_clip(root, 2, done=False)
     return root

@@ -126,9 +126,10 @@ def read_clip(clip_dir: str | Path) -> Clip:
     return Clip(clip_dir, frames, size, {k: captions[k] for k in CAPTION_KEYS})
 
 
-def find_clip_dirs(root: str | Path) -> list[Path]:
-    """Finished clip folders ``<root>/<material_id>/<trajectory_name>`` (those holding
-    :data:`DONE_FILE`), sorted by path; unfinished ones are counted in a log line.
+def find_clip_dirs(root: str | Path, trajectory: str = "video") -> list[Path]:
+    """Finished clip folders ``<root>/<material_id>/<trajectory>`` (those holding
+    :data:`DONE_FILE`), sorted by path; unfinished ones are counted in a log line. Other
+    trajectories (the LRM's ``cross`` set) are not clips of the video model.
 
     Raises:
         VideoFolderError: ``root`` is not a folder.
@@ -136,14 +137,15 @@ def find_clip_dirs(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise VideoFolderError(f"no dataset folder at {root}")
-    candidates = sorted(p for p in root.glob("*/*") if p.is_dir() and not p.name.startswith("."))
+    candidates = sorted(p for p in root.glob(f"*/{trajectory}") if p.is_dir() and not p.parent.name.startswith("."))
     done = [p for p in candidates if (p / DONE_FILE).is_file()]
     if len(done) < len(candidates):
         log.info("%s: skipping %d unfinished clip folder(s) (no %s)", root, len(candidates) - len(done), DONE_FILE)
     return done
 
 
-def scan_clips(root: str | Path, resolution: int = 0, frame_multiple: int = 4, side_multiple: int = 16) -> list[Clip]:
+def scan_clips(root: str | Path, resolution: int = 0, frame_multiple: int = 4, side_multiple: int = 16,
+               trajectory: str = "video") -> list[Clip]:
     """Every finished clip under ``root``, checked for training as one batchable set.
 
     Args:
@@ -151,14 +153,15 @@ def scan_clips(root: str | Path, resolution: int = 0, frame_multiple: int = 4, s
         resolution: frame side the clips will be resized to (0: their own size).
         frame_multiple: frame counts must be ``frame_multiple * k + 1`` (Wan's VAE: 4).
         side_multiple: trained frame sides must be multiples of this (Wan: 8 x 2 = 16 pixels).
+        trajectory: the ``<trajectory_name>`` folders to read (:func:`find_clip_dirs`).
 
     Raises:
         VideoFolderError: no finished clip, any clip failing :func:`read_clip`, clips of different
             frame counts or sizes, counts or sides the model cannot take.
     """
-    clips = [read_clip(p) for p in find_clip_dirs(root)]
+    clips = [read_clip(p) for p in find_clip_dirs(root, trajectory)]
     if not clips:
-        raise VideoFolderError(f"{root}: no finished clip folder (<material>/<trajectory>/{DONE_FILE})")
+        raise VideoFolderError(f"{root}: no finished clip folder (<material>/{trajectory}/{DONE_FILE})")
     shapes = {}
     for c in clips:
         shapes.setdefault((len(c.frames), c.size), c.path)

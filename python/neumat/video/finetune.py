@@ -208,7 +208,7 @@ def finetune(weights: str | Path, data: str | Path, out: str | Path, cfg: Finetu
     cfg.validate()
     out = Path(out)
     task = check_weights_dir(weights)
-    clips = scan_clips(data, cfg.resolution)
+    clips = scan_clips(data, cfg.resolution, trajectory=cfg.trajectory)
     state = _resume_state(out, cfg) if resume else None
     if not resume and load_latest_checkpoint(out) is not None:
         raise ConfigError(f"{out} already holds a run's checkpoints: pass --resume, or another --out")

@@ -63,6 +63,9 @@ class FinetuneConfig:
     are below bfloat16's resolution for most weights and would be lost."""
     gradient_checkpointing: bool = True
     """Recompute each DiT block's activations in the backward pass (memory for ~30 % time)."""
+    trajectory: str = "video"
+    """The ``<trajectory_name>`` clip folders trained on (the two-phase video; the dataset's
+    ``cross`` folders are the LRM's)."""
     resolution: int = 0
     """Train at this frame side in pixels (frames resized, square clips only; a multiple of 16);
     0: the clips' own size."""
@@ -97,6 +100,7 @@ class FinetuneConfig:
              "steps, batch_size and grad_accum must be >= 1"),
             (self.resolution >= 0 and self.resolution % 16 == 0,
              f"resolution must be 0 or a multiple of 16 pixels, got {self.resolution}"),
+            (bool(self.trajectory) and "/" not in self.trajectory, "trajectory must be a folder name"),
             (1 <= self.max_text_tokens <= 4096, "max_text_tokens must be in [1, 4096]"),
             (self.checkpoint_every >= 1 and self.keep_checkpoints >= 1 and self.log_every >= 1,
              "checkpoint_every, keep_checkpoints and log_every must be >= 1"),
