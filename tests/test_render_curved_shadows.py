@@ -17,24 +17,26 @@ pytest.importorskip("mitsuba", reason="the shadow reference is a Mitsuba 3 rende
 GRAVEL = Path(__file__).resolve().parents[1] / "assets" / "materials" / "gravel.nmat"
 SIZE = 96
 FRACTION_TOLERANCE = 0.02
-"""Shadowed fractions within the issue's 2 percentage points (measured at this test's 96² after
-the curved-prism march: at most 1.8 points, the equator band at 30°). Before the per-pixel
-metric and the curved shadow path (one mesh-wide uv_to_world, straight tangent-plane rays), at
-128²: sphere polar cap 48.5 / 21.5 / 5.6 % against Mitsuba's 61.2 / 39.0 / 18.9 %, equator band
-59.0 / 56.8 / 57.1 % against 49.5 / 44.9 / 44.3 %."""
+"""Shadowed fractions within the issue's 2 percentage points. Measured at this test's 96² with
+the default shadow mode (``prisms``: shadow rays through the shell prisms): at most 0.9 points
+(the cloth and the polar cap at 30°); with the osculating-circle march (``march``) at most 1.8
+points. Before the per-pixel metric and any curved shadow path (one mesh-wide uv_to_world,
+straight tangent-plane rays), at 128²: sphere polar cap 48.5 / 21.5 / 5.6 % against Mitsuba's
+61.2 / 39.0 / 18.9 %, equator band 59.0 / 56.8 / 57.1 % against 49.5 / 44.9 / 44.3 %."""
 IOU_BOUND = 0.9
 """IoU of the shadow masks, every region and elevation but the polar cap's (issue 12's bound).
 Measured here (96², Mitsuba mesh at 4 vertices per texel, converged: see
-mitsuba_shadows.VERTICES_PER_TEXEL): sphere 0.93 / 0.92 / 0.92, equator band 0.94 / 0.95 / 0.95,
-cube flat faces 0.95 / 0.92 / 0.97, cloth 0.93 / 0.93 / 0.93. Before the curved-prism march
-(hf_trace marched a straight line in (u, v, h01) through curved prisms): sphere 0.91 / 0.87 /
-0.89 at 2 vertices per texel."""
-POLAR_CAP_IOU_BOUND = {30.0: 0.85, 50.0: 0.85, 70.0: 0.74}
-"""The sphere's polar cap (|lat| > 60°), measured 0.88 / 0.89 / 0.78: below the issue's 0.9. The
-shadow march keeps the hit face's UV metric along its whole path, and near a UV sphere's pole
-the metric changes within a fraction of a shadow ray's reach (u stretches by 1/sin θ); by
-latitude band at 128²: 60-70° 0.91 / 0.92 / 0.87, 70-80° 0.90 / 0.88 / 0.80, 80-90° 0.74 /
-0.78 / 0.77. Shadow rays walking the prisms would remove that assumption (issue 12, item 2)."""
+mitsuba_shadows.VERTICES_PER_TEXEL), prisms: sphere 0.97 / 0.96 / 0.96, equator band 0.97 /
+0.98 / 0.98, cube flat faces 0.95 / 0.92 / 0.97, cloth 0.97 / 0.95 / 0.94. The march: sphere
+0.93 / 0.92 / 0.92, equator band 0.94 / 0.95 / 0.95, cloth 0.93 / 0.93 / 0.93."""
+POLAR_CAP_IOU_BOUND = {30.0: 0.9, 50.0: 0.85, 70.0: 0.78}
+"""The sphere's polar cap (|lat| > 60°), measured 0.95 / 0.89 / 0.82 here (the march: 0.88 /
+0.89 / 0.78). At 256² (``python -m neumat.bench.shadow_fidelity``) it reads 0.96 / 0.93 / 0.87,
+and the plane at 70° reads 0.87 too: at 70° only 9 % (polar cap) and 1.5 % (plane) of the
+pixels are shadowed, in specks whose boundary pixels dominate the IoU, so the remaining gap is
+the image's resolution, not the curvature (it shrinks from 96² to 256² as the boundary fraction
+does). The errors there are balanced: at 128², 12 pixels falsely lit and 12 falsely shadowed of
+1651 in the cap."""
 HIT_UV_MEDIAN, HIT_UV_P90 = 0.01, 0.15
 """Texels between neumat's hits and Mitsuba's (the exact prism map) per region, median and 90th
 percentile (the tail includes the reference's own facets). Measured: median <= 0.004, p90 <=

@@ -29,7 +29,7 @@ from neumat.fidelity.reference import FidelityView
 from neumat.render import shapes
 from neumat.render.lights import DirectionalLight
 from neumat.render.passes import MASK, HfTracePass, RenderContext, ShellPass
-from neumat.render.passes.shadow import SHADOW, ShadowPass
+from neumat.render.passes.shadow import MODES, SHADOW, ShadowPass
 from neumat.render.renderer import Renderer
 from neumat.render.scene import HeightSpec, Scene
 
@@ -100,18 +100,20 @@ def test01_traced_hits_are_the_exact_first_hits(renderers, name, theta_o, phi_o)
     assert abs(np.median(along)) < SHIFT_BOUND
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", ["basket_weave", "hammered_copper"])
-def test02_no_false_shadows_at_grazing_light(device, name):
-    """The suite's grazing_light pair (θi 78°, φi 110°; θo 30°, φo 300°): the shadow pass at the
-    traced hits against the exact occlusion test at the exact hits."""
+def test02_no_false_shadows_at_grazing_light(device, name, mode):
+    """The suite's grazing_light pair (θi 78°, φi 110°; θo 30°, φo 300°): the shadow pass (each
+    mode) at the traced hits against the exact occlusion test at the exact hits."""
     height, scale = suite_height(name, 256)
     pair = Pair("grazing_light", 78.0, 110.0, 30.0, 300.0)
     view = FidelityView(pair, SIZE)
     scene = Scene(shapes.plane(PLANE, segments=16), view.camera(), height=HeightSpec(height, 0.0, scale))
     ctx = RenderContext(device, SIZE, SIZE)
-    trace = HfTracePass(device, scene)
-    gbuffer = trace.execute(ctx, ShellPass(device, scene).execute(ctx, {}))
-    shadow = ShadowPass(device, trace)
+    shell = ShellPass(device, scene)
+    trace = HfTracePass(device, scene, shell=shell)
+    gbuffer = trace.execute(ctx, shell.execute(ctx, {}))
+    shadow = ShadowPass(device, trace, mode=mode)
     shadow.lights = [DirectionalLight(tuple(pair.wi), (1.0, 1.0, 1.0))]
     lit = shadow.execute(ctx, gbuffer)[SHADOW].numpy()[..., 0].reshape(-1) > 0.5
     assert np.all(gbuffer[MASK].numpy() > 0.5)

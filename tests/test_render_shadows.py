@@ -1,7 +1,9 @@
-"""The shadow pass (shaders/shadow.slang: traceShadow on hf_trace.slang's height field) on
-analytic height fields over a plane, against the exact shadow test of the data's slice renderer
+"""The shadow pass in both modes (``prisms``: shaders/shadow_prisms.slang through the shell
+prisms; ``march``: shaders/shadow.slang's traceShadow) on analytic height fields over a plane,
+against the exact shadow test of the data's slice renderer
 (:meth:`neumat.material.heightfield.HeightField.occluded`) at the traced hit points, and free of
-self-shadow acne on a relief nothing can shadow."""
+self-shadow acne on a relief nothing can shadow; the march also against its float64 curved-path
+reference on a sphere. Curved meshes against Mitsuba 3: tests/test_render_curved_shadows.py."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.lights import DirectionalLight
 from neumat.render.passes import MASK, UV, HfTracePass, RenderContext, ShellPass
-from neumat.render.passes.shadow import SHADOW, ShadowPass
+from neumat.render.passes.shadow import MODES, SHADOW, ShadowPass
 from neumat.render.scene import HeightSpec, Scene
 from height_fields import R, sinusoid, steps
 
@@ -34,23 +36,28 @@ def light_at(theta: float, phi: float) -> DirectionalLight:
     return DirectionalLight((math.sin(t) * math.cos(p), math.sin(t) * math.sin(p), math.cos(t)), (1.0, 1.0, 1.0))
 
 
-def render_shadow(device, height, lights):
-    """shell + hf_trace + shadow of a plane z = 0 (u = x + 10, v = y + 10); g-buffer and visibility."""
-    scene = Scene(shapes.plane(20.0, segments=20), CAM, height=HeightSpec(height, 0.0, SCALE))
-    ctx = RenderContext(device, RES, RES)
-    shell = ShellPass(device, scene).execute(ctx, {})
-    trace = HfTracePass(device, scene)
-    gbuffer = trace.execute(ctx, shell)
-    shadow = ShadowPass(device, trace)
+def render_shadow(device, scene: Scene, lights, mode: str):
+    """shell + hf_trace + shadow (``mode``) of ``scene``; g-buffer and visibility."""
+    ctx = RenderContext(device, scene.camera.width, scene.camera.height)
+    shell = ShellPass(device, scene)
+    trace = HfTracePass(device, scene, shell=shell)
+    gbuffer = trace.execute(ctx, shell.execute(ctx, {}))
+    shadow = ShadowPass(device, trace, mode=mode)
     shadow.lights = lights
     return gbuffer, shadow.execute(ctx, gbuffer)[SHADOW].numpy()
 
 
+def plane_scene(height: np.ndarray, scale: float = SCALE) -> Scene:
+    """A plane z = 0 (u = x + 10, v = y + 10) under ``height``, seen by CAM."""
+    return Scene(shapes.plane(20.0, segments=20), CAM, height=HeightSpec(height, 0.0, scale))
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("make_height", [sinusoid, steps])
-def test01_shadow_mask_matches_exact_test(device, make_height):
+def test01_shadow_mask_matches_exact_test(device, make_height, mode):
     height = make_height()
     lights = [light_at(75.0, 30.0), light_at(82.0, 200.0)]
-    gbuffer, vis = render_shadow(device, height, lights)
+    gbuffer, vis = render_shadow(device, plane_scene(height), lights, mode)
     mask = gbuffer[MASK].numpy()[..., 0] > 0.5
     uv = gbuffer[UV].numpy()[mask, :2].astype(np.float64)
     field = HeightField(height, SCALE)
@@ -68,9 +75,10 @@ def test01_shadow_mask_matches_exact_test(device, make_height):
     assert np.all(vis[~mask] == 0.0)
 
 
-def test02_flat_relief_and_light_below_horizon(device):
-    gbuffer, vis = render_shadow(device, np.full((R, R), 0.5, np.float32),
-                                 [light_at(80.0, 10.0), DirectionalLight((0.3, 0.2, -0.5))])
+@pytest.mark.parametrize("mode", MODES)
+def test02_flat_relief_and_light_below_horizon(device, mode):
+    gbuffer, vis = render_shadow(device, plane_scene(np.full((R, R), 0.5, np.float32)),
+                                 [light_at(80.0, 10.0), DirectionalLight((0.3, 0.2, -0.5))], mode)
     mask = gbuffer[MASK].numpy()[..., 0] > 0.5
     assert mask.all()
     assert np.all(vis[..., 0] == 1.0)  # nothing casts a shadow on a flat surface
@@ -86,8 +94,9 @@ def isolated_dark(visibility: np.ndarray) -> np.ndarray:
     return inner & ~lit & (neighbours >= 6)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("res", [16, 128])
-def test03_no_acne_on_a_smooth_relief(device, res):
+def test03_no_acne_on_a_smooth_relief(device, res, mode):
     """A smooth relief whose every bilinear facet is less steep than the light: nothing can
     occlude it, so any shadowed pixel is self-shadow acne (the ray re-meeting the surface it
     starts on). Lights at 45° and 68° from the normal (the latter: rays 1.1x steeper than the
@@ -97,13 +106,7 @@ def test03_no_acne_on_a_smooth_relief(device, res):
     steepest = 1.0 / math.tan(math.radians(68.0)) / 1.1  # facet slope (UV units) the rays clear
     edge = max(np.abs(np.diff(height, axis=a, append=height.take([0], axis=a))).max() for a in (0, 1))
     scale = steepest / (math.sqrt(2.0) * edge * res)  # bilinear gradient <= sqrt(2) * edge difference * R
-    scene = Scene(shapes.plane(20.0, segments=20), CAM, height=HeightSpec(height, 0.0, scale))
-    ctx = RenderContext(device, RES, RES)
-    trace = HfTracePass(device, scene)
-    gbuffer = trace.execute(ctx, ShellPass(device, scene).execute(ctx, {}))
-    shadow = ShadowPass(device, trace)
-    shadow.lights = [light_at(45.0, 30.0), light_at(68.0, 200.0)]
-    vis = shadow.execute(ctx, gbuffer)[SHADOW].numpy()
+    gbuffer, vis = render_shadow(device, plane_scene(height, scale), [light_at(45.0, 30.0), light_at(68.0, 200.0)], mode)
     mask = gbuffer[MASK].numpy()[..., 0] > 0.5
     assert mask.all()
     for i in range(2):
@@ -112,7 +115,7 @@ def test03_no_acne_on_a_smooth_relief(device, res):
 
 
 def test04_curved_mesh_matches_the_numpy_path(device):
-    """On a sphere (UV-unit relief scaled per vertex, 12 % of the radius deep) the pass marches
+    """On a sphere (UV-unit relief scaled per vertex, 12 % of the radius deep) the march marches
     the same curved path as the float64 reference (neumat.render.reference.shadow: osculating
     circle, the hit face's metric, exact bilinear intersections per chord): pixels may differ
     only where float32 rounding flips a grazing contact. Measured: none differ (the same
@@ -125,14 +128,8 @@ def test04_curved_mesh_matches_the_numpy_path(device):
     height = sinusoid()
     cam = Camera.orbit(azimuth=-60, elevation=40, distance=3.2, fov_y=40, width=RES, height=RES)
     scene = Scene(mesh, cam, height=HeightSpec(height, 0.0, 0.04, vertex_uv_scale(mesh)))
-    ctx = RenderContext(device, RES, RES)
-    shell = ShellPass(device, scene)
-    trace = HfTracePass(device, scene, shell=shell)
-    gbuffer = trace.execute(ctx, shell.execute(ctx, {}))
-    shadow = ShadowPass(device, trace)
     lights = [light_at(60.0, 30.0), light_at(40.0, 200.0)]
-    shadow.lights = lights
-    vis = shadow.execute(ctx, gbuffer)[SHADOW].numpy()
+    gbuffer, vis = render_shadow(device, scene, lights, "march")
     host = {s: gbuffer[s].numpy() for s in (UV, NORMAL, TANGENT, MASK, DPDU, DPDV, SHAPE)}
     ref = shadow_reference(height, host, [light.direction for light in lights])
     mask = host[MASK][..., 0] > 0.5
@@ -142,3 +139,13 @@ def test04_curved_mesh_matches_the_numpy_path(device):
         print(f"light {i}: shadowed {1 - ref[i][mask].mean():.3f}, differing {differ:.4f}")
         assert 0.2 < 1 - ref[i][mask].mean() < 0.9
         assert differ < MISMATCH_BOUND
+
+
+def test05_mode_errors(device):
+    """An unknown mode, and the prism walk without the shell pass's prisms, are clear errors."""
+    scene = plane_scene(sinusoid())
+    with_shell = HfTracePass(device, scene, shell=ShellPass(device, scene))
+    with pytest.raises(ValueError, match="unknown shadow mode 'cone'"):
+        ShadowPass(device, with_shell, mode="cone")
+    with pytest.raises(ValueError, match="walks the shell pass's prisms"):
+        ShadowPass(device, HfTracePass(device, scene), mode="prisms")

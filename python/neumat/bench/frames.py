@@ -87,9 +87,11 @@ OPTION_PRESETS = {
     "fp16": {"precision": "fp16"},
     "bare": {"hf": False, "synthesis": False},
     "no_shadows": {"shadows": False},
+    "march_shadows": {"shadow_mode": "march"},
 }
 """Named option sets (overrides of :data:`BASE_OPTIONS`): each feature switched off alone,
-an FP32 or FP16 MLP instead of the INT8 one, hf and synthesis off (``bare``)."""
+an FP32 or FP16 MLP instead of the INT8 one, hf and synthesis off (``bare``), the cheaper
+shadow march instead of the prism walk (``march_shadows``)."""
 DEFAULT_OPTIONS = ("all", "no_hf", "no_synthesis", "fp32")
 SMALL_RESOLUTIONS = ((512, 512), (1920, 1080))
 UHD = (3840, 2160)

@@ -11,7 +11,8 @@ two shadow masks there; and per region the texels between neumat's hit uv and Mi
 (the exact prism map), median and 90th percentile, and the median angle between neumat's relief
 normal and the displaced mesh's facet normal at the hits.
 
-Run: ``python -m neumat.bench.shadow_fidelity [--size 256] [--material assets/materials/gravel.nmat]``
+Run: ``python -m neumat.bench.shadow_fidelity [--size 256] [--material assets/materials/gravel.nmat]
+[--shadow-mode prisms|march]``
 (prints a markdown table; a few minutes at 256² on two CPU cores, most of it Mitsuba's
 per-ray Python loop).
 """
@@ -28,6 +29,7 @@ import numpy as np
 from ..render import shapes
 from ..render.camera import Camera
 from ..render.lights import DirectionalLight
+from ..render.passes.shadow import DEFAULT_MODE, MODES
 from ..render.reference.mitsuba_shadows import VERTICES_PER_TEXEL, displaced_surface, mitsuba_scene, \
     reference_shadows, shadow_agreement
 from ..assets import ASSETS, DEMO_MESH
@@ -78,10 +80,11 @@ def light_direction(elevation: float, azimuth: float = AZIMUTH) -> np.ndarray:
     return np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
 
 
-def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions) -> dict[str, np.ndarray]:
+def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions,
+                   shadow_mode: str = DEFAULT_MODE) -> dict[str, np.ndarray]:
     """neumat's g-buffer ``mask`` [H, W] bool, ``normal`` [H, W, 3], ``position`` [H, W, 3],
     ``uv`` [H, W, 2], ``relief_normal`` [H, W, 3] and ``lit`` [L, H, W] bool (shell → hf_trace →
-    shadow, tiled height map)."""
+    shadow in ``shadow_mode``, tiled height map)."""
     from ..render.passes import MASK, NORMAL, POSITION, UV, HfTracePass, RenderContext, ShellPass
     from ..render.passes.hf_trace import RELIEF_NORMAL
     from ..render.passes.shadow import SHADOW, ShadowPass
@@ -91,7 +94,7 @@ def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions) -
     shell = ShellPass(device, scene)
     trace = HfTracePass(device, scene, shell=shell)
     gbuffer = trace.execute(ctx, shell.execute(ctx, {}))
-    shadow = ShadowPass(device, trace)
+    shadow = ShadowPass(device, trace, mode=shadow_mode)
     shadow.lights = [DirectionalLight(tuple(d), (1.0, 1.0, 1.0)) for d in directions]
     vis = shadow.execute(ctx, gbuffer)[SHADOW].numpy()
     return {"mask": gbuffer[MASK].numpy()[..., 0] > 0.5, "normal": gbuffer[NORMAL].numpy()[..., :3],
@@ -100,14 +103,14 @@ def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions) -
 
 
 def measure_scene(device, bundle, key: str, size: int, elevations=ELEVATIONS,
-                  vertices_per_texel: float = VERTICES_PER_TEXEL) -> list[dict]:
+                  vertices_per_texel: float = VERTICES_PER_TEXEL, shadow_mode: str = DEFAULT_MODE) -> list[dict]:
     """Rows ``{region, elevation, ours, mitsuba, iou, pixels}`` of one scene (module docstring)."""
     fs = SCENES[key]
     mesh = fs.mesh()
     spec = HeightSpec.from_bundle(bundle, mesh)
     camera = fs.camera(size)
     directions = [light_direction(e) for e in elevations]
-    ours = neumat_shadows(device, mesh, spec, camera, directions)
+    ours = neumat_shadows(device, mesh, spec, camera, directions, shadow_mode)
     refs = reference_shadows(mitsuba_scene(*displaced_surface(mesh, spec, vertices_per_texel)), camera, directions)
     uv_error = hit_uv_error(ours["uv"], refs[0].uv, spec.height.shape[0])
     rows = []
@@ -156,10 +159,13 @@ def main(argv=None) -> None:
     ap.add_argument("--scenes", default=",".join(SCENES), help=f"comma-separated, of {list(SCENES)}")
     ap.add_argument("--vertices-per-texel", type=float, default=VERTICES_PER_TEXEL,
                     help="density of Mitsuba's displaced mesh")
+    ap.add_argument("--shadow-mode", choices=MODES, default=DEFAULT_MODE,
+                    help="the shadow pass's ray walk (render/passes/shadow.py)")
     args = ap.parse_args(argv)
     device, bundle = default_device(), load_bundle(args.material)
     rows = [r for key in args.scenes.split(",")
-            for r in measure_scene(device, bundle, key, args.size, vertices_per_texel=args.vertices_per_texel)]
+            for r in measure_scene(device, bundle, key, args.size, vertices_per_texel=args.vertices_per_texel,
+                                  shadow_mode=args.shadow_mode)]
     print(markdown(rows))
 
 

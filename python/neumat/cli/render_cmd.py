@@ -26,6 +26,7 @@ import typer
 from ..render.camera import MAX_CAMERA_DISTANCE, MAX_IMAGE_SIDE
 from ..render.passes.compose import MAX_EXPOSURE_STOPS
 from ..render.passes.infer_native import INFER_BACKEND_HELP, INFER_BACKEND_NAMES
+from ..render.passes.shadow import DEFAULT_MODE as DEFAULT_SHADOW_MODE, MODES as SHADOW_MODES
 from .options import parse_floats, parse_size
 
 AOV_CHOICES = ("uv", "depth", "mask", "height")
@@ -116,6 +117,7 @@ def render(
     camera: Annotated[str | None, typer.Option("--camera", help=f"az,el,dist: orbit camera around the mesh centre (degrees, scene units; 0 < dist <= {MAX_CAMERA_DISTANCE:g}).")] = None,
     light: Annotated[list[str] | None, typer.Option("--light", help="az,el[,intensity]: directional light (degrees; irradiance, linear); repeat for up to 4 lights (default 30,50,3).")] = None,
     no_shadows: Annotated[bool, typer.Option("--no-shadows", help="Do not trace the relief's self-shadowing toward the lights.")] = False,
+    shadow_mode: Annotated[str, typer.Option("--shadow-mode", help=f"How shadow rays cross the relief: {', '.join(SHADOW_MODES)} (prisms: traced through the shell prisms, exact on any mesh; march: the hit face's osculating circle, cheaper).")] = DEFAULT_SHADOW_MODE,
     no_hf: Annotated[bool, typer.Option("--no-hf", help="Do not trace the height field (plain base mesh).")] = False,
     no_synthesis: Annotated[bool, typer.Option("--no-synthesis", help="Tile the U plane instead of ACF-guided synthesis.")] = False,
     fp32: Annotated[bool, typer.Option("--fp32", help="FP32 MLP on dequantized weights instead of INT8.")] = False,
@@ -148,6 +150,8 @@ def render(
         raise typer.BadParameter(f"--aov must be one of {AOV_CHOICES}, got {bad}")
     if infer_backend not in INFER_BACKEND_NAMES:
         raise typer.BadParameter(f"--infer-backend must be one of {list(INFER_BACKEND_NAMES)}, got {infer_backend!r}")
+    if shadow_mode not in SHADOW_MODES:
+        raise typer.BadParameter(f"--shadow-mode must be one of {list(SHADOW_MODES)}, got {shadow_mode!r}")
     if mesh is None and shape not in SHAPES:
         raise typer.BadParameter(f"--shape must be one of {sorted(SHAPES)}, got {shape!r}")
     paths = [material, *(others or [])]
@@ -164,7 +168,7 @@ def render(
               for lv in light_values]
     try:
         kwargs = dict(hf=not no_hf, synthesis=not no_synthesis, fp32=fp32, exposure=exposure, tonemap=tonemap,
-                      shadows=not no_shadows, infer_backend=infer_backend)
+                      shadows=not no_shadows, shadow_mode=shadow_mode, infer_backend=infer_backend)
         if side_by_side:
             right = np.array([-math.sin(math.radians(az)), math.cos(math.radians(az)), 0.0])  # camera image x
             placed = [(b, base, right * spacing * (k - (len(bundles) - 1) / 2)) for k, b in enumerate(bundles)]

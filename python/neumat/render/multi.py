@@ -35,6 +35,7 @@ from .graph import RenderGraph
 from .passes.base import MASK, POSITION, RenderContext, RenderPass, Resource, SlotSpec
 from .passes.compose import DISPLAY, RADIANCE, ComposePass, ComposeSettings, unpack_display
 from .passes.infer import BTF, IRRADIANCE, SHADED
+from .passes.shadow import DEFAULT_MODE as DEFAULT_SHADOW_MODE
 from .renderer import Renderer, RenderResult, frame_view, resolve_mesh
 from .shapes import Mesh
 
@@ -120,12 +121,13 @@ class MultiRenderer:
         self.compose = ComposePass(self.device)
 
     def build_graph(self, camera: Camera, lights, hf: bool, synthesis: bool, fp32: bool,
-                    compose: ComposeSettings, shadows: bool = True, infer_backend: str = "auto") -> RenderGraph:
+                    compose: ComposeSettings, shadows: bool = True, infer_backend: str = "auto",
+                    shadow_mode: str = DEFAULT_SHADOW_MODE) -> RenderGraph:
         """Every object's passes (``obj<k>.<pass>``), ``merge<k>`` per object, then ``compose``."""
         g = RenderGraph()
         for k, (r, merge) in enumerate(zip(self.renderers, self.merges)):
             own = r.build_graph(camera, lights, hf, synthesis, fp32, False, compose, shadows=shadows,
-                                infer_backend=infer_backend)
+                                infer_backend=infer_backend, shadow_mode=shadow_mode)
             for node in own.nodes:
                 if node.name != "compose":  # composed once, after the merge
                     g.add(f"obj{k}.{node.name}", node.render_pass,
@@ -146,7 +148,8 @@ class MultiRenderer:
 
     def render(self, camera: Camera | None = None, lights=None, hf: bool = True, synthesis: bool = True,
                fp32: bool = False, exposure: float = 0.0, tonemap: str = "aces",
-               background=(0.02, 0.02, 0.025), shadows: bool = True, infer_backend: str = "auto") -> RenderResult:
+               background=(0.02, 0.02, 0.025), shadows: bool = True, infer_backend: str = "auto",
+               shadow_mode: str = DEFAULT_SHADOW_MODE) -> RenderResult:
         """Render one frame; arguments as :meth:`~.renderer.Renderer.render` (applied to every
         object). ``aovs``: ``object`` (int32 [H, W, 1], winning object index or -1), ``mask``
         (union of the objects' masks), ``depth`` (ray distance, 0 where no object is seen), ``btf``.
@@ -156,7 +159,7 @@ class MultiRenderer:
             camera = self.renderers[0].default_camera()
         camera, lights = frame_view(camera, lights, self.width, self.height)
         settings = ComposeSettings(tuple(background), float(exposure), tonemap)
-        graph = self.build_graph(camera, lights, hf, synthesis, fp32, settings, shadows, infer_backend)
+        graph = self.build_graph(camera, lights, hf, synthesis, fp32, settings, shadows, infer_backend, shadow_mode)
         start = time.perf_counter()
         res, timings = graph.execute(RenderContext(self.device, self.width, self.height))
         timings["total"] = 1e3 * (time.perf_counter() - start)

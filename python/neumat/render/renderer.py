@@ -47,7 +47,7 @@ from .passes.compose import DISPLAY, RADIANCE, ComposePass, ComposeSettings, unp
 from .passes.hf_trace import RELIEF_NORMAL, HfTracePass
 from .passes.infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, SHADED, InferPass
 from .passes.neumip import OFFSET, NeuMipPass
-from .passes.shadow import MAX_LIGHTS, SHADOW, ShadowPass
+from .passes.shadow import DEFAULT_MODE as DEFAULT_SHADOW_MODE, MAX_LIGHTS, SHADOW, ShadowPass
 from .passes.shell import ShellPass
 from .passes.synthesis import RELIEF_SLOPE, U_FEATURES, SynthesisPass
 from .scene import HeightSpec, Scene
@@ -142,7 +142,7 @@ class Renderer:
         self.height_spec = (HeightSpec.from_bundle(self.bundle, self.mesh, height_scale)
                             if self.bundle.height is not None and self.kind.height_tracing else None)
         self._shells: dict[bool, tuple[Scene, ShellPass, HfTracePass | None]] = {}
-        self._shadow: ShadowPass | None = None
+        self._shadows: dict[str, ShadowPass] = {}
         self._synthesis: SynthesisPass | None = None
         self._infer: dict[bool, InferPass | NeuMipPass] = {}
         self.compose = ComposePass(self.device)
@@ -175,9 +175,10 @@ class Renderer:
 
     def build_graph(self, camera: Camera, lights, hf: bool, synthesis: bool, fp32: bool, debug: bool,
                     compose: ComposeSettings, shadows: bool = False, precision: str | None = None,
-                    infer_backend: str = "auto") -> RenderGraph:
+                    infer_backend: str = "auto", shadow_mode: str = DEFAULT_SHADOW_MODE) -> RenderGraph:
         """The frame's graph (passes are cached; only the wiring is rebuilt). ``lights``: a list
-        of lights or one light; ``shadows``: add the shadow pass (when the height field is traced);
+        of lights or one light; ``shadows``: add the shadow pass (when the height field is traced),
+        walking its rays as ``shadow_mode`` says (:data:`~.passes.shadow.MODES`);
         ``precision``: the MLP (:data:`~.passes.infer.PRECISIONS`), overriding ``fp32``;
         ``infer_backend``: where the infer node's MLP runs (:mod:`.passes.infer_native`)."""
         precision = precision or ("fp32" if fp32 else "int8")
@@ -198,10 +199,11 @@ class Renderer:
         infer.backend = infer_backend
         edges = {s: f"{vis}.{s}" for s in infer.INPUTS}
         if shadows and trace is not None and self.kind.height_tracing:
-            if self._shadow is None:
-                self._shadow = ShadowPass(self.device, trace)
-            self._shadow.lights = lights
-            g.add("shadow", self._shadow, {s: f"{vis}.{s}" for s in self._shadow.INPUTS})
+            if shadow_mode not in self._shadows:
+                self._shadows[shadow_mode] = ShadowPass(self.device, trace, mode=shadow_mode)
+            shadow = self._shadows[shadow_mode]
+            shadow.lights = lights
+            g.add("shadow", shadow, {s: f"{vis}.{s}" for s in shadow.INPUTS})
             edges[SHADOW] = f"shadow.{SHADOW}"
         if synthesis and self.kind.synthesis:  # e.g. not NeuMIP (module docstring)
             g.add("synthesis", self.synthesis_pass(), {UV: f"{vis}.{UV}", MASK: f"{vis}.{MASK}"})
@@ -219,7 +221,8 @@ class Renderer:
     def render(self, camera: Camera | None = None, lights=None, hf: bool = True, synthesis: bool = True,
                fp32: bool = False, exposure: float = 0.0, tonemap: str = "aces",
                background=(0.02, 0.02, 0.025), aovs=(), debug: bool = False,
-               shadows: bool = True, precision: str | None = None, infer_backend: str = "auto") -> RenderResult:
+               shadows: bool = True, precision: str | None = None, infer_backend: str = "auto",
+               shadow_mode: str = DEFAULT_SHADOW_MODE) -> RenderResult:
         """Render one frame.
 
         Args:
@@ -247,6 +250,10 @@ class Renderer:
                 else slang); the material kind declares which exist
                 (:attr:`~neumat.material.kinds.MaterialKind.infer_backends`; NeuMIP: slang only).
                 :class:`~.passes.infer_native.InferBackendError` (a ValueError) when it cannot run.
+            shadow_mode: how shadow rays cross the relief (:data:`~.passes.shadow.MODES`):
+                ``"prisms"`` (default; traced through the shell prisms in world space, exact on
+                any mesh) or ``"march"`` (a march over the hit face's osculating circle and UV
+                metric; cheaper, off where the metric or curvature changes along the ray).
         """
         bad = [a for a in aovs if a not in AOVS]
         if bad:
@@ -261,7 +268,8 @@ class Renderer:
         camera, lights = frame_view(camera, lights, self.width, self.height)
         settings = ComposeSettings(tuple(background), float(exposure), tonemap)
         graph = self.build_graph(camera, lights, hf, synthesis, fp32, debug or OFFSET in aovs, settings,
-                                 shadows=shadows, precision=precision, infer_backend=infer_backend)
+                                 shadows=shadows, precision=precision, infer_backend=infer_backend,
+                                 shadow_mode=shadow_mode)
         ctx = RenderContext(self.device, self.width, self.height)
         start = time.perf_counter()
         res, timings = graph.execute(ctx)

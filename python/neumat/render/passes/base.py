@@ -39,7 +39,8 @@ Surface slots (:data:`SURFACE`, written by the same visibility passes; the local
 the base face under the pixel, :mod:`neumat.render.metric`; zeros off the mask):
 
 =============  ========  ==========================================================
-``dpdu``       4 f32     (dP/du, 0): world, scene units per UV unit
+``dpdu``       4 f32     (dP/du, face): world, scene units per UV unit; w = index of the
+                         base face under the pixel (exact in float32 below 2²⁴ faces)
 ``dpdv``       4 f32     (dP/dv, 0): world, scene units per UV unit
 ``shape``      4 f32     (II_uu, II_uv, II_vv, thickness): second fundamental form in UV
                          coordinates (scene units per UV unit²; normal curvature along a

@@ -221,6 +221,12 @@ class HfTracePass(RenderPass):
             return {**self._tiled, "mode": MODES["tiled"], "synth": self._no_synthesis}
         return {k: v for k, v in self._synthesized.items() if k != "relief"}
 
+    def face_params(self) -> dict:
+        """The ``PrismFaces`` uniform of ``shadow_prisms.slang``: ``face_uv``, ``face_bottom``
+        (prism bottom corners, curved pieces) and ``face_normal`` (n, relief thickness), three
+        rows per base face."""
+        return {k: self._faces[k] for k in ("face_uv", "face_bottom", "face_normal")}
+
     def reflect(self) -> dict[str, SlotSpec]:
         return {**SEGMENT_SPECS, **GBUFFER_SPECS, RELIEF_NORMAL: SlotSpec("float32", 4), **SURFACE_SPECS}
 

@@ -167,6 +167,12 @@ class ShellPass(RenderPass):
         self.kernel = compute_kernel(device, SHADER, ENTRY)
         self.finish = compute_kernel(device, SHADER, "shell_gbuffer")
 
+    def bvh_params(self) -> dict:
+        """The ``ShellGeometry`` uniform of ``shadow_prisms.slang``: the BVH ``nodes`` and the
+        soup's ``tri_pos``, ``tri_uvh``, ``tri_prism`` buffers (passes that trace other rays
+        through the same prisms bind them as is)."""
+        return {k: self._params[k] for k in ("nodes", "tri_pos", "tri_uvh", "tri_prism")}
+
     def reflect(self) -> dict[str, SlotSpec]:
         return {**SEGMENT_SPECS, **GBUFFER_SPECS, **SURFACE_SPECS} if self.gbuffer else dict(SEGMENT_SPECS)
 
