@@ -1,5 +1,5 @@
-"""Atomic file replacement (bundles, checkpoints, caches, configs): readers see the old file or the
-complete new one, never a mix.
+"""Atomic file and folder replacement (bundles, checkpoints, caches, configs, finished model and
+video folders): readers see the old file or folder or the complete new one, never a mix.
 
 Temporary files are named ``.{name}.{random}.tmp`` beside their target ``name`` (``random`` from
 :func:`tempfile.mkstemp`, never holding a dot). A write that is killed leaves its temporary file
@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 NEW_FILE_MODE = 0o644
@@ -69,6 +72,32 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         finally:
             os.close(dir_fd)
     return path
+
+
+@contextmanager
+def staged_folder(target: str | Path) -> Iterator[Path]:
+    """A hidden temporary folder ``.{target.name}.{random}`` beside ``target`` to fill inside the
+    ``with`` block. Leaving the block normally renames it to ``target`` (a previous ``target`` is
+    first moved to ``.{target.name}.old``, then removed), so a reader sees the old folder or the
+    complete new one; an exception removes it and leaves ``target`` untouched. Missing parent
+    directories are created; the new folder gets mode 0o755."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        yield tmp
+        tmp.chmod(0o755)  # mkdtemp makes it private
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _remove_stale_temps(directory: Path, name: str) -> list[Path]:

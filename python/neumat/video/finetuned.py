@@ -17,11 +17,10 @@ as random, with only a warning).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..fileio import staged_folder
 
 FINAL_DIR = "final"
 """Sub-folder of a run holding its finished model."""
@@ -52,10 +51,8 @@ def write_finetuned(run_dir: str | Path, transformer, manifest: dict[str, Any]) 
     """
     from diffusers import WanPipeline
 
-    run_dir = Path(run_dir)
-    final = run_dir / FINAL_DIR
-    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{FINAL_DIR}."))
-    try:
+    final = Path(run_dir) / FINAL_DIR
+    with staged_folder(final) as tmp:
         if manifest["mode"] == "lora":
             from peft.utils import get_peft_model_state_dict
 
@@ -64,18 +61,6 @@ def write_finetuned(run_dir: str | Path, transformer, manifest: dict[str, Any]) 
         else:
             transformer.save_pretrained(str(tmp / "transformer"))
         (tmp / MANIFEST_FILE).write_text(json.dumps({"format": FINETUNED_FORMAT, **manifest}, indent=1) + "\n")
-        tmp.chmod(0o755)  # mkdtemp makes it private
-        old = None
-        if final.exists():
-            old = run_dir / f".{FINAL_DIR}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

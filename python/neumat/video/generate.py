@@ -19,13 +19,11 @@ sees a half-written video.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import staged_folder
 from .clips import CAPTION_KEYS
 from .folder import CAPTION_FILE, DONE_FILE, POSES_FILE, frame_path, write_json, write_png
 from .trajectory import save_poses, video_trajectory
@@ -142,27 +140,16 @@ def generate(weights: str | Path, out: str | Path, prompt: str | None = None, im
 
 
 def _write_video(target: Path, pixels: np.ndarray, prompt: str, meta: dict, overwrite: bool) -> Path:
-    """Assemble the posed video folder under a temporary name, then rename it to ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    """Assemble the posed video folder under a temporary name, then rename it to ``target``
+    (replacing a previous one only when ``overwrite``: the caller refuses it otherwise)."""
+    if target.exists() and not overwrite:
+        raise GenerateError(f"{target} exists: pass --overwrite or another --material-id")
+    with staged_folder(target) as tmp:
         for i, frame in enumerate(pixels):
             write_png(frame_path(tmp, i), frame)
         count, height, width = pixels.shape[:3]
         save_poses(tmp / POSES_FILE, video_trajectory(count), width=int(width), height=int(height), sample_size=1.0)
         write_json(tmp / CAPTION_FILE, {**{k: prompt for k in CAPTION_KEYS}, "metadata": meta})
         write_json(tmp / DONE_FILE, {"frames": int(count), "width": int(width), "height": int(height)})
-        tmp.chmod(0o755)  # mkdtemp makes it private
-        old = None
-        if target.exists() and overwrite:
-            old = target.parent / f".{target.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote %d frames of %dx%d to %s", count, width, height, target)
     return target
