@@ -27,16 +27,15 @@ IOU_BOUND = 0.9
 """IoU of the shadow masks, every region and elevation but the polar cap's (issue 12's bound).
 Measured here (96², Mitsuba mesh at 4 vertices per texel, converged: see
 mitsuba_shadows.VERTICES_PER_TEXEL), prisms: sphere 0.97 / 0.96 / 0.96, equator band 0.97 /
-0.98 / 0.98, cube flat faces 0.95 / 0.92 / 0.97, cloth 0.97 / 0.95 / 0.94. The march: sphere
+0.98 / 0.98, cube flat faces 0.95 / 0.92 / 0.97, cloth 0.97 / 0.95 / 0.95. The march: sphere
 0.93 / 0.92 / 0.92, equator band 0.94 / 0.95 / 0.95, cloth 0.93 / 0.93 / 0.93."""
 POLAR_CAP_IOU_BOUND = {30.0: 0.9, 50.0: 0.85, 70.0: 0.78}
 """The sphere's polar cap (|lat| > 60°), measured 0.95 / 0.89 / 0.82 here (the march: 0.88 /
-0.89 / 0.78). At 256² (``python -m neumat.bench.shadow_fidelity``) it reads 0.96 / 0.93 / 0.87,
-and the plane at 70° reads 0.87 too: at 70° only 9 % (polar cap) and 1.5 % (plane) of the
-pixels are shadowed, in specks whose boundary pixels dominate the IoU, so the remaining gap is
-the image's resolution, not the curvature (it shrinks from 96² to 256² as the boundary fraction
-does). The errors there are balanced: at 128², 12 pixels falsely lit and 12 falsely shadowed of
-1651 in the cap."""
+0.89 / 0.78). With ``python -m neumat.bench.shadow_fidelity`` it reads 0.96 / 0.93 / 0.87 at
+256² and 0.96 / 0.93 / 0.86 at 512², where the flat plane at 70° reads 0.87 and 0.86 too: the
+gap left at 70° is not curvature (only 9 % of the cap's and 1.5 % of the plane's pixels are
+shadowed there, in specks a few texels wide). At 96² the cap holds few pixels of each speck;
+its errors are balanced (at 128², 12 pixels falsely lit and 12 falsely shadowed of 1651)."""
 HIT_UV_MEDIAN, HIT_UV_P90 = 0.01, 0.15
 """Texels between neumat's hits and Mitsuba's (the exact prism map) per region, median and 90th
 percentile (the tail includes the reference's own facets). Measured: median <= 0.004, p90 <=
