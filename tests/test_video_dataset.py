@@ -142,3 +142,31 @@ def test06_bad_input_before_rendering(tmp_path):
         RenderSettings(32, 32, 0)
     not_tileable = dataclasses.replace(m, meta={**m.meta, "tileable": False})
     assert dataset_jobs([not_tileable], SETTINGS, ("video",), (0,), frames=3, tileable_only=True) == []
+
+
+@pytest.mark.parametrize("variant", ["scalar_rgb", "llvm_ad_rgb"])
+def test07_moved_scene_renders_what_a_fresh_scene_renders(variant):
+    """TrajectoryScene moves one loaded scene from frame to frame (camera every frame, the light
+    when it changes); whatever frames came before, each frame equals a scene loaded for it
+    alone (float32 round-off: within 1e-5)."""
+    from neumat.fidelity.reference import mitsuba_variant, same_ray_available
+    from neumat.video.scene import TrajectoryScene, light_order
+    from neumat.video.trajectory import cross_trajectory
+
+    if variant == "llvm_ad_rgb" and not same_ray_available():
+        pytest.skip("llvm_ad_rgb needs libLLVM (make setup installs it)")
+    poses = cross_trajectory(per_axis=2)
+    ordered = light_order(poses)
+    assert sorted(p.index for p in ordered) == [p.index for p in poses]
+    assert sum(a.light_position != b.light_position for a, b in zip(ordered, ordered[1:])) == 3  # 4 lights
+    settings = RenderSettings(12, 10, 4)
+    m = make_material("stone_tiles", 16)
+    with mitsuba_variant(variant):
+        import mitsuba as mi
+
+        scene = TrajectoryScene(m, poses, settings)
+        moved = {p.index: scene.render(p) for p in ordered + poses[::-1][:3]}
+        for p in poses[::5]:
+            fresh = np.array(mi.render(mi.load_dict(scene.scene_dict(p)), seed=p.index), dtype=np.float32)[..., :3]
+            assert np.abs(moved[p.index] - fresh).max() <= 1e-5 * max(1.0, fresh.max()), p.index
+            assert fresh.mean() > 0.0

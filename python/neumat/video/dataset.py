@@ -42,7 +42,7 @@ from ..fidelity.reference import mitsuba_variant, same_ray_available
 from .captions import template_captions
 from .folder import (CAPTION_FILE, DONE_FILE, MAPS_DIR, POSES_FILE, frame_path, srgb8, write_exr, write_json,
                      write_png)
-from .scene import RenderSettings, TrajectoryScene
+from .scene import RenderSettings, TrajectoryScene, light_order
 from .trajectory import TRAJECTORIES, FramePose, save_poses
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def render_video(job: VideoJob, out: str | Path, settings: RenderSettings, varia
     start = time.perf_counter()
     with mitsuba_variant(variant):
         scene = TrajectoryScene(job.material, list(job.poses), settings)
-        for pose in job.poses:
+        for pose in light_order(job.poses):
             png, exr = frame_path(partial, pose.index, "png"), frame_path(partial, pose.index, "exr")
             if png.is_file() and exr.is_file():
                 continue

@@ -101,6 +101,12 @@ def plane_bounds(poses: list[FramePose], settings: RenderSettings, z_top: float,
 class TrajectoryScene:
     """The surface of ``material`` for all ``poses``, built once; :meth:`render` makes a frame.
 
+    The Mitsuba scene is loaded once, with the surface as an instance of a shape group, and each
+    frame only moves the camera (cheap) and, when the pose's light differs from the last frame's,
+    the disk light (a rebuild of the top-level acceleration structure only). Render frames that
+    share a light one after another (:func:`light_order`): a per-frame scene took ~1.7 s to
+    build for a 256² map (3.4 M triangles) against ~0.02 s to render at 64² × 4 spp.
+
     Needs Mitsuba with its variant already set (:func:`neumat.fidelity.reference.mitsuba_variant`).
 
     Args:
@@ -117,24 +123,34 @@ class TrajectoryScene:
         texel = 1.0 / material.resolution
         bounds = plane_bounds(poses, settings, max(field.z_max, texel * 1e-3), texel)
         self.mesh = surface_mesh(field, bounds, mesh_subdivision(material.resolution), suite_bsdf(material))
+        self._scene = None
+        self._params = None
+        self._fov: float | None = None
+        self._light: tuple | None = None
 
-    def scene(self, pose: FramePose):
-        """The Mitsuba scene of one frame (module docstring)."""
+    def _transforms(self, pose: FramePose):
+        """(camera to_world, light to_world) of frame ``pose``: Mitsuba scalar transforms."""
         mi, st = self.mi, self.settings
         eye, target = to_uv(pose.camera_position, st.sample_size), to_uv(pose.camera_target, st.sample_size)
         light = to_uv(pose.light_position, st.sample_size)
         radius = pose.light_radius / st.sample_size
         aim = np.array([1.0, 0.0, 0.0]) if abs(light[0] - 0.5) + abs(light[1] - 0.5) < 1e-9 else np.array([0.0, 0.0, 1.0])
+        camera = mi.ScalarTransform4f().look_at(origin=eye.tolist(), target=target.tolist(), up=list(pose.camera_up))
         light_to_world = mi.ScalarTransform4f().look_at(origin=light.tolist(), target=[0.5, 0.5, 0.0],
                                                         up=aim.tolist()) @ mi.ScalarTransform4f().scale(radius)
-        return mi.load_dict({
+        return camera, light_to_world
+
+    def scene_dict(self, pose: FramePose) -> dict:
+        """The Mitsuba scene description of one frame (module docstring)."""
+        st = self.settings
+        camera, light_to_world = self._transforms(pose)
+        return {
             "type": "scene",
-            "surface": self.mesh,
+            "surface_group": {"type": "shapegroup", "surface": self.mesh},
+            "surface": {"type": "instance", "shapegroup": {"type": "ref", "id": "surface_group"}},
             "sensor": {
                 "type": "perspective", "fov": pose.fov_deg, "fov_axis": "y",
-                "near_clip": 1e-3, "far_clip": 1e3,
-                "to_world": mi.ScalarTransform4f().look_at(origin=eye.tolist(), target=target.tolist(),
-                                                           up=list(pose.camera_up)),
+                "near_clip": 1e-3, "far_clip": 1e3, "to_world": camera,
                 "film": {"type": "hdrfilm", "width": st.width, "height": st.height,
                          "rfilter": {"type": "box"}, "pixel_format": "rgb"},
                 "sampler": {"type": "independent", "sample_count": st.spp},
@@ -142,10 +158,37 @@ class TrajectoryScene:
             "light": {"type": "disk", "to_world": light_to_world,
                       "emitter": {"type": "area", "radiance": {"type": "rgb", "value": [pose.light_intensity] * 3}}},
             "integrator": {"type": "direct"},
-        })
+        }
+
+    def _pose_scene(self, pose: FramePose):
+        """The loaded scene, moved to ``pose`` (loaded anew only when the field of view changes)."""
+        mi = self.mi
+        light = (tuple(pose.light_position), pose.light_radius, pose.light_intensity)
+        if self._scene is None or pose.fov_deg != self._fov:
+            self._scene = mi.load_dict(self.scene_dict(pose))
+            self._params = mi.traverse(self._scene)
+        else:
+            camera, light_to_world = self._transforms(pose)
+            self._params["sensor.to_world"] = mi.Transform4f(camera)
+            if light != self._light:
+                self._params["light.to_world"] = mi.Transform4f(light_to_world)
+                self._params["light.emitter.radiance.value"] = mi.Color3f(pose.light_intensity)
+            self._params.update()
+        self._fov, self._light = pose.fov_deg, light
+        return self._scene
 
     def render(self, pose: FramePose) -> np.ndarray:
         """float32 [height, width, 3] linear Rec.709 radiance of frame ``pose`` (row 0 at the
-        top), sampled with seed ``pose.index``: the same pose renders the same pixels."""
-        image = self.mi.render(self.scene(pose), seed=pose.index)
+        top), sampled with seed ``pose.index``: the same pose renders the same pixels whatever
+        frame came before."""
+        image = self.mi.render(self._pose_scene(pose), seed=pose.index)
         return np.array(image, dtype=np.float32)[..., :3]
+
+
+def light_order(poses) -> list[FramePose]:
+    """``poses`` with those that share a light next to each other (first appearance order), for
+    :meth:`TrajectoryScene.render`: the cross set moves its light every frame otherwise."""
+    first: dict[tuple, int] = {}
+    for i, p in enumerate(poses):
+        first.setdefault(tuple(p.light_position), i)
+    return sorted(poses, key=lambda p: (first[tuple(p.light_position)], p.index))
