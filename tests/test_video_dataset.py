@@ -147,8 +147,8 @@ def test06_bad_input_before_rendering(tmp_path):
 @pytest.mark.parametrize("variant", ["scalar_rgb", "llvm_ad_rgb"])
 def test07_moved_scene_renders_what_a_fresh_scene_renders(variant):
     """TrajectoryScene moves one loaded scene from frame to frame (camera every frame, the light
-    when it changes); whatever frames came before, each frame equals a scene loaded for it
-    alone (float32 round-off: within 1e-5)."""
+    when it changes): whatever frames came before, a frame renders the same bytes (a resumed
+    video, Ray's split), and equals a scene loaded for it alone (float32 round-off: 1e-5)."""
     from neumat.fidelity.reference import mitsuba_variant, same_ray_available
     from neumat.video.scene import TrajectoryScene, light_order
     from neumat.video.trajectory import cross_trajectory
@@ -166,6 +166,9 @@ def test07_moved_scene_renders_what_a_fresh_scene_renders(variant):
 
         scene = TrajectoryScene(m, poses, settings)
         moved = {p.index: scene.render(p) for p in ordered + poses[::-1][:3]}
+        resumed = TrajectoryScene(m, poses, settings)  # loaded at another frame, visited in another order
+        for p in poses[::-3]:
+            assert np.array_equal(resumed.render(p), moved[p.index]), p.index  # the same bytes
         for p in poses[::5]:
             fresh = np.array(mi.render(mi.load_dict(scene.scene_dict(p)), seed=p.index), dtype=np.float32)[..., :3]
             assert np.abs(moved[p.index] - fresh).max() <= 1e-5 * max(1.0, fresh.max()), p.index

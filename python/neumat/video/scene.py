@@ -101,11 +101,10 @@ def plane_bounds(poses: list[FramePose], settings: RenderSettings, z_top: float,
 class TrajectoryScene:
     """The surface of ``material`` for all ``poses``, built once; :meth:`render` makes a frame.
 
-    The Mitsuba scene is loaded once, with the surface as an instance of a shape group, and each
-    frame only moves the camera (cheap) and, when the pose's light differs from the last frame's,
-    the disk light (a rebuild of the top-level acceleration structure only). Render frames that
-    share a light one after another (:func:`light_order`): a per-frame scene took ~1.7 s to
-    build for a 256² map (3.4 M triangles) against ~0.02 s to render at 64² × 4 spp.
+    A Mitsuba scene is loaded per light (the surface as an instance of a shape group, which
+    loads faster) and frames that share that light only move its camera, which is cheap. Render
+    frames that share a light one after another (:func:`light_order`): a scene per frame took
+    ~1.7 s to build for a 256² map (3.4 M triangles) against ~0.02 s to render at 64² × 4 spp.
 
     Needs Mitsuba with its variant already set (:func:`neumat.fidelity.reference.mitsuba_variant`).
 
@@ -125,7 +124,6 @@ class TrajectoryScene:
         self.mesh = surface_mesh(field, bounds, mesh_subdivision(material.resolution), suite_bsdf(material))
         self._scene = None
         self._params = None
-        self._fov: float | None = None
         self._light: tuple | None = None
 
     def _transforms(self, pose: FramePose):
@@ -161,20 +159,23 @@ class TrajectoryScene:
         }
 
     def _pose_scene(self, pose: FramePose):
-        """The loaded scene, moved to ``pose`` (loaded anew only when the field of view changes)."""
+        """The scene of ``pose``: loaded anew when the light (or the field of view) differs from
+        the last frame's, else the last one with the camera moved.
+
+        Moving the light through the scene parameters instead would cost about as much (the
+        top-level rebuild) and leaves round-off that depends on the lights visited before; the
+        camera is always set through the parameters, also right after a load. A frame's pixels
+        are then the same whatever frame came before, so a resumed or a Ray-split video writes
+        the same bytes."""
         mi = self.mi
-        light = (tuple(pose.light_position), pose.light_radius, pose.light_intensity)
-        if self._scene is None or pose.fov_deg != self._fov:
+        light = (tuple(pose.light_position), pose.light_radius, pose.light_intensity, pose.fov_deg)
+        if self._scene is None or light != self._light:
             self._scene = mi.load_dict(self.scene_dict(pose))
             self._params = mi.traverse(self._scene)
-        else:
-            camera, light_to_world = self._transforms(pose)
-            self._params["sensor.to_world"] = mi.Transform4f(camera)
-            if light != self._light:
-                self._params["light.to_world"] = mi.Transform4f(light_to_world)
-                self._params["light.emitter.radiance.value"] = mi.Color3f(pose.light_intensity)
-            self._params.update()
-        self._fov, self._light = pose.fov_deg, light
+            self._light = light
+        camera, _ = self._transforms(pose)
+        self._params["sensor.to_world"] = mi.Transform4f(camera)
+        self._params.update()
         return self._scene
 
     def render(self, pose: FramePose) -> np.ndarray:
