@@ -15,7 +15,7 @@ import pytest
 from neumat.material.heightfield import SURFACE_EPS, HeightField
 from neumat.render import shapes
 from neumat.render.camera import Camera
-from neumat.render.lights import DirectionalLight
+from neumat.render.lights import DirectionalLight, PointLight
 from neumat.render.passes import MASK, UV, HfTracePass, RenderContext, ShellPass
 from neumat.render.passes.shadow import MODES, SHADOW, ShadowPass
 from neumat.render.scene import HeightSpec, Scene
@@ -149,3 +149,26 @@ def test05_mode_errors(device):
         ShadowPass(device, with_shell, mode="cone")
     with pytest.raises(ValueError, match="walks the shell pass's prisms"):
         ShadowPass(device, HfTracePass(device, scene), mode="prisms")
+
+
+def test06_prisms_see_other_parts_of_the_mesh_up_to_a_point_light(device):
+    """A floor under a ceiling (one mesh, flat relief): the prism walk lets the ceiling shadow
+    the floor from a light above it (the march sees only the relief under its own pixel), and a
+    point light between the two lights the floor (what lies beyond the light casts nothing)."""
+    from neumat.render.passes.base import POSITION
+
+    floor = shapes.plane(4.0, segments=4)
+    ceiling = shapes.plane(4.0, center=(0.0, 0.0, 0.6), segments=4)
+    mesh = shapes.Mesh(np.concatenate([floor.positions, ceiling.positions]),
+                       np.concatenate([floor.normals, -ceiling.normals]),
+                       np.concatenate([floor.uvs, ceiling.uvs]),
+                       np.concatenate([floor.faces, ceiling.faces[:, ::-1] + len(floor.positions)]))
+    cam = Camera(eye=(0.0, -1.2, 0.3), target=(0.0, 0.6, 0.0), fov_y=40, width=32, height=32)
+    scene = Scene(mesh, cam, height=HeightSpec(np.full((R, R), 0.5, np.float32), 0.0, 0.02))
+    lights = [DirectionalLight((0.2, 0.1, 1.0)), PointLight((0.0, 0.3, 0.3), (1.0, 1.0, 1.0))]
+    for mode, lit_above in (("prisms", 0.0), ("march", 1.0)):
+        gbuffer, vis = render_shadow(device, scene, lights, mode)
+        on_floor = (gbuffer[MASK].numpy()[..., 0] > 0.5) & (gbuffer[POSITION].numpy()[..., 2] < 0.1)
+        assert on_floor.mean() > 0.3
+        assert np.all(vis[on_floor, 0] == lit_above), mode
+        assert np.all(vis[on_floor, 1] == 1.0), mode
