@@ -29,7 +29,9 @@ import numpy as np
 from ..render import shapes
 from ..render.camera import Camera
 from ..render.lights import DirectionalLight
-from ..render.passes.shadow import DEFAULT_MODE, MODES
+from ..render.passes import MASK, NORMAL, POSITION, UV, HfTracePass, RenderContext, ShellPass
+from ..render.passes.hf_trace import RELIEF_NORMAL
+from ..render.passes.shadow import DEFAULT_MODE, MODES, SHADOW, ShadowPass
 from ..render.reference.mitsuba_shadows import VERTICES_PER_TEXEL, displaced_surface, mitsuba_scene, \
     reference_shadows, shadow_agreement
 from ..assets import ASSETS, DEMO_MESH
@@ -85,10 +87,6 @@ def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions,
     """neumat's g-buffer ``mask`` [H, W] bool, ``normal`` [H, W, 3], ``position`` [H, W, 3],
     ``uv`` [H, W, 2], ``relief_normal`` [H, W, 3] and ``lit`` [L, H, W] bool (shell → hf_trace →
     shadow in ``shadow_mode``, tiled height map)."""
-    from ..render.passes import MASK, NORMAL, POSITION, UV, HfTracePass, RenderContext, ShellPass
-    from ..render.passes.hf_trace import RELIEF_NORMAL
-    from ..render.passes.shadow import SHADOW, ShadowPass
-
     scene = Scene(mesh, camera, height=spec)
     ctx = RenderContext(device, camera.width, camera.height)
     shell = ShellPass(device, scene)

@@ -126,34 +126,36 @@ class TrajectoryScene:
         self._params = None
         self._light: tuple | None = None
 
-    def _transforms(self, pose: FramePose):
-        """(camera to_world, light to_world) of frame ``pose``: Mitsuba scalar transforms."""
-        mi, st = self.mi, self.settings
+    def _camera_to_world(self, pose: FramePose):
+        """Mitsuba scalar transform of frame ``pose``'s camera (UV frame, module docstring)."""
+        st = self.settings
         eye, target = to_uv(pose.camera_position, st.sample_size), to_uv(pose.camera_target, st.sample_size)
+        return self.mi.ScalarTransform4f().look_at(origin=eye.tolist(), target=target.tolist(), up=list(pose.camera_up))
+
+    def _light_to_world(self, pose: FramePose):
+        """Mitsuba scalar transform of frame ``pose``'s disk light, facing the sample centre."""
+        mi, st = self.mi, self.settings
         light = to_uv(pose.light_position, st.sample_size)
         radius = pose.light_radius / st.sample_size
         aim = np.array([1.0, 0.0, 0.0]) if abs(light[0] - 0.5) + abs(light[1] - 0.5) < 1e-9 else np.array([0.0, 0.0, 1.0])
-        camera = mi.ScalarTransform4f().look_at(origin=eye.tolist(), target=target.tolist(), up=list(pose.camera_up))
-        light_to_world = mi.ScalarTransform4f().look_at(origin=light.tolist(), target=[0.5, 0.5, 0.0],
-                                                        up=aim.tolist()) @ mi.ScalarTransform4f().scale(radius)
-        return camera, light_to_world
+        return mi.ScalarTransform4f().look_at(origin=light.tolist(), target=[0.5, 0.5, 0.0],
+                                              up=aim.tolist()) @ mi.ScalarTransform4f().scale(radius)
 
     def scene_dict(self, pose: FramePose) -> dict:
         """The Mitsuba scene description of one frame (module docstring)."""
         st = self.settings
-        camera, light_to_world = self._transforms(pose)
         return {
             "type": "scene",
             "surface_group": {"type": "shapegroup", "surface": self.mesh},
             "surface": {"type": "instance", "shapegroup": {"type": "ref", "id": "surface_group"}},
             "sensor": {
                 "type": "perspective", "fov": pose.fov_deg, "fov_axis": "y",
-                "near_clip": 1e-3, "far_clip": 1e3, "to_world": camera,
+                "near_clip": 1e-3, "far_clip": 1e3, "to_world": self._camera_to_world(pose),
                 "film": {"type": "hdrfilm", "width": st.width, "height": st.height,
                          "rfilter": {"type": "box"}, "pixel_format": "rgb"},
                 "sampler": {"type": "independent", "sample_count": st.spp},
             },
-            "light": {"type": "disk", "to_world": light_to_world,
+            "light": {"type": "disk", "to_world": self._light_to_world(pose),
                       "emitter": {"type": "area", "radiance": {"type": "rgb", "value": [pose.light_intensity] * 3}}},
             "integrator": {"type": "direct"},
         }
@@ -173,8 +175,7 @@ class TrajectoryScene:
             self._scene = mi.load_dict(self.scene_dict(pose))
             self._params = mi.traverse(self._scene)
             self._light = light
-        camera, _ = self._transforms(pose)
-        self._params["sensor.to_world"] = mi.Transform4f(camera)
+        self._params["sensor.to_world"] = mi.Transform4f(self._camera_to_world(pose))
         self._params.update()
         return self._scene
 
