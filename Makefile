@@ -44,7 +44,8 @@ $(VENV)/.deps-installed: $(VENV)/bin/python
 	@touch $@
 
 $(VENV)/.neumat-installed: $(VENV)/.deps-installed $(NATIVE_SOURCES)
-	$(BIN)/pip install -q --no-build-isolation -e ".[test,train,data,view,video]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,train,data,view,video,inverse]"
+	$(BIN)/pip install -q --no-deps "timm>=1.0,<2"  # inverse extra: timm without torchvision (pyproject.toml)
 	@touch $@
 
 test: setup

@@ -1,0 +1,43 @@
+"""MVInverse: feed-forward multi-view inverse rendering (seed 002) — a capture's views in, per
+view albedo, metallic, roughness, camera-space normal and diffuse shading maps out (PBR maps
+that ``neumat train --maps`` reads).
+
+Modules (one concept each; timm and accelerate, the ``inverse`` extra, are imported lazily —
+``import neumat.inverse`` loads neither, nor torch):
+
+* :mod:`.intrinsics` — the five output maps declared once (channels, range, activation, loss);
+* :mod:`.config` — :class:`ModelConfig` (``full()``: the seed's network, ``tiny()``: tests) and
+  :class:`InverseTrainConfig`;
+* :mod:`.batch` — the ``[B, V, 3, H, W]`` input, its checks (errors name the frame), training
+  batches and the dynamic number of views per step;
+* :mod:`.timm_import` — importing timm, with or without torchvision;
+* :mod:`.encoders` — the DINOv2 ViT-L/14 (registers) and ResNeXt-101 32x8d encoders (timm);
+* :mod:`.attention` — Pi3's permutation-equivariant alternating frame-wise / global attention;
+* :mod:`.dpt` — the DPT heads and the seed's detail fusion with the ResNeXt features;
+* :mod:`.model` — :class:`~.model.MVInverse`, the network, and its parameter groups;
+* :mod:`.weights` — pretrained DINOv2 / Pi3 / ResNeXt weights from local files;
+* :mod:`.losses` — MSE + multi-scale gradient, scale-invariant albedo, cosine normal loss,
+  the unreliable-albedo mask, the weighted sum (seed eq. 2-5, 7-8);
+* :mod:`.train` — the training engine's plug-in: stages (pretraining with frozen encoders, then
+  heads only), one optimizer step per call, exact resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Intrinsic", "ModelConfig", "InverseTrainConfig", "MVInverse"]
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy access to the public names (keeps ``import neumat.inverse`` free of torch and timm)."""
+    if name == "Intrinsic":
+        from .intrinsics import Intrinsic
+        return Intrinsic
+    if name in ("ModelConfig", "InverseTrainConfig"):
+        from . import config
+        return getattr(config, name)
+    if name == "MVInverse":
+        from .model import MVInverse
+        return MVInverse
+    raise AttributeError(f"module 'neumat.inverse' has no attribute {name!r}")
