@@ -3,7 +3,8 @@
 * ``render-dataset`` — Mitsuba videos of materials along the gonioreflectometer trajectories
   (:mod:`neumat.video.dataset`), on Ray when ``--workers`` or ``--address`` is given;
 * ``rpc`` — Residual Parallax Coherence of posed video folders (:mod:`neumat.video.metrics`);
-* ``finetune``, ``generate``, ``tiny-weights`` — the Wan2.1 model (:mod:`.video_wan_cmd`).
+* ``finetune``, ``generate``, ``tiny-weights`` — the Wan2.1 model (:mod:`.video_wan_cmd`);
+* ``fit`` — a NeuMIP material fitted directly to a posed video's frames (:mod:`.video_fit_cmd`).
 
 Each command is one function registered on :data:`app` (``app.command(NAME)(function)``); a
 new step adds its module's command the same way. Heavy dependencies are imported inside the
@@ -27,12 +28,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import video_wan_cmd
+from . import video_fit_cmd, video_wan_cmd
 from .train_cmd import setup_logging
 
 log = logging.getLogger(__name__)
 
-app = typer.Typer(help="Video -> material: render trajectory datasets, score posed videos (RPC).",
+app = typer.Typer(help="Video -> material: render trajectory datasets, score posed videos (RPC), fit NeuMIP "
+                       "materials to them.",
                   no_args_is_help=True)
 
 
@@ -122,3 +124,4 @@ app.command("rpc")(rpc)
 app.command("finetune")(video_wan_cmd.finetune)
 app.command("generate")(video_wan_cmd.generate)
 app.command("tiny-weights")(video_wan_cmd.tiny_weights)
+app.command("fit")(video_fit_cmd.fit)
