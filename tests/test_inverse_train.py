@@ -122,3 +122,48 @@ def test06_config_checks():
     full.validate()
     assert (full.model.pairs, full.steps, full.heads_steps, full.long_side, full.heads_long_side) == (18, 80_000, 50_000,
                                                                                                     518, 770)
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
+    """torch.multiprocessing.spawn target: rank 1's batches supervise the albedo only, so its
+    other heads get no gradient (they must still take part in the averaging)."""
+    import os
+
+    from neumat.train.distributed import shutdown_distributed
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+
+    def source(request):
+        batch = synthetic_batch(request)
+        if request.rank == 1:
+            batch.targets = {k: v for k, v in batch.targets.items() if k.value == "albedo"}
+        return batch
+
+    try:
+        cfg = InverseTrainConfig.tiny(steps=2, heads_steps=0, out=out)
+        torch.manual_seed(0)
+        model = MVInverse(cfg.model)
+        run_training(cfg, source, model=model)
+        torch.save(model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
+    finally:
+        shutdown_distributed()
+
+
+@pytest.mark.slow  # two spawned processes importing torch and timm: ~10-20 s on 2 cores
+def test07_two_processes_average_gradients(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    torch.manual_seed(0)
+    start = MVInverse(ModelConfig.tiny()).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # every process applied the same averaged step
+    assert not torch.equal(a["heads.normal.norm.weight"], start["heads.normal.norm.weight"])  # rank 0's grads only
+    assert torch.equal(a["encoder.blocks.0.attn.qkv.weight"], start["encoder.blocks.0.attn.qkv.weight"])

@@ -19,7 +19,8 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
 * :mod:`.losses` — MSE + multi-scale gradient, scale-invariant albedo, cosine normal loss,
   the unreliable-albedo mask, the weighted sum (seed eq. 2-5, 7-8);
 * :mod:`.train` — the training engine's plug-in: stages (pretraining with frozen encoders, then
-  heads only), one optimizer step per call, exact resume.
+  heads only), one optimizer step per call, exact resume;
+* :mod:`.synthetic` — synthetic multi-view scenes with exact maps (tests, smoke runs).
 """
 
 from __future__ import annotations
