@@ -3,8 +3,8 @@
 * the DINOv2 ViT (seed §3.2; Pi3's encoder, ViT-L/14 with 4 registers): ``[N, 3, H, W]``
   ImageNet-normalized -> patch tokens ``[N, (H/14)(W/14), dim]`` after its final LayerNorm
   (DINOv2's ``x_norm_patchtokens``); its 37 x 37 position embedding is resampled to other grids
-  (timm's ``dynamic_img_size``: bicubic, which differs slightly from DINOv2's own resampling
-  with its 0.1 offset at sizes other than 518 pixels);
+  (timm's ``dynamic_img_size``: bicubic with antialiasing, as DINOv2's registered models do,
+  though not necessarily to the last bit at sizes other than 518 pixels);
 * the ResNeXt detail encoder (seed §6: ResNeXt-101 32x8d WSL): its stem + four stages on the
   image resized by 8/7, feature maps at strides 4, 8, 16, 32 of the resized image
   (``[N, 4w_k, ...]``, ``w_k`` = :attr:`~.config.ModelConfig.resnext_widths`).

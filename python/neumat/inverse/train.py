@@ -3,15 +3,14 @@ exact resume, time budget, progress) — this module is its plug-in and the opti
 
 Stages (seed §7), each with a fresh Adam at ``lr``, warm-up + cosine decay over its steps:
 
-=============  ======================  =================================  ===============
-stage          steps                   trains                             frozen
-=============  ======================  =================================  ===============
-``pretrain``   ``steps`` (80 x 1000)   decoder (attention blocks,         DINOv2 + ResNeXt
-                                       register tokens) and heads         encoders
-``heads``      ``heads_steps``         heads only (detail fusion          encoders and
-               (50 x 1000)             included), at ``heads_long_side``  every attention
-                                                                          block
-=============  ======================  =================================  ===============
+==========  =========================  ======================================  ======================
+stage       steps                      trains                                  frozen
+==========  =========================  ======================================  ======================
+pretrain    ``steps`` (80 x 1000)      decoder (attention blocks, register     DINOv2 and ResNeXt
+                                       tokens) and heads                       encoders
+heads       ``heads_steps`` (50 x      heads only (detail fusion included),    encoders and every
+            1000)                      at ``heads_long_side``                  attention block
+==========  =========================  ======================================  ======================
 
 Frozen modules have ``requires_grad`` off, are left out of the optimizer and stay in eval mode
 (:meth:`~.model.MVInverse.set_trainable`): their parameters and batch-norm statistics do not
