@@ -26,7 +26,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..assets import ASSETS
-from .neumip_cmd import _training_errors
+from .neumip_cmd import _is_main, _training_errors
 from .train_cmd import setup_logging
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,8 @@ def fit(
         video = read_posed_frames(frames_dir, cfg.holdout_every)
         result = fit_video(cfg, video, nets, max_offset, resume=resume,
                            bundle_extra={"decoders": str(decoders), "pretrained_on": info["materials"]})
+    if not _is_main():  # torchrun: the main process writes and reports
+        return
     if result.export_error:
         log.error("%s; the checkpoints in %s are intact: `neumat export %s --out X.nmat` writes it",
                   result.export_error, run_dir, run_dir)

@@ -140,27 +140,25 @@ class FrameSource(BtfSource):
         if split not in self.split_frames:
             raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
         width, height = self.video.size
-        chosen, need = [], n
+        frames = self.split_frames[split]
+        parts, need = [], n
         for _ in range(DRAW_ROUNDS):
             if need <= 0:
                 break
             m = 2 * need + 16
-            f = self.split_frames[split][rng.integers(0, len(self.split_frames[split]), m)]
-            r, c = rng.integers(0, height, m), rng.integers(0, width, m)
+            f, r, c = frames[rng.integers(0, len(frames), m)], rng.integers(0, height, m), rng.integers(0, width, m)
             pix = self.video.frames[f, r, c]
             geo = pixel_geometry(self.poses, f, r, c, width, height, self.video.sample_size, LIGHT_MODEL)
             keep = (pix < SATURATED).all(axis=1) & geo.hit & (geo.irradiance >= self.min_irradiance[f])
-            idx = np.flatnonzero(keep)[:need]
-            chosen.append((geo, pix, idx))
-            need -= len(idx)
+            i = np.flatnonzero(keep)[:need]
+            parts.append((geo.uv[i], geo.wi[i], geo.wo[i], self.linear[pix[i]] / geo.irradiance[i, None]))
+            need -= len(i)
         if need > 0:
-            raise ValueError(f"{self.video.path}: fewer than 1 in {2 * DRAW_ROUNDS} pixels of the {split} frames are "
-                             "usable (saturated, or lit by less than "
-                             f"{MIN_RELATIVE_IRRADIANCE:g} of the centre's irradiance)")
-        pick = lambda key: np.concatenate([getattr(g, key)[i] for g, _, i in chosen])  # noqa: E731
-        radiance = np.concatenate([self.linear[p[i]] for _, p, i in chosen])
-        btf = radiance / pick("irradiance")[:, None]
-        return BtfBatch(pick("uv"), pick("wi"), pick("wo"), btf.astype(np.float32))
+            raise ValueError(f"{self.video.path}: the {split} frames have (almost) no usable pixels: saturated (sRGB "
+                             f"{SATURATED}), off the sample plane or lit by less than {MIN_RELATIVE_IRRADIANCE:g} of "
+                             "the irradiance at the sample centre")
+        uv, wi, wo, btf = (np.concatenate(a) for a in zip(*parts))
+        return BtfBatch(uv, wi, wo, btf.astype(np.float32))
 
     def heldout_images(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """None: posed frames hold no image at a fixed (ωi, ωo) over uv (the held-out frames
