@@ -146,20 +146,23 @@ def _flat(text: str) -> str:
     return re.sub(r"[\s│╭╮╰╯─]+", " ", text)
 
 
-def test04_cli_fits_a_bundle_that_neumat_render_opens(video, tmp_path):
-    out = tmp_path / "fit" / "stone.nmat"
+@pytest.fixture(scope="module")
+def cli_fit(video, tmp_path_factory):
+    """``neumat video fit`` of the video (30 texture steps + 6 fine-tune steps): (result, --out)."""
+    out = tmp_path_factory.mktemp("cli") / "fit" / "stone.nmat"
     done = _cli(str(video), "--out", str(out), "--steps", "30", "--texture-resolution", str(TEXELS),
                 "--holdout-every", str(HOLDOUT), "--finetune-decoders", "--finetune-steps", "6", "--no-progress")
+    return done, out
+
+
+def test04_cli_fits_a_bundle(cli_fit):
+    done, out = cli_fit
     assert done.exit_code == 0, done.output
     assert f"held-out frames {HELD}" in done.output
     bundle = load_bundle(out)
     assert bundle.provenance["source"]["kind"] == "video_frames" and bundle.provenance["finetune_steps"] == 6
-    assert (tmp_path / "fit" / "stone.run" / "config.json").is_file()
-    assert load_checkpoint(latest_checkpoint(tmp_path / "fit" / "stone.run"))["step"] == 36
-    png = tmp_path / "stone.png"
-    shown = CliRunner().invoke(app, ["render", str(out), "--shape", "plane", "--out", str(png), "--size", "24x24",
-                                     "--frames", "1", "--warmup", "0"])
-    assert shown.exit_code == 0 and png.is_file(), shown.output
+    run = out.with_suffix(".run")
+    assert (run / "config.json").is_file() and load_checkpoint(latest_checkpoint(run))["step"] == 36
 
 
 def test05_bad_input_exits_2_before_fitting(video, truth, tmp_path):
@@ -198,3 +201,17 @@ def test05_bad_input_exits_2_before_fitting(video, truth, tmp_path):
     bad_out = _cli(str(video), "--out", str(tmp_path / "x.png"), "--steps", "5")
     assert bad_out.exit_code == 2 and "must end in .nmat" in _flat(bad_out.output)
     assert not out.exists() and not (tmp_path / "x.run").exists()
+
+
+def test06_neumat_render_opens_the_fitted_bundle(cli_fit, device, tmp_path):
+    """The viewer's renderer shows the fitted material: a 24² plane frame with texture, not a flat image."""
+    import imageio.v3 as iio
+
+    done, out = cli_fit
+    assert done.exit_code == 0, done.output
+    png = tmp_path / "stone.png"
+    shown = CliRunner().invoke(app, ["render", str(out), "--shape", "plane", "--out", str(png), "--size", "24x24",
+                                     "--frames", "1", "--warmup", "0"])
+    assert shown.exit_code == 0, shown.output
+    image = iio.imread(png)
+    assert image.shape == (24, 24, 3) and image.std() > 1.0
