@@ -113,3 +113,32 @@ def test05_bad_settings_are_clear_errors(material):
         PointBtfConfig(theta_max_deg=90.0)
     with pytest.raises(DataError, match="split"):
         PointBtf(material, PointBtfConfig(pool_size=0)).sample(4, np.random.default_rng(0), "test")
+
+
+def test06_prefiltered_samples_average_their_box(material):
+    """lod_fraction: that share of a training draw is prefiltered — box side log-uniform from one
+    map texel to the tile, value = mean of lod_taps² point values in the box (a box far below a
+    texel gives the point value to 1e-3 relative; the whole tile's box, the tile mean)."""
+    src = PointBtf(material, PointBtfConfig(pool_size=0, lod_fraction=0.25, lod_taps=2))
+    batch = src.sample(4000, np.random.default_rng(5))
+    boxes = np.isfinite(batch.footprint)
+    assert boxes.sum() == 1000 and np.all(np.isfinite(batch.rgb))
+    assert batch.footprint[boxes].min() >= -np.log2(RES) and batch.footprint[boxes].max() <= 0.0
+    assert np.all(np.isinf(batch.footprint[~boxes]))
+    pooled = PointBtf(material, PointBtfConfig(pool_size=4000, lod_fraction=0.25)).sample(2000, np.random.default_rng(5))
+    assert 0.2 < np.isfinite(pooled.footprint).mean() < 0.3  # the pool keeps its footprints
+    rng = np.random.default_rng(6)
+    uv = rng.random((300, 2), dtype=np.float32)
+    wi = np.tile(np.array([[0.3, 0.1, 0.95]], np.float32), (300, 1))
+    wo = np.tile(np.array([[-0.2, 0.2, 0.96]], np.float32), (300, 1))
+    wi, wo = wi / np.linalg.norm(wi, axis=1, keepdims=True), wo / np.linalg.norm(wo, axis=1, keepdims=True)
+    point = src._render(uv, wi, wo)
+    tiny = src._box_mean(uv, wi, wo, np.full(300, -20.0, np.float32), 2, rng)
+    seen = np.isfinite(point).all(axis=1)
+    np.testing.assert_allclose(tiny[seen], point[seen], rtol=1e-3, atol=1e-6)
+    tile = src._box_mean(uv[:1].repeat(64, 0), wi[:64], wo[:64], np.zeros(64, np.float32), 8, rng)
+    grid = (np.stack(np.meshgrid(np.arange(64), np.arange(64)), -1).reshape(-1, 2) + 0.5) / 64
+    mean = np.nanmean(src._render(grid.astype(np.float32), wi[:1].repeat(4096, 0), wo[:1].repeat(4096, 0)), axis=0)
+    np.testing.assert_allclose(tile.mean(axis=0), mean, rtol=0.03)
+    with pytest.raises(DataError, match="lod_fraction"):
+        PointBtfConfig(lod_fraction=1.5)

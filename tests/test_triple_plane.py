@@ -121,3 +121,25 @@ def test07_metrics_mask_nan_targets_and_state_units():
     assert m["l1"] == pytest.approx(0.1 / 6, rel=1e-5)
     assert m["rel_l1"] == pytest.approx(0.1 / 1.8, rel=1e-5)
     assert m["psnr"] == pytest.approx(-10 * np.log10(0.01 / 6), rel=1e-5)
+
+
+def test08_torch_mip_lookup_matches_the_renderers_definition():
+    """trilinear_lookup (training) = neumat.material.mips.trilinear_lookup_np (renderers) to 1e-6,
+    exactly the bilinear lookup for point samples (-inf) and footprints below a texel, and
+    gradients reach the level-0 texels under a wide footprint."""
+    from neumat.material.mips import mip_chain, trilinear_lookup_np
+    from neumat.models.triple_plane import trilinear_lookup
+
+    rng = np.random.default_rng(8)
+    plane = rng.normal(size=(32, 32, 4)).astype(np.float32)
+    st = rng.uniform(-1, 2, (500, 2)).astype(np.float32)
+    footprint = rng.uniform(-8, 1, 500).astype(np.float32)
+    footprint[:50] = -np.inf
+    got = trilinear_lookup(torch.from_numpy(plane), torch.from_numpy(st), torch.from_numpy(footprint)).numpy()
+    np.testing.assert_allclose(got, trilinear_lookup_np(mip_chain(plane), st, footprint), atol=1e-6)
+    small = footprint <= -np.log2(32)
+    np.testing.assert_array_equal(got[small], bilinear_lookup(torch.from_numpy(plane), torch.from_numpy(st),
+                                                                "wrap").numpy()[small])
+    p = torch.from_numpy(plane).requires_grad_()
+    trilinear_lookup(p, torch.from_numpy(st[:1]), torch.zeros(1)).sum().backward()
+    np.testing.assert_allclose(p.grad.numpy(), np.full_like(plane, 1.0 / 32**2), rtol=1e-5)  # the tile mean

@@ -13,6 +13,12 @@ Training directions (:func:`sample_directions`): ωo uniform in solid angle over
 specular_fraction``, otherwise the mirror of ωo about a half vector drawn around the normal
 (θh half-normal with scale ``specular_spread_deg``) — where glossy materials vary fastest.
 
+Prefiltered samples (:attr:`PointBtfConfig.lod_fraction` of the training draws): the mean value
+over a square uv box of log-uniform side, from one map texel to the whole tile, estimated from
+``lod_taps``² stratified point values with the sample's directions, its side in
+:attr:`BtfBatch.footprint` — what a pixel covering that box sees, for materials read with
+feature LoD (:mod:`neumat.material.mips`).
+
 Held-out evaluation uses the fixed pairs of :data:`HELDOUT_PAIRS` (head-on, grazing view and
 light, exact and near mirror, back-scatter, oblique ones), rendered as S × S images at the
 pixel-centre uv; a ``"heldout"`` sample draws one of these pairs. Training never samples
@@ -91,6 +97,16 @@ class PointBtfConfig:
     where rendering costs ~7 µs per sample against ~1.5 µs for a training step's share)."""
     pool_seed: int = 0
     """Seed of the pool's uv and directions."""
+    lod_fraction: float = 0.0
+    """Fraction of training samples that are *prefiltered*: the mean value over a square uv box
+    (:attr:`BtfBatch.footprint`) instead of a point value, so that a network reading its U plane
+    through a box mip chain (feature LoD, :mod:`neumat.material.mips`) learns what a pixel
+    covering many texels sees. The box side is log-uniform from one map texel to the whole tile;
+    its value is the mean of ``lod_taps``² stratified point values with the sample's directions
+    (masked points left out, as a pixel does not see them; each point weighted by the area its
+    facet covers seen from ωo, as in a pixel)."""
+    lod_taps: int = 2
+    """Stratified taps per side of a prefiltered sample's box (``lod_taps``² point renders)."""
 
     def __post_init__(self) -> None:
         if self.uv_space not in UV_SPACES:
@@ -103,6 +119,8 @@ class PointBtfConfig:
             raise DataError("retro_fraction must be in [0, 1 - specular_fraction] and retro_spread_deg > 0")
         if self.specular_spread_deg <= 0 or self.heldout_resolution < 1 or self.pool_size < 0:
             raise DataError("specular_spread_deg must be > 0, heldout_resolution >= 1, pool_size >= 0")
+        if not (0.0 <= self.lod_fraction <= 1.0 and 1 <= self.lod_taps <= 8):
+            raise DataError("lod_fraction must be in [0, 1] and lod_taps in [1, 8]")
 
 
 def uniform_cap(n: int, theta_max_deg: float, rng: np.random.Generator) -> np.ndarray:
@@ -181,11 +199,20 @@ class PointBtf(BtfSource):
         if split == "train" and self.config.pool_size:
             pool = self.pool()
             rows = rng.integers(0, len(pool), size=n)
-            return BtfBatch(uv=pool.uv[rows], wi=pool.wi[rows], wo=pool.wo[rows], rgb=pool.rgb[rows])
+            return BtfBatch(uv=pool.uv[rows], wi=pool.wi[rows], wo=pool.wo[rows], rgb=pool.rgb[rows],
+                            footprint=None if pool.footprint is None else pool.footprint[rows])
         return self._draw(n, rng, split)
 
     def _draw(self, n: int, rng: np.random.Generator, split: str) -> BtfBatch:
-        """``n`` freshly rendered samples of ``split`` (see :meth:`sample`)."""
+        """``n`` freshly rendered samples of ``split`` (see :meth:`sample`); for ``"train"`` the
+        last ``round(lod_fraction n)`` are prefiltered (:meth:`_draw_prefiltered`)."""
+        boxes = int(round(self.config.lod_fraction * n)) if split == "train" else 0
+        if boxes:
+            return concat_batches([self._draw_points(n - boxes, rng, split), self._draw_prefiltered(boxes, rng)])
+        return self._draw_points(n, rng, split)
+
+    def _draw_points(self, n: int, rng: np.random.Generator, split: str) -> BtfBatch:
+        """``n`` freshly rendered point samples of ``split``."""
         if split == "train":
             wi, wo = sample_directions(n, self.config, rng)
         elif split == "heldout":
@@ -209,6 +236,61 @@ class PointBtf(BtfSource):
             raise DataError(f"{self.name}: could not draw visible samples (the surface hides "
                             "almost every point from these views)")
         return BtfBatch(uv=uv, wi=wi, wo=wo, rgb=rgb)
+
+    def _draw_prefiltered(self, n: int, rng: np.random.Generator) -> BtfBatch:
+        """``n`` prefiltered training samples (:attr:`PointBtfConfig.lod_fraction`): box centre
+        uv uniform, training directions, log2 box side uniform in [-log2(map side), 0]; boxes
+        whose every tap is masked are redrawn with new centres and directions."""
+        k = self.config.lod_taps
+        side = int(self.material.height.shape[1])
+        uv = rng.random((n, 2), dtype=np.float32)
+        wi, wo = (a.astype(np.float32) for a in sample_directions(n, self.config, rng))
+        footprint = (rng.random(n, dtype=np.float32) - 1.0) * np.float32(np.log2(side))
+        rgb = np.full((n, 3), np.nan, np.float32)
+        todo = np.arange(n)
+        for _ in range(MAX_REDRAW_ROUNDS):
+            rgb[todo] = self._box_mean(uv[todo], wi[todo], wo[todo], footprint[todo], k, rng)
+            todo = np.flatnonzero(~np.all(np.isfinite(rgb), axis=1))
+            if todo.size == 0:
+                return BtfBatch(uv=uv, wi=wi, wo=wo, rgb=rgb, footprint=footprint)
+            uv[todo] = rng.random((todo.size, 2), dtype=np.float32)
+            new_wi, new_wo = sample_directions(todo.size, self.config, rng)
+            wi[todo], wo[todo] = new_wi.astype(np.float32), new_wo.astype(np.float32)
+        raise DataError(f"{self.name}: could not draw visible prefiltered samples (the surface hides "
+                        "almost every point from these views)")
+
+    def _box_mean(self, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray, footprint: np.ndarray, k: int,
+                  rng: np.random.Generator) -> np.ndarray:
+        """[N, 3] float32 mean of k² stratified point values in the boxes of side 2^footprint
+        centred on ``uv`` (wrapping), each weighted by :meth:`_projected_area` ("surface" uv);
+        NaN where every tap is masked."""
+        n = len(uv)
+        cells = (np.stack(np.meshgrid(np.arange(k), np.arange(k)), -1).reshape(1, k * k, 2) + rng.random((n, k * k, 2)))
+        offsets = (cells / k - 0.5) * np.exp2(footprint.astype(np.float64))[:, None, None]
+        taps = ((uv[:, None, :] + offsets) % 1.0).astype(np.float32).reshape(-1, 2)
+        wo_taps = np.repeat(wo, k * k, axis=0)
+        values = self._render(taps, np.repeat(wi, k * k, axis=0), wo_taps).reshape(n, k * k, 3)
+        weight = (self._projected_area(taps, wo_taps).reshape(n, k * k, 1) if self.uv_space == "surface"
+                  else np.ones((n, k * k, 1)))
+        weight = np.where(np.isfinite(values).all(axis=2, keepdims=True), weight, 0.0)
+        total = (np.where(weight > 0, values, 0.0) * weight).sum(axis=1)
+        norm = weight.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(norm > 0, total / norm, np.nan).astype(np.float32)
+
+    def _projected_area(self, uv: np.ndarray, wo: np.ndarray) -> np.ndarray:
+        """[N] float64 area that the displaced surface around ``uv`` covers seen from ``wo``, per
+        unit of the flat tile's (what weighs a surface point in a pixel's mean): ``1 − ∇h · ωo_xy
+        / ωo_z`` with ∇h the relief's slope (central differences over a quarter texel, UV units),
+        clamped at 0 (facets turned away from the viewer)."""
+        uv = np.asarray(uv, np.float64)
+        eps = 0.25 / self.material.height.shape[1]
+        du, dv = np.array([[eps, 0.0]]), np.array([[0.0, eps]])
+        field = self.renderer.field
+        gu = (field.height_at(uv + du) - field.height_at(uv - du)) / (2 * eps)
+        gv = (field.height_at(uv + dv) - field.height_at(uv - dv)) / (2 * eps)
+        wo = np.asarray(wo, np.float64)
+        return np.maximum(1.0 - (gu * wo[:, 0] + gv * wo[:, 1]) / wo[:, 2], 0.0)
 
     def limit_pool(self, samples: int) -> None:
         """Shrink the training pool to ``samples`` (before it is rendered): a run that draws

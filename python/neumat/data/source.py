@@ -25,6 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 
+POINT_FOOTPRINT = -np.inf
+""":attr:`BtfBatch.footprint` of a value at the point itself (no prefiltering)."""
+
+
 @dataclass
 class BtfBatch:
     """A batch of BTF samples; every array has leading dimension B, dtype float32."""
@@ -37,6 +41,11 @@ class BtfBatch:
     """[B, 3] unit view directions (local frame, z > 0)."""
     rgb: np.ndarray
     """[B, 3] linear Rec.709 BTF values (>= 0; may exceed 1 for specular highlights)."""
+    footprint: np.ndarray | None = None
+    """[B] float32 log2 of the side, in UV units, of the square uv box centred on ``uv`` whose
+    mean BTF value ``rgb`` is (a prefiltered sample, what a pixel covering that box sees;
+    :data:`POINT_FOOTPRINT` for a value at the point itself), or None: every value is a point
+    value."""
 
     def __len__(self) -> int:
         return int(self.uv.shape[0])
@@ -62,8 +71,19 @@ class BtfSource(ABC):
 
 
 def concat_batches(batches: list[BtfBatch]) -> BtfBatch:
-    """One :class:`BtfBatch` holding ``batches`` in order."""
-    return BtfBatch(*(np.concatenate([getattr(b, k) for b in batches]) for k in ("uv", "wi", "wo", "rgb")))
+    """One :class:`BtfBatch` holding ``batches`` in order (footprints None only if all are)."""
+    fields = [np.concatenate([getattr(b, k) for b in batches]) for k in ("uv", "wi", "wo", "rgb")]
+    if all(b.footprint is None for b in batches):
+        return BtfBatch(*fields)
+    return BtfBatch(*fields, footprint=np.concatenate([footprints(b) for b in batches]))
+
+
+def footprints(batch: BtfBatch) -> np.ndarray:
+    """[B] float32 footprints of ``batch`` (:attr:`BtfBatch.footprint`; point values
+    :data:`POINT_FOOTPRINT`)."""
+    if batch.footprint is None:
+        return np.full(len(batch), POINT_FOOTPRINT, np.float32)
+    return batch.footprint.astype(np.float32, copy=False)
 
 
 def held_out_split(n_configs: int, fraction: float = 0.1, seed: int = 1234) -> np.ndarray:

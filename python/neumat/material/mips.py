@@ -1,5 +1,6 @@
 """Feature LoD: the U plane's mip chain and its trilinear lookup (the infer pass's
-``shaders/infer.slang`` uPlaneInto, and the numpy reference of it).
+``shaders/feature_planes.slang`` uPlaneInto, and the numpy reference of it); the relief frame's
+slope texels (:mod:`.relief`) are prefiltered the same way (reliefSlopeAt).
 
 Chain: level 0 is the plane itself ``[rows, cols, C]``; level L is the 2×2 box average of level
 L-1 (texel (r, c) of L covers texels 2r..2r+1, 2c..2c+1 of L-1, so texel centres stay at
@@ -12,13 +13,39 @@ texels, along u; the levels are square for square planes), clamped to the last l
 (footprint at most one texel, or NaN): exactly the level-0 bilinear lookup, the same float
 operations as without LoD. Otherwise the bilinear (wrapping) lookups of levels floor(lod) and
 floor(lod) + 1 blended by frac(lod) (float32).
+
+Which bundles read it: averaged features decode to averaged appearance only for a material
+trained that way — on prefiltered samples (:attr:`neumat.data.PointBtfConfig.lod_fraction`)
+through the same chain (:func:`neumat.models.triple_plane.trilinear_lookup`). Such bundles carry
+provenance ``u_filter = "box-mip-trilinear-v1"`` (:data:`U_FILTER_KEY`, :data:`BOX_MIP`), and
+renderers turn feature LoD on for them by default (:func:`trained_for_lod`); a bundle trained on
+point samples alone reads level 0 (with the shipped point-trained gravel of 2026-12-04, LoD
+made a receding plane worse against 16x supersampling: FLIP 0.197 vs 0.109).
+
+With feature LoD, a relief-frame bundle's slope is read through the mip chain of its slope
+texels as well (by the same footprint, ``lod = f + log2(height cols)``): the frame of a pixel
+that covers many texels is the mean slope under it, which tends to the macro frame as the
+footprint grows to the tile (a periodic relief's mean slope is 0). Without it the frame keeps
+the level-0 slope's per-texel noise while the features are averaged, and a receding gravel
+plane stayed as speckled as without LoD.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..material import bilinear_lookup_np
+from .common import bilinear_lookup_np
+
+
+U_FILTER_KEY = "u_filter"
+"""Bundle provenance key naming how the U plane was trained to be filtered."""
+BOX_MIP = "box-mip-trilinear-v1"
+""":data:`U_FILTER_KEY` of a U plane trained on prefiltered samples through this module's chain."""
+
+
+def trained_for_lod(provenance: dict) -> bool:
+    """Whether a bundle's U plane was trained to be read through its mip chain (module docstring)."""
+    return provenance.get(U_FILTER_KEY) == BOX_MIP
 
 
 def mip_chain(plane: np.ndarray) -> list[np.ndarray]:

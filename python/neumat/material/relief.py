@@ -30,11 +30,13 @@ evaluated at the texel centres around ``uv`` (the relief the renderer traces).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from ..angles import plane_coords, uses_relief_frame
 from .common import bilinear_lookup_np
+from .mips import mip_chain, trilinear_lookup_np
 
 
 class ReliefFrameError(ValueError):
@@ -89,9 +91,20 @@ class ReliefSlope:
             return None
         return cls.from_height(bundle.height, bundle.height_range)
 
-    def at(self, uv: np.ndarray) -> np.ndarray:
-        """Float32 ``[B, 2]`` slope at float32 ``[B, 2]`` uv (bilinear with wrap)."""
-        return bilinear_lookup_np(self.texels, np.asarray(uv, dtype=np.float32), wrap=True)
+    @cached_property
+    def chain(self) -> list[np.ndarray]:
+        """The slope texels' mip chain (:func:`.mips.mip_chain`), level 0 = :attr:`texels`."""
+        return mip_chain(self.texels)
+
+    def at(self, uv: np.ndarray, footprint: np.ndarray | None = None) -> np.ndarray:
+        """Float32 ``[B, 2]`` slope at float32 ``[B, 2]`` uv (bilinear with wrap); with pixel
+        footprints ``[B]`` (log2 UV units) the mean slope under them, trilinear through
+        :attr:`chain` (:mod:`.mips`; exactly the bilinear slope where a footprint is at most a
+        texel)."""
+        uv = np.asarray(uv, dtype=np.float32)
+        if footprint is None:
+            return bilinear_lookup_np(self.texels, uv, wrap=True)
+        return trilinear_lookup_np(self.chain, uv, footprint)
 
 
 @dataclass(frozen=True)
@@ -103,10 +116,14 @@ class DirectionCoding:
     angle_param: str
     relief: ReliefSlope | None = None
 
-    def coords(self, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def coords(self, uv: np.ndarray, wi: np.ndarray, wo: np.ndarray,
+               footprint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Float32 ``([B, 2], [B, 2])`` H and D coordinates of float32 ``uv`` ``[B, 2]`` and unit
-        directions ``wi``, ``wo`` ``[B, 3]`` (local frame, +z = macro normal)."""
+        directions ``wi``, ``wo`` ``[B, 3]`` (local frame, +z = macro normal); ``footprint``
+        ``[B]`` (log2 UV units): the relief frame of the mean slope under each pixel
+        (:meth:`ReliefSlope.at`, feature LoD)."""
         wi, wo = np.asarray(wi, np.float32), np.asarray(wo, np.float32)
-        slope = self.relief.at(uv) if self.relief is not None and uses_relief_frame(self.angle_param) else None
+        use = self.relief is not None and uses_relief_frame(self.angle_param)
+        slope = self.relief.at(uv, footprint) if use else None
         h, d = plane_coords(wi, wo, self.angle_param, slope)
         return h.astype(np.float32), d.astype(np.float32)

@@ -122,6 +122,44 @@ def bilinear_lookup(plane: torch.Tensor, st: torch.Tensor, addressing: str) -> t
     return top * (1.0 - fy) + bottom * fy
 
 
+def mip_chain(plane: torch.Tensor) -> list[torch.Tensor]:
+    """The U plane's mip chain (differentiable; :func:`neumat.material.mips.mip_chain`):
+    ``[level 0 = plane, level 1 = 2x2 box means of level 0, ...]`` while both sides are even."""
+    chain = [plane]
+    while chain[-1].shape[0] % 2 == 0 and chain[-1].shape[1] % 2 == 0:
+        q = chain[-1]
+        r, c, ch = q.shape
+        chain.append(q.reshape(r // 2, 2, c // 2, 2, ch).mean(dim=(1, 3)))
+    return chain
+
+
+def trilinear_lookup(plane: torch.Tensor, st: torch.Tensor, footprint: torch.Tensor) -> torch.Tensor:
+    """Wrapping lookup of ``plane`` through its mip chain by the footprints ``[B]`` (log2 UV
+    units), as the renderer's feature LoD (:func:`neumat.material.mips.trilinear_lookup_np`):
+    ``lod = min(footprint + log2(cols), levels - 1)``; lod <= 0 (or -inf): the level-0 bilinear
+    lookup; otherwise levels floor(lod) and floor(lod) + 1 blended by frac(lod)."""
+    out = bilinear_lookup(plane, st, WRAP)
+    cols = plane.shape[1]
+    lod = footprint + torch.log2(torch.tensor(float(cols), device=st.device))
+    minified = torch.nonzero(lod > 0).squeeze(1)
+    if minified.numel() == 0:
+        return out
+    chain = mip_chain(plane)
+    lod = lod[minified].clamp(max=float(len(chain) - 1))
+    lo = torch.floor(lod)
+    frac = (lod - lo).unsqueeze(1)
+    lo = lo.long()
+    blended = torch.zeros((minified.numel(), plane.shape[2]), dtype=plane.dtype, device=plane.device)
+    for level in range(len(chain)):
+        sel = torch.nonzero(lo == level).squeeze(1)
+        if sel.numel() == 0:
+            continue
+        a = bilinear_lookup(chain[level], st[minified[sel]], WRAP)
+        b = bilinear_lookup(chain[min(level + 1, len(chain) - 1)], st[minified[sel]], WRAP)
+        blended = blended.index_copy(0, sel, a + (b - a) * frac[sel])
+    return out.index_copy(0, minified, blended)
+
+
 class TriplePlaneField(nn.Module):
     """U/H/D feature planes + INT8-QAT decoder: (uv, h, d) plane coordinates -> scaled RGB.
 
@@ -158,19 +196,28 @@ class TriplePlaneField(nn.Module):
             f"order={''.join(FEATURE_ORDER)}"
         )
 
-    def features(self, uv: torch.Tensor, h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """Concatenated plane features ``[B, 3C]`` (order U, H, D) at float32 ``[B, 2]`` coordinates."""
-        coords = {"U": uv, "H": h, "D": d}
-        return torch.cat([bilinear_lookup(self.planes[p], coords[p], ADDRESSING[p]) for p in FEATURE_ORDER], dim=1)
+    def features(self, uv: torch.Tensor, h: torch.Tensor, d: torch.Tensor,
+                 footprint: torch.Tensor | None = None) -> torch.Tensor:
+        """Concatenated plane features ``[B, 3C]`` (order U, H, D) at float32 ``[B, 2]`` coordinates;
+        with ``footprint`` ``[B]`` (log2 UV units) the U plane is read through its mip chain
+        (:func:`trilinear_lookup`), exactly bilinear where the footprint is at most a texel."""
+        u = (bilinear_lookup(self.planes["U"], uv, WRAP) if footprint is None
+             else trilinear_lookup(self.planes["U"], uv, footprint))
+        coords = {"H": h, "D": d}
+        return torch.cat([u, *(bilinear_lookup(self.planes[p], coords[p], ADDRESSING[p]) for p in FEATURE_ORDER[1:])],
+                         dim=1)
 
-    def forward(self, uv: torch.Tensor, h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    def forward(self, uv: torch.Tensor, h: torch.Tensor, d: torch.Tensor,
+                footprint: torch.Tensor | None = None) -> torch.Tensor:
         """Encoded linear RGB ``[B, 3]`` in [0, 1] (BTF value in the run's output encoding).
 
         Args:
             uv: float32 ``[B, 2]`` texture coordinates (wrapped into the tile).
             h, d: float32 ``[B, 2]`` H/D plane coordinates from :func:`neumat.angles.plane_coords`.
+            footprint: optional float32 ``[B]`` pixel footprints (log2 UV units) of prefiltered
+                samples (:meth:`features`).
         """
-        return self.mlp(self.features(uv, h, d))
+        return self.mlp(self.features(uv, h, d, footprint))
 
     def angular_roughness(self) -> torch.Tensor:
         """Mean squared difference between neighbouring texels of the H and D planes (0-d).

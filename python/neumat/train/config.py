@@ -151,6 +151,12 @@ class SourceConfig:
     pool_size: int = 4_000_000
     """Point sampling: training samples rendered once (numpy, ~30 s per 4M on one core for a
     256² material) and drawn from at random; 0: fresh samples every batch (~5x slower on CPU)."""
+    lod_fraction: float = 0.25
+    """Point sampling: fraction of training samples that are prefiltered — the mean value over a
+    uv box from one map texel to the whole tile (:attr:`neumat.data.PointBtfConfig.lod_fraction`),
+    learnt through the U plane's mip chain — so renderers read the bundle with feature LoD
+    (:mod:`neumat.material.mips`) and minified views average like a supersampled render.
+    0: point values only (the bundle then renders without feature LoD)."""
     uv_space: str = "surface"
     """Synthetic sources: "surface" (parallax removed: the triple-plane renderer traces the height
     field itself) or "reference" (parallax baked into the data, as in measured BTFs)."""

@@ -24,6 +24,9 @@ provenance:
                        figure of the trainer, not comparable with ``neumat eval``)
 ``plane_addressing``   ``{"U": "wrap", "H": "clamp", "D": "clamp"}``
 ``filter``             ``"bilinear-texel-centre-f32"`` (see :mod:`neumat.models.triple_plane`)
+``u_filter``           ``"box-mip-trilinear-v1"`` when the source had prefiltered samples
+                       (``points.lod_fraction`` > 0): renderers read the U plane through
+                       its mip chain (:mod:`neumat.material.mips`)
 ``neumat_version``     version of the exporter
 =====================  ========================================================
 
@@ -49,6 +52,7 @@ from ..material import SOURCE_KEY, ReliefSlope
 from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
 from ..output_encoding import OutputEncoding
+from ..material.mips import BOX_MIP, U_FILTER_KEY
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, validate_config
 from .config_io import config_from_dict
@@ -93,7 +97,11 @@ def to_bundle(model: TriplePlaneField, output: OutputEncoding, angle_param: str,
         ValueError: the decoder's activation ranges were never observed.
     """
     planes = {p: model.planes[p].detach().float().cpu().numpy().copy() for p in FEATURE_ORDER}
+    spec = (provenance or {}).get(SOURCE_KEY)
+    prefiltered = isinstance(spec, dict) and isinstance(spec.get("points"), dict) and \
+        spec["points"].get("lod_fraction", 0) > 0
     prov = {
+        **({U_FILTER_KEY: BOX_MIP} if prefiltered else {}),
         **output.provenance(),
         "plane_addressing": dict(ADDRESSING),
         "filter": FILTER,

@@ -169,12 +169,12 @@ class TriplePlaneModel:
         self.observer.active = True
         try:
             for i, mb in enumerate(micro):
-                uv, h, d, target = (torch.from_numpy(a).to(self.info.device, non_blocking=True)
-                                    for a in (mb.uv, mb.h, mb.d, mb.target))
+                uv, h, d, footprint, target = (torch.from_numpy(a).to(self.info.device, non_blocking=True)
+                                               for a in (mb.uv, mb.h, mb.d, mb.footprint, mb.target))
                 sync = nullcontext() if self.ddp is None or i == len(micro) - 1 else self.ddp.no_sync()
                 with sync:
                     with torch.autocast("cuda", dtype=torch.float16, enabled=autocast):
-                        pred = net(uv, h, d)
+                        pred = net(uv, h, d, footprint)
                     loss = (pred.float() - target).abs().sum() / norm
                     self.scaler.scale(loss).backward()
                 total += loss.detach()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import BtfBatch, BtfSource
-from ..data.source import concat_batches
+from ..data.source import concat_batches, footprints
 from ..material import DirectionCoding
 from ..output_encoding import LOG, REINHARD, OutputEncoding
 
@@ -43,6 +43,9 @@ class PlaneBatch:
     """[B, 2] H-plane coordinates (:meth:`neumat.material.DirectionCoding.coords`)."""
     d: np.ndarray
     """[B, 2] D-plane coordinates."""
+    footprint: np.ndarray
+    """[B] log2 UV-unit side of the box each target averages (:attr:`neumat.data.BtfBatch.footprint`;
+    -inf for point values): the U plane is read through its mip chain there."""
     target: np.ndarray
     """[B, 3] BTF values encoded by the run's :class:`~neumat.output_encoding.OutputEncoding`
     (``"linear"``: divided by ``value_scale``, may exceed 1 for the rare brightest)."""
@@ -54,9 +57,9 @@ class PlaneBatch:
 def to_plane_batch(batch: BtfBatch, output: OutputEncoding, coding: DirectionCoding) -> PlaneBatch:
     """Convert directions to H/D plane coordinates by ``coding`` (the run's parameterization and
     relief) and encode the targets with ``output``."""
-    uv = batch.uv.astype(np.float32)
-    h, d = coding.coords(uv, batch.wi, batch.wo)
-    return PlaneBatch(uv, h, d, output.encode(batch.rgb.astype(np.float32)))
+    uv, footprint = batch.uv.astype(np.float32), footprints(batch)
+    h, d = coding.coords(uv, batch.wi, batch.wo, footprint)
+    return PlaneBatch(uv, h, d, footprint, output.encode(batch.rgb.astype(np.float32)))
 
 
 def stream_rng(seed: int, *words: int) -> np.random.Generator:

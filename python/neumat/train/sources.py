@@ -65,7 +65,7 @@ SPEC_FIELDS = {
     "btf": ("kind", "path"),
 }
 """The fields a spec of each kind may hold (what :func:`source_spec` and :func:`recorded_spec` write)."""
-POINTS_FIELDS = ("uv_space", "normal_source", "pool_size")
+POINTS_FIELDS = ("uv_space", "normal_source", "pool_size", "lod_fraction")
 """The :class:`neumat.data.PointBtfConfig` fields a spec's ``points`` may hold."""
 SLICES_FIELDS = ("uv_space", "resolution", "n_views", "n_lights", "normal_source")
 """The :class:`neumat.data.SyntheticBtfConfig` fields a spec's ``slices`` may hold."""
@@ -121,6 +121,7 @@ RULES: tuple[tuple[str, str | None, Callable[[Any], bool], str], ...] = (
     ("points.normal_source", "normal_source", _one_of(NORMAL_SOURCES), f"one of {list(NORMAL_SOURCES)}"),
     ("points.pool_size", "pool_size", _int_in(0, MAX_POOL_SIZE),
      f"an integer number of samples in [0, {MAX_POOL_SIZE}]"),
+    ("points.lod_fraction", "lod_fraction", lambda v: _finite_at_least_0(v) and v <= 1, "a fraction in [0, 1]"),
     ("slices.uv_space", "uv_space", _one_of(UV_SPACES), f"one of {list(UV_SPACES)}"),
     ("slices.normal_source", "normal_source", _one_of(NORMAL_SOURCES), f"one of {list(NORMAL_SOURCES)}"),
     ("slices.resolution", "slice_resolution", _int_in(1, MAX_SLICE_RESOLUTION),
@@ -147,7 +148,8 @@ def source_spec(cfg: SourceConfig) -> dict[str, Any]:
     if cfg.sampling == "points":
         sampling = {"sampling": "points", "points": {"uv_space": cfg.uv_space,
                                                      "normal_source": cfg.normal_source,
-                                                     "pool_size": cfg.pool_size}}
+                                                     "pool_size": cfg.pool_size,
+                                                     "lod_fraction": cfg.lod_fraction}}
     else:
         sampling = {"slices": {"uv_space": cfg.uv_space, "resolution": cfg.slice_resolution,
                                "n_views": cfg.n_views, "n_lights": cfg.n_lights,

@@ -11,8 +11,9 @@ frame, v3: at the slope of the bundle's height map at (u, v), :mod:`neumat.mater
 synthesis pass's ``relief_slope`` of the synthesized relief) — bilinear exactly as
 :func:`neumat.material.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
 the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a texel
-(trilinear, :mod:`neumat.render.feature_mips`; when :attr:`InferPass.feature_lod` is set — off by default;
-the synthesized ``u_features`` are read as given, level 0) — then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
+(trilinear, :mod:`neumat.material.mips`; when :attr:`InferPass.feature_lod` is set — by default for
+bundles trained on prefiltered samples; the synthesized ``u_features`` are read as given, level 0) —
+then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
 ``mlp_int8.slang`` (bit-exact with :func:`neumat.quant.forward`), ``"fp32"``: a float MLP on the
 dequantized weights ``W_l · sw_l`` (ReLU, output clamped to [0, 1]), ``"fp16"``: the same with
 the weights rounded to float16 and float16 activations and sums (needs shader float16,
@@ -59,9 +60,9 @@ from ...angles import parameterization_index
 from ...backends.slang import UNROLL_DOTS, int8_weight_buffers, mlp_kernel
 from ...bundle import TRIPLE_PLANE, Bundle
 from ...material.kinds import TRIPLE_PLANE_KIND
-from ...material.triple_plane import bundle_has_relief, bundle_output_encoding, check_triple_plane
+from ...material.mips import mip_chain, trained_for_lod
+from ...material.triple_plane import bundle_has_relief, bundle_output_encoding, bundle_relief, check_triple_plane
 from ..camera import Camera
-from ..feature_mips import mip_chain
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec
 from .infer_native import AUTO, NATIVE, NativeInfer, resolve_backend
@@ -181,9 +182,13 @@ class InferPass(RenderPass):
         self.has_relief = bundle_has_relief(bundle)
         """True when the bundle's H/D coordinates are measured in the frame of its relief."""
         height = bundle.height if self.has_relief else np.zeros((1, 1), np.float32)
+        slope_mips = bundle_relief(bundle).chain[1:] if self.has_relief else []
+        slope_mip_offset = u_mip_offset + sum(m.size for m in u_mips)
+        data += [m.ravel() for m in slope_mips]
         self._planes = {"data": device.create_buffer(usage=usage, data=np.concatenate(data), label="infer.planes"),
                         "seg0": segs[0], "seg1": segs[1], "seg2": segs[2], "coord": coord,
                         "uLevels": 1 + len(u_mips), "uMipOffset": u_mip_offset,
+                        "slopeLevels": 1 + len(slope_mips), "slopeMipOffset": slope_mip_offset,
                         "height": {"heights": device.create_buffer(usage=usage, label="infer.height",
                                                                    data=np.ascontiguousarray(height, np.float32).ravel()),
                                    "rows": int(height.shape[0]), "cols": int(height.shape[1])},
@@ -208,12 +213,12 @@ class InferPass(RenderPass):
         ``"native"`` needs precision int8 and the C++ extension)."""
         self._native: NativeInfer | None = None
         self._ran_native = False
-        self.feature_lod = False
+        self.feature_lod = trained_for_lod(bundle.provenance)
         """Read the U plane through its mip chain by the pixel footprint (module docstring); the
-        MLPs (INT8 too) take the trilinear float features as they take level-0 ones. Off by
-        default: averaged features are not averaged appearance for bundles trained on exact
-        point samples (receding plane vs 16x supersampling, shipped gravel: FLIP 0.197 with LoD,
-        0.109 without; the fidelity suite's FLIP is lower without it too)."""
+        MLPs (INT8 too) take the trilinear float features as they take level-0 ones. On by
+        default for bundles trained on prefiltered samples
+        (:func:`~neumat.material.mips.trained_for_lod`), off for point-trained ones, whose averaged features are not averaged
+        appearance."""
 
     @property
     def fp32(self) -> bool:
@@ -275,6 +280,7 @@ class InferPass(RenderPass):
               "directions": out[DIRECTIONS].buffer if self.debug else self._dummy}
         params = {"frame": frame, "io": io, "lights": pack_lights(self.device, self.lights),
                   "planes": {**self._planes, "uLevels": self._planes["uLevels"] if self.feature_lod else 1,
+                             "slopeLevels": self._planes["slopeLevels"] if self.feature_lod else 1,
                              "reliefMode": relief_mode}}
         self._ran_native = native
         if native:

@@ -17,7 +17,7 @@ from ...bundle import Bundle
 from ...material import DirectionCoding, bilinear_lookup_np
 from ...material.triple_plane import WRAP_PLANES, bundle_output_encoding, bundle_relief
 from ...quant import forward
-from ..feature_mips import mip_chain, trilinear_lookup_np
+from ...material.mips import mip_chain, trained_for_lod, trilinear_lookup_np
 from ..lights import DirectionalLight, PointLight
 
 
@@ -63,7 +63,7 @@ def shading_directions(gbuffer: dict[str, np.ndarray], eye, light) -> tuple[np.n
 
 
 def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
-                    feature_lod: bool = False) -> dict[str, np.ndarray]:
+                    feature_lod: bool | None = None) -> dict[str, np.ndarray]:
     """The infer pass in numpy.
 
     Args:
@@ -71,8 +71,9 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
         gbuffer: ``{"uv", "normal", "tangent", "position", "mask"}`` float32 ``[H, W, C]``.
         eye: camera position (scene units).
         light: the primary light.
-        feature_lod: the U plane through its mip chain by ``uv.w`` (:mod:`neumat.render.feature_mips`,
-            as :attr:`~neumat.render.passes.infer.InferPass.feature_lod`).
+        feature_lod: the U plane through its mip chain by ``uv.w`` (:mod:`neumat.material.mips`,
+            as :attr:`~neumat.render.passes.infer.InferPass.feature_lod`); None: the bundle's
+            default (:func:`~neumat.material.mips.trained_for_lod`).
 
     Returns:
         ``{"btf", "irradiance"}`` float32 ``[H, W, 4]`` as the pass writes them, and for the
@@ -80,9 +81,12 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
         ``"wi"``, ``"wo"`` ``[N, 3]``, ``"mlp"`` ``[N, 3]`` (INT8 MLP outputs).
     """
     h, w = gbuffer["mask"].shape[:2]
+    if feature_lod is None:
+        feature_lod = trained_for_lod(bundle.provenance)
     wi, wo, e, idx = shading_directions(gbuffer, eye, light)
     uv = gbuffer["uv"].reshape(-1, 4)[idx]
-    hc, dc = DirectionCoding(bundle.angle_param, bundle_relief(bundle)).coords(uv[:, :2], wi, wo)
+    footprint = uv[:, 3] if feature_lod else None
+    hc, dc = DirectionCoding(bundle.angle_param, bundle_relief(bundle)).coords(uv[:, :2], wi, wo, footprint)
     coords = {"U": uv[:, :2], "H": hc, "D": dc}
 
     def lookup(p):
