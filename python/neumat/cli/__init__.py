@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import bench_cmd, doctor_cmd, eval_cmd, export_cmd, inspect_cmd, render_cmd, train_cmd, view_cmd
-from . import fidelity_cmd, neumip_cmd, video_cmd
+from . import fidelity_cmd, inverse_cmd, neumip_cmd, video_cmd
 
 app = typer.Typer(
     name="neumat",
@@ -25,6 +25,7 @@ app.command("fidelity")(fidelity_cmd.fidelity)
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(neumip_cmd.app, name="neumip")
 app.add_typer(video_cmd.app, name="video")
+app.add_typer(inverse_cmd.app, name="inverse")
 
 
 def main() -> None:

@@ -20,7 +20,11 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
   the unreliable-albedo mask, the weighted sum (seed eq. 2-5, 7-8);
 * :mod:`.train` — the training engine's plug-in: stages (pretraining with frozen encoders, then
   heads only), one optimizer step per call, exact resume;
-* :mod:`.synthetic` — synthetic multi-view scenes with exact maps (tests, smoke runs).
+* :mod:`.synthetic` — synthetic multi-view scenes with exact maps (tests, smoke runs);
+* :mod:`.views` — capture cameras and light of a scene, exact ground-truth buffers of a view
+  (the frames and axes every other module uses);
+* :mod:`.dataset` — rendered training / evaluation data (Mitsuba 3 images and shading, reference
+  ground truth), its folder and batch source.
 """
 
 from __future__ import annotations
