@@ -24,7 +24,12 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
 * :mod:`.views` — capture cameras and light of a scene, exact ground-truth buffers of a view
   (the frames and axes every other module uses);
 * :mod:`.dataset` — rendered training / evaluation data (Mitsuba 3 images and shading, reference
-  ground truth), its folder and batch source.
+  ground truth), its folder and batch source;
+* :mod:`.register` — frames to the texture plane: homographies from known poses, or SIFT/ORB +
+  RANSAC to frame 0; texture-to-camera rotations;
+* :mod:`.fuse` — per-frame maps resampled into texture space, robust median, confidence;
+* :mod:`.height` — Frankot–Chellappa height from the fused normals;
+* :mod:`.maps_io` — the maps folder ``neumat train --maps`` reads, contact sheet, record.
 """
 
 from __future__ import annotations
