@@ -29,7 +29,10 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
   RANSAC to frame 0; texture-to-camera rotations;
 * :mod:`.fuse` — per-frame maps resampled into texture space, robust median, confidence;
 * :mod:`.height` — Frankot–Chellappa height from the fused normals;
-* :mod:`.maps_io` — the maps folder ``neumat train --maps`` reads, contact sheet, record.
+* :mod:`.maps_io` — the maps folder ``neumat train --maps`` reads, contact sheet, record;
+* :mod:`.predictor` — trained weights from a run directory, inference in chunks of views;
+* :mod:`.evaluate` — the seed's figures (scale-invariant albedo PSNR / SSIM, metallic and
+  roughness RMSE, normal angles, reprojection consistency) beside trivial baselines.
 """
 
 from __future__ import annotations

@@ -1,0 +1,211 @@
+"""Figures of MVInverse predictions on held-out rendered views (:mod:`.dataset`), the seed's
+protocol (§4.1-4.3, Tables 1-4) on our data, beside trivial baselines.
+
+Per view (``[H, W, C]``; scenes' views pooled, each figure the mean over views unless said):
+
+* **albedo** — scale-invariant as the seed's loss (eq. 7): the prediction times its per-channel
+  least-squares scale to the ground truth (:func:`~.losses.albedo_scale`), then relative L1
+  (Σ|Â−A| / Σ|A|, the project's scale-free figure, first), PSNR (peak 1) and SSIM (Wang et al.
+  2004, 7×7 Gaussian-free window of scikit-image, data range 1, mean over channels);
+* **metallic**, **roughness** — RMSE;
+* **normal** — angle between predicted and true camera-space normals, degrees, pooled over all
+  pixels: mean, and the percentages below 11.25° and 30° (Table 3);
+* **consistency** — the seed's Table 2 protocol: every pixel of view i is taken to its surface
+  point (the ground-truth hit), projected into view j (j ≠ i, same scene) and, where view j
+  sees that very point (its own ground-truth depth there within :data:`DEPTH_TOLERANCE`), the
+  prediction of view j read there bilinearly; RMSE between the two predictions over all such
+  pixels and ordered pairs, for albedo (raw, not scale-aligned), metallic and roughness.
+
+Baselines (no learning): ``constant`` — albedo grey (after the scale alignment: each view's mean
+albedo), metallic and roughness the evaluation set's mean (an oracle constant), normals
+(0, 0, −1), facing the camera; ``image`` — the input view decoded to linear as albedo (after
+the scale alignment), the rest as ``constant``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..data.pbr import srgb_to_linear
+from ..metrics import psnr
+from .dataset import Scene
+
+DEPTH_TOLERANCE = 0.01
+"""Relative depth difference under which view j sees the projected point (occlusion test)."""
+NORMAL_THRESHOLDS = (11.25, 30.0)
+"""Angular thresholds of the normal figures, degrees (seed Table 3)."""
+CONSISTENT_MAPS = ("albedo", "metallic", "roughness")
+"""Maps whose cross-view consistency is measured (seed Table 2)."""
+
+Predictor = Callable[[Scene], Mapping[str, np.ndarray]]
+"""A scene -> ``{map: [V, H, W, C]}`` (normals in each view's camera frame)."""
+
+
+def aligned_albedo(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``pred`` ``[H, W, 3]`` times its per-channel least-squares scale to ``target`` (seed eq. 7,
+    :func:`~.losses.albedo_scale`)."""
+    import torch
+
+    from .losses import albedo_scale
+
+    p = torch.from_numpy(np.asarray(pred, np.float64)).permute(2, 0, 1)[None]
+    t = torch.from_numpy(np.asarray(target, np.float64)).permute(2, 0, 1)[None]
+    s = albedo_scale(p, t, torch.ones_like(p[:, :1], dtype=torch.bool))
+    return (s * p)[0].permute(1, 2, 0).numpy()
+
+
+def ssim(pred: np.ndarray, target: np.ndarray) -> float:
+    """SSIM of two ``[H, W, C]`` images in [0, 1] (data range 1), mean over channels."""
+    from skimage.metrics import structural_similarity
+
+    win = min(7, *(s - (1 - s % 2) for s in pred.shape[:2]))
+    return float(structural_similarity(np.clip(pred, 0, 1), np.clip(target, 0, 1), channel_axis=-1, data_range=1.0,
+                                       win_size=win))
+
+
+def rmse(pred: np.ndarray, target: np.ndarray) -> float:
+    """Root mean square difference over every element."""
+    d = np.asarray(pred, np.float64) - np.asarray(target, np.float64)
+    return float(np.sqrt(np.mean(d * d)))
+
+
+def angular_error_deg(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Angles between ``[..., 3]`` normals (made unit first), degrees."""
+    p = np.asarray(pred, np.float64)
+    t = np.asarray(target, np.float64)
+    p = p / np.maximum(np.linalg.norm(p, axis=-1, keepdims=True), 1e-12)
+    t = t / np.maximum(np.linalg.norm(t, axis=-1, keepdims=True), 1e-12)
+    return np.degrees(np.arccos(np.clip((p * t).sum(-1), -1.0, 1.0)))
+
+
+def reprojection_pairs(scene: Scene) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Per ordered view pair (i, j): ``(i, j, pixels of view i [N, 2] (row, col), their positions in
+    view j [N, 2] (x, y) in OpenCV pixel coordinates)`` where view j sees the same surface point
+    (module docstring)."""
+    import cv2
+
+    pts, depth = scene.arrays["points"].astype(np.float64), scene.arrays["depth"].astype(np.float32)
+    s = scene.meta["sample_size"]
+    v, h, w = pts.shape[:3]
+    out = []
+    for i in range(v):
+        world = (pts[i] - np.array([0.5, 0.5, 0.0])) * s
+        for j in range(v):
+            if i == j:
+                continue
+            pose = scene.poses[j]
+            pix = pose.project(world, w, h) - 0.5
+            z = (world - np.asarray(pose.camera_position)) @ pose.camera_basis()[2]
+            x, y = pix[..., 0], pix[..., 1]
+            inside = np.isfinite(x) & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+            seen_depth = cv2.remap(depth[j, ..., 0], np.nan_to_num(x).astype(np.float32),
+                                   np.nan_to_num(y).astype(np.float32), cv2.INTER_LINEAR)
+            visible = inside & (np.abs(seen_depth - z) <= DEPTH_TOLERANCE * z)
+            rows, cols = np.nonzero(visible)
+            if rows.size:
+                out.append((i, j, np.stack([rows, cols], 1), np.stack([x[rows, cols], y[rows, cols]], 1)))
+    return out
+
+
+def consistency_rmse(pred: np.ndarray, pairs: Iterable[tuple[int, int, np.ndarray, np.ndarray]]) -> float:
+    """RMSE between view i's ``pred`` and view j's ``pred`` read at the reprojected positions,
+    pooled over all pairs of :func:`reprojection_pairs` (NaN without any overlap)."""
+    import cv2
+
+    total, count = 0.0, 0
+    for i, j, pix, xy in pairs:
+        xs = np.ascontiguousarray(xy[:, 0:1], np.float32)
+        ys = np.ascontiguousarray(xy[:, 1:2], np.float32)
+        img = np.ascontiguousarray(pred[j], np.float32)
+        warped = cv2.remap(img, xs, ys, cv2.INTER_LINEAR).reshape(len(pix), -1)
+        d = pred[i][pix[:, 0], pix[:, 1]].reshape(len(pix), -1) - warped
+        total += float(np.sum(d.astype(np.float64) ** 2))
+        count += d.size
+    return math.sqrt(total / count) if count else float("nan")
+
+
+def scene_figures(scene: Scene, pred: Mapping[str, np.ndarray]) -> dict[str, list[float]]:
+    """Per-view figures and pooled normal angles of one scene (see :func:`summarize`)."""
+    a = scene.arrays
+    fig: dict[str, list] = {k: [] for k in ("albedo_rel_l1", "albedo_psnr", "albedo_ssim", "metallic_rmse",
+                                            "roughness_rmse", "angles")}
+    for v in range(scene.views):
+        gt = a["albedo"][v].astype(np.float64)
+        al = aligned_albedo(pred["albedo"][v], gt)
+        fig["albedo_rel_l1"].append(float(np.abs(al - gt).sum() / max(gt.sum(), 1e-12)))
+        fig["albedo_psnr"].append(psnr(float(np.mean((al - gt) ** 2))))
+        fig["albedo_ssim"].append(ssim(al, gt))
+        fig["metallic_rmse"].append(rmse(pred["metallic"][v], a["metallic"][v]))
+        fig["roughness_rmse"].append(rmse(pred["roughness"][v], a["roughness"][v]))
+        fig["angles"].append(angular_error_deg(pred["normal"][v], a["normal"][v]).ravel())
+    pairs = reprojection_pairs(scene)
+    for key in CONSISTENT_MAPS:
+        fig[f"consistency_{key}"] = [consistency_rmse(np.asarray(pred[key], np.float32), pairs)]
+    return fig
+
+
+def summarize(figures: Iterable[Mapping[str, list]]) -> dict[str, float]:
+    """Pool :func:`scene_figures` of many scenes: means over views (consistency: over scenes),
+    normal angle mean and percentages below :data:`NORMAL_THRESHOLDS`."""
+    pooled: dict[str, list] = {}
+    for f in figures:
+        for k, v in f.items():
+            pooled.setdefault(k, []).extend(v)
+    angles = np.concatenate(pooled.pop("angles"))
+    out = {k: float(np.nanmean(v)) for k, v in pooled.items()}
+    out["normal_mean_deg"] = float(angles.mean())
+    for t in NORMAL_THRESHOLDS:
+        out[f"normal_within_{t:g}_pct"] = float(100.0 * (angles < t).mean())
+    return out
+
+
+def baselines(scenes: list[Scene]) -> dict[str, Predictor]:
+    """The trivial predictors of the module docstring, with the evaluation set's mean metallic
+    and roughness."""
+    metal = float(np.mean([s.arrays["metallic"].astype(np.float64).mean() for s in scenes]))
+    rough = float(np.mean([s.arrays["roughness"].astype(np.float64).mean() for s in scenes]))
+
+    def constant(scene: Scene, albedo: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        v, h, w = scene.arrays["image"].shape[:3]
+        return {"albedo": np.full((v, h, w, 3), 0.5) if albedo is None else albedo,
+                "metallic": np.full((v, h, w, 1), metal), "roughness": np.full((v, h, w, 1), rough),
+                "normal": np.broadcast_to(np.array([0.0, 0.0, -1.0]), (v, h, w, 3))}
+
+    return {"constant": constant,
+            "image": lambda scene: constant(scene, srgb_to_linear(scene.arrays["image"] / 255.0))}
+
+
+def evaluate(scenes: list[Scene], methods: Mapping[str, Predictor], on_scene=None) -> dict[str, Any]:
+    """``{"scenes", "views", "methods": {name: summarize(...)}}`` of every method on every scene;
+    ``on_scene()`` after each scene (progress)."""
+    figures: dict[str, list] = {name: [] for name in methods}
+    for scene in scenes:
+        for name, method in methods.items():
+            figures[name].append(scene_figures(scene, method(scene)))
+        if on_scene is not None:
+            on_scene()
+    return {"scenes": len(scenes), "views": int(sum(s.views for s in scenes)),
+            "methods": {name: summarize(f) for name, f in figures.items()}}
+
+
+COLUMNS = (("albedo_rel_l1", "albedo rel. L1 ↓", "{:.3f}"), ("albedo_psnr", "albedo PSNR ↑", "{:.2f}"),
+           ("albedo_ssim", "albedo SSIM ↑", "{:.3f}"), ("metallic_rmse", "metallic RMSE ↓", "{:.3f}"),
+           ("roughness_rmse", "roughness RMSE ↓", "{:.3f}"), ("normal_mean_deg", "normal mean° ↓", "{:.1f}"),
+           ("normal_within_11.25_pct", "< 11.25° % ↑", "{:.1f}"), ("normal_within_30_pct", "< 30° % ↑", "{:.1f}"),
+           ("consistency_albedo", "consist. albedo ↓", "{:.4f}"),
+           ("consistency_metallic", "consist. metallic ↓", "{:.4f}"),
+           ("consistency_roughness", "consist. roughness ↓", "{:.4f}"))
+"""Markdown columns: (key, header, format)."""
+
+
+def markdown_table(report: Mapping[str, Any]) -> str:
+    """The report of :func:`evaluate` as a markdown table, one row per method."""
+    head = "| method | " + " | ".join(h for _, h, _ in COLUMNS) + " |"
+    rule = "|---" * (len(COLUMNS) + 1) + "|"
+    rows = [f"| {name} | " + " | ".join(fmt.format(m[k]) for k, _, fmt in COLUMNS) + " |"
+            for name, m in report["methods"].items()]
+    return "\n".join([head, rule, *rows]) + f"\n\n{report['scenes']} scenes, {report['views']} views.\n"
