@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from . import bench_cmd, doctor_cmd, eval_cmd, export_cmd, inspect_cmd, render_cmd, train_cmd, view_cmd
-from . import fidelity_cmd, inverse_cmd, neumip_cmd, video_cmd
+from . import fidelity_cmd, inverse_cmd, lrm_cmd, neumip_cmd, video2mat_cmd, video_cmd
+from . import capture2mat_cmd
 
 app = typer.Typer(
     name="neumat",
@@ -25,7 +26,10 @@ app.command("fidelity")(fidelity_cmd.fidelity)
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(neumip_cmd.app, name="neumip")
 app.add_typer(video_cmd.app, name="video")
+app.add_typer(lrm_cmd.app, name="lrm")
+app.command("video2mat")(video2mat_cmd.video2mat)
 app.add_typer(inverse_cmd.app, name="inverse")
+app.command("capture2mat")(capture2mat_cmd.capture2mat)
 
 
 def main() -> None:
