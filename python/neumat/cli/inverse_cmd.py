@@ -49,6 +49,31 @@ app = typer.Typer(cls=_RunByDefault, no_args_is_help=True,
                        "render training data, train, evaluate.")
 
 
+class StageProgress:
+    """One live display for a pipeline: a progress line per stage (``stage(name, done, total)``),
+    added when the stage first reports. A context manager; ``enabled=False`` shows nothing."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.enabled = enabled
+        self._bar = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), disable=not enabled)
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self) -> "StageProgress":
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.stop()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(stage, total=total)
+        self._bar.update(self._tasks[stage], completed=done, total=total)
+
+
 def _split(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
@@ -94,7 +119,61 @@ def render_data(
 app.command("render-data")(render_data)
 
 
+def capture_errors():
+    """The exceptions of reading, predicting, registering, fusing and writing that are the
+    input's fault (exit 2 with their message)."""
+    from ..fileio import OutputPathError
+    from ..inverse.batch import ViewError
+    from ..inverse.frames import FrameError
+    from ..inverse.fuse import FusionError
+    from ..inverse.maps_io import MapsDirError
+    from ..inverse.predictor import WeightsNotFound
+    from ..inverse.register import RegistrationError
+
+    return (FrameError, ViewError, RegistrationError, FusionError, MapsDirError, WeightsNotFound, OutputPathError)
+
+
 WEIGHTS_HELP = "Trained MVInverse: a `neumat inverse train` run directory or one of its ckpt_*.pt files."
+
+
+def run(
+    capture: Annotated[Path, typer.Argument(help="Folder of frames, video file, or posed video folder (poses.json).")],
+    out: Annotated[Path, typer.Option(help="Maps folder to write (replaced as a whole; basecolor, roughness, "
+                                           "metallic, normal_gl, height, confidence, contact_sheet.png).")],
+    weights: Annotated[Optional[Path], typer.Option(help=WEIGHTS_HELP)] = None,
+    random_init: Annotated[bool, typer.Option(help="Random weights (smoke tests; the maps mean nothing).")] = False,
+    model: Annotated[str, typer.Option(help="--random-init architecture: tiny or full.")] = "tiny",
+    max_frames: Annotated[int, typer.Option(min=2, help="Frames used, evenly spaced over the capture.")] = 24,
+    long_side: Annotated[int, typer.Option(min=14, help="Long side of the frames fed to the network, px.")] = 518,
+    resolution: Annotated[int, typer.Option(min=0, help="Texels per map side (0: the frames' short side).")] = 0,
+    fov: Annotated[float, typer.Option(min=1, max=170, help="Horizontal field of view of unposed frames, "
+                                                             "degrees (normals' rotation).")] = 60.0,
+    progress: Annotated[bool, typer.Option(help="Show the progress display.")] = True,
+) -> None:
+    """Frames or a video of a flat material sample -> PBR maps: MVInverse per frame, frames
+    registered to the sample's plane (known poses, else features matched to frame 0), robust
+    texture-space fusion, Frankot-Chellappa height. Exit 2 for bad input (the message names the
+    frame)."""
+    from ..inverse.capture import CaptureSettings, capture_to_maps
+    from ..inverse.frames import read_capture
+    from ..inverse.maps_io import check_maps_dir
+    from ..inverse.predictor import load_model
+
+    setup_logging()
+    try:
+        check_maps_dir(out)
+        frames = read_capture(capture, max_frames)
+        net, description = load_model(weights, model, random_init)
+        log.info("%s; %d frames of %s", description, len(frames.names), capture)
+        with StageProgress(progress) as bar:
+            record = capture_to_maps(frames, out, net, CaptureSettings(long_side, resolution, fov), bar)
+    except capture_errors() as e:
+        raise typer.BadParameter(str(e)) from None
+    typer.echo(f"maps in {out} (contact sheet: {out / 'contact_sheet.png'}); a material from them: neumat train "
+               f"--maps {out} --height-scale {record['height_scale']:.6g} --resolution 0 --export X.nmat")
+
+
+app.command("run")(run)
 
 
 def evaluate(

@@ -31,6 +31,8 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
 * :mod:`.height` — Frankot–Chellappa height from the fused normals;
 * :mod:`.maps_io` — the maps folder ``neumat train --maps`` reads, contact sheet, record;
 * :mod:`.predictor` — trained weights from a run directory, inference in chunks of views;
+* :mod:`.frames` — reading a capture (image folder, video file, posed video folder);
+* :mod:`.capture` — the capture -> maps pipeline (predict, register, fuse, height, write);
 * :mod:`.evaluate` — the seed's figures (scale-invariant albedo PSNR / SSIM, metallic and
   roughness RMSE, normal angles, reprojection consistency) beside trivial baselines.
 """

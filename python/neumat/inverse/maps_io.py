@@ -11,7 +11,8 @@ complete new one)::
                        toward the image top, what ``--maps`` assumes for ``gl`` names)
     height.png         16-bit height in [0, 1]; its displacement in UV units is ``height_scale``
     confidence.png     8-bit per-texel confidence (:mod:`.fuse`; no ``--maps`` role)
-    contact_sheet.png  the first frame and every map side by side, labelled
+    contact_sheet.png  the first frame resampled into texture space and every map side by side,
+                       labelled
     inverse.json       height_scale, resolution, registration, frames, figures
 
 Maps are ``[row = v, column = u]``, row 0 the image's top (:mod:`.register`).
@@ -70,7 +71,8 @@ def write_maps(out: str | Path, fused: FusedMaps, height: np.ndarray, height_sca
         fused: the texture-space maps.
         height: ``[R, R]`` in [0, 1] (:func:`.height.height_map`); ``height_scale`` its depth, UV units.
         record: extra JSON-able entries for :data:`RECORD_FILE`.
-        first_frame: optional uint8 ``[H, W, 3]`` frame for the contact sheet.
+        first_frame: optional uint8 ``[H, W, 3]`` image for the contact sheet (frame 0 in texture
+            space).
     Returns:
         ``out``.
     """
@@ -94,7 +96,7 @@ def write_maps(out: str | Path, fused: FusedMaps, height: np.ndarray, height_sca
                  ("metallic", images["metallic"]), ("normal", images["normal"]),
                  ("height", (images["height"] >> 8).astype(np.uint8)), ("confidence", grey8(fused.confidence))]
         if first_frame is not None:
-            tiles.insert(0, ("frame 0", np.asarray(first_frame, np.uint8)))
+            tiles.insert(0, ("frame 0 (texture)", np.asarray(first_frame, np.uint8)))
         write_png(tmp / "contact_sheet.png", contact_sheet(tiles))
         (tmp / RECORD_FILE).write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
     return out
