@@ -30,7 +30,6 @@ app.add_typer(lrm_cmd.app, name="lrm")
 app.command("video2mat")(video2mat_cmd.video2mat)
 app.add_typer(inverse_cmd.app, name="inverse")
 app.command("capture2mat")(capture2mat_cmd.capture2mat)
-app.command("capture2mat")(capture2mat_cmd.capture2mat)
 
 
 def main() -> None:
