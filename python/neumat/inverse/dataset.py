@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +43,6 @@ from ..fileio import atomic_write_bytes, staged_folder
 from ..video.trajectory import FramePose, load_poses, save_poses
 from .config import PATCH
 from .views import CaptureGeometry, capture_poses, gt_buffers
-
-log = logging.getLogger(__name__)
 
 VIEWS_FILE, POSES_FILE, SCENE_FILE = "views.npz", "poses.json", "scene.json"
 MAPS = ("albedo", "metallic", "roughness", "normal", "shading")
@@ -91,8 +88,6 @@ def with_metal(material: PbrMaterial, rng: np.random.Generator) -> PbrMaterial:
     """``material`` with its raised parts turned to worn metal: metallic = a soft step of the
     height at a random quantile (30-70 %), albedo there = a metal's F0 (:data:`METAL_COLOURS`)
     modulated by the original's relative luminance, roughness there drawn in [0.15, 0.5]."""
-    from dataclasses import replace
-
     h = material.height
     edge = float(np.quantile(h, rng.uniform(0.3, 0.7)))
     metal = smoothstep(edge - 0.05, edge + 0.05, h).astype(np.float32)
@@ -121,8 +116,7 @@ def render_views(material: PbrMaterial, poses: Sequence[FramePose], settings: Da
         reflectance = params["bsdf.nested_bsdf.bsdf_0.reflectance.data"]
         params["bsdf.nested_bsdf.bsdf_0.reflectance.data"] = type(reflectance)(
             np.ones(np.array(reflectance).shape, np.float32))  # ... of reflectance 1
-        params.update()
-        scene._scene = None  # reload: the loaded scene may hold the BSDF's old values
+        params.update()  # the loaded scene shares the mesh's BSDF: no reload (same pixels, checked)
         shading = np.stack([scene.render(p) for p in poses])
     return radiance, shading
 
@@ -213,6 +207,7 @@ class Scene:
 
     @property
     def views(self) -> int:
+        """Cameras of the scene (V)."""
         return int(self.arrays["image"].shape[0])
 
 

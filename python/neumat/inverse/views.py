@@ -97,7 +97,7 @@ def camera_from_world(pose: FramePose) -> np.ndarray:
     return np.stack([right, -up, forward])
 
 
-def hit_uv(material: PbrMaterial, pose: FramePose, width: int, height: int, sample_size: float = 1.0,
+def surface_hits(material: PbrMaterial, pose: FramePose, width: int, height: int, sample_size: float = 1.0,
            supersample: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Where the sub-pixel rays of a view meet the displaced surface.
 
@@ -141,7 +141,7 @@ def gt_buffers(material: PbrMaterial, pose: FramePose, width: int, height: int, 
         * ``depth`` (1) mean distance along the optical axis to the hits, scene units.
     """
     k = supersample
-    points, rays = hit_uv(material, pose, width, height, sample_size, k)
+    points, rays = surface_hits(material, pose, width, height, sample_size, k)
     uv = points[..., :2].reshape(-1, 2) % 1.0
     field = HeightField(material.height, material.height_scale)
     normal = field.normal_at(uv) @ camera_from_world(pose).T
