@@ -172,11 +172,6 @@ def _device(name: str):
     return resolve_device(name)
 
 
-def reconstruct_errors():
-    """Bad input (weights, video, output path) → exit 2; a failed write → exit 1."""
-    return _training_errors()
-
-
 @app.command("reconstruct")
 def reconstruct(
     frames: Annotated[Path, typer.Argument(help="Trajectory video: a video file or a frame folder (poses.json optional).")],
@@ -190,9 +185,44 @@ def reconstruct(
     from ..lrm.reconstruct import reconstruct as run
 
     setup_logging()
-    with reconstruct_errors():
+    with _training_errors():
         lrm, video = load_checked(weights, frames, out, device)
         bundle, seconds = run(lrm, video)
         save_bundle(bundle, out)
     typer.echo(f"reconstructed {frames} with the LRM in {seconds:.2f} s (one forward pass); wrote {out}")
     typer.echo(f"view it: neumat view {out}")
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Data set of held-out materials (<material>/video + /cross).")],
+    weights: Annotated[Path, typer.Option(help="Trained LRM folder.")],
+    out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.md.")],
+    frames: Annotated[int, typer.Option(min=1, help="Frames per material, evenly spread over the 162.")] = 162,
+    fit_steps: Annotated[int, typer.Option(min=0, help="Direct-fitting steps of the baseline (0: no fit).")] = 500,
+    decoders: Annotated[Path, typer.Option(help="Universal decoders of the direct fit.")] = DEFAULT_DECODERS,
+    lpips_weights: Annotated[Optional[Path], typer.Option(help="TorchScript LPIPS file (else the MS-SSIM substitute).")] = None,
+    device: Annotated[str, typer.Option(help="LRM: auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Held-out figures of the LRM against the mean-texture baseline and direct fitting (JSON +
+    markdown; :mod:`neumat.lrm.evaluate`)."""
+    from ..fileio import check_output_dir
+    from ..lrm.data import scan_dataset
+    from ..lrm.evaluate import evaluate as run, markdown, write_report
+    from ..lrm.loss import make_perceptual
+    from ..lrm.reconstruct import TrainedLrm
+    from ..lrm.weights import check_lrm
+    from ..train.neumip import load_decoders
+
+    setup_logging()
+    with _training_errors():
+        check_output_dir(out, "--out")
+        info = check_lrm(weights)
+        materials = scan_dataset(data, info.model)
+        if fit_steps:
+            load_decoders(decoders)
+        perceptual = make_perceptual("auto", lpips_weights or "", info.model.frame_size)
+        report = run(TrainedLrm.load(weights, _device(device)), materials, frames, perceptual, fit_steps, decoders)
+        write_report(report, out)
+    typer.echo(markdown(report))
+    typer.echo(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
