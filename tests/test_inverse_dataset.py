@@ -104,3 +104,17 @@ def test04_bad_settings():
         DataSettings(size=30)
     with pytest.raises(ValueError, match="unknown materials"):
         scene_materials(["velvet"], [], 16)
+
+
+def test05_render_data_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from neumat.cli import app
+
+    args = ["inverse", "render-data", str(tmp_path / "d"), "--material", "grass", "--scenes", "1", "--views", "2",
+            "--size", "14", "--spp", "1", "--resolution", "8", "--variant", "scalar_rgb"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert read_scene(scene_folders(tmp_path / "d")[0]).arrays["image"].shape == (2, 14, 14, 3)
+    bad = CliRunner().invoke(app, args[:4] + ["velvet"])
+    assert bad.exit_code == 2 and "unknown materials" in bad.output

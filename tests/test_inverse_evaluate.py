@@ -81,3 +81,22 @@ def test04_baselines_and_table(scene):
     assert table.splitlines()[0].startswith("| method | albedo rel. L1")
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:5]] == ["truth", "constant", "image"]
     assert "1 scenes, 3 views" in table
+
+
+def test05_eval_command(scene, tmp_path):
+    from typer.testing import CliRunner
+
+    from neumat.cli import app
+
+    data = scene.folder.parent
+    js, md = tmp_path / "eval.json", tmp_path / "eval.md"
+    result = CliRunner().invoke(app, ["inverse", "eval", str(data), "--baselines-only", "--json", str(js),
+                                      "--markdown", str(md)])
+    assert result.exit_code == 0, result.output
+    import json
+
+    report = json.loads(js.read_text())
+    assert set(report["methods"]) == {"constant", "image"} and report["views"] == 3
+    assert md.read_text().startswith("| method |")
+    missing = CliRunner().invoke(app, ["inverse", "eval", str(data)])
+    assert missing.exit_code == 2 and "needs trained weights" in " ".join(missing.output.replace("│", " ").split())

@@ -116,7 +116,7 @@ def render_data(
     log.info("%d scenes of %d views (%dx%d px) in %s", len(folders), views, size, size, out)
 
 
-app.command("render-data")(render_data)
+app.command("render-data", short_help="Render multi-view training / evaluation scenes with exact maps.")(render_data)
 
 
 def capture_errors():
@@ -173,7 +173,7 @@ def run(
                f"--maps {out} --height-scale {record['height_scale']:.6g} --resolution 0 --export X.nmat")
 
 
-app.command("run")(run)
+app.command("run", short_help="Frames or a video -> PBR maps folder (the default command).")(run)
 
 
 def evaluate(
@@ -223,7 +223,7 @@ def evaluate(
     typer.echo(table)
 
 
-app.command("eval")(evaluate)
+app.command("eval", short_help="Seed figures on held-out rendered views, beside baselines.")(evaluate)
 
 
 def train(
@@ -267,4 +267,4 @@ def train(
              " (stopped by the time budget)" if result.stopped_by_budget else "", last.get("loss", float("nan")), out)
 
 
-app.command("train")(train)
+app.command("train", short_help="Train MVInverse on rendered scenes.")(train)
