@@ -211,3 +211,21 @@ def test07_neumat_render_opens_the_reconstruction(trained, data, device, tmp_pat
     assert shown.exit_code == 0, shown.output
     image = iio.imread(png)
     assert image.shape == (24, 24, 3) and image.mean() > 5.0  # lit, not black
+
+
+def test08_init_continues_a_trained_stage(trained, data, tmp_path):
+    """``--init`` starts from a trained LRM (its network and decoders); a network that differs
+    beyond frame_size / texture_resolution / precision is refused."""
+    from neumat.lrm.weights import load_lrm
+
+    done, run = trained
+    out = tmp_path / "stage2"
+    result = _cli("lrm", "train", str(data), "--out", str(out), "--steps", "1", "--device", "cpu", "--no-progress",
+                  "--init", str(run / "weights"), "--set", "lr=1e-9", "--set", "lr_decoders=1e-9", "--set", "val_frames=1")
+    assert result.exit_code == 0, result.output
+    before, after = load_lrm(run / "weights")[0], load_lrm(out / "weights")[0]
+    a, b = before.dit.blocks[0].attn1.to_q.weight, after.dit.blocks[0].attn1.to_q.weight
+    assert torch.allclose(a, b, atol=1e-6) and not torch.equal(a, torch.zeros_like(a))
+    bad = _cli("lrm", "train", str(data), "--out", str(tmp_path / "x"), "--steps", "1", "--device", "cpu",
+               "--init", str(run / "weights"), "--set", "model.dit_layers=3")
+    assert bad.exit_code == 2 and "its network differs in ['dit_layers']" in _flat(bad.output)
