@@ -8,7 +8,6 @@ baseline (measured relative L1 0.13 vs 0.54 over 6 frames).
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 
