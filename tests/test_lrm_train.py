@@ -139,3 +139,24 @@ def test05_resume_after_a_kill_is_bit_identical(data, decoders, tmp_path):
     resumed = run("b", resume=True)
     assert straight.steps_done == resumed.steps_done == 8
     assert_same_checkpoint(load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint))
+
+
+def test06_lpips_from_a_local_torchscript_file(tmp_path):
+    """A TorchScript module ``(x, y) -> [N, 1, 1, 1]`` given by path is the perceptual term (inputs
+    mapped to [-1, 1]); a file that is not one is refused."""
+    from neumat.train.config_io import ConfigError
+
+    class Stand(torch.nn.Module):  # stands in for a traced lpips.LPIPS
+        def forward(self, x, y):
+            return ((x - y) ** 2).mean((1, 2, 3), keepdim=True)
+
+    path = tmp_path / "lpips.pt"
+    x = torch.zeros(1, 3, 8, 8)
+    torch.jit.save(torch.jit.trace(Stand(), (x, x)), str(path))
+    perceptual = make_perceptual("auto", str(path), SIZE)
+    assert perceptual.name == "LPIPS (lpips.pt, TorchScript)"
+    d = perceptual(torch.zeros(2, 3, 8, 8), torch.full((2, 3, 8, 8), 0.5))
+    assert d.shape == (2,) and torch.allclose(d, torch.full((2,), 1.0))  # (0 - 1)² after the [-1, 1] map
+    (tmp_path / "bad.pt").write_bytes(b"not a module")
+    with pytest.raises(ConfigError, match="not a TorchScript LPIPS module"):
+        make_perceptual("lpips", str(tmp_path / "bad.pt"), SIZE)
