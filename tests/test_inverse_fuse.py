@@ -123,19 +123,30 @@ def test04_registration_failure_names_the_frame():
         feature_registration(frames, names=names)
 
 
-def test05_frankot_chellappa_inverts_gradient_normals():
-    """Normals of a periodic height field (central differences, as HeightField) integrate back to
-    its heights up to the mean: max |error| < 1e-9 UV units (no Nyquist content in the field)."""
+def test05_frankot_chellappa():
+    """Normals of the exact (spectral) gradient of a periodic band-limited field integrate back to it
+    up to its mean within 1e-9 UV units; normals of HeightField (central differences) lose only the
+    finest detail: max error 5 % of the relief's range, RMS 1.5 % (measured 3.8 %, 1.0 %) for a
+    field with content up to ~0.2 cycle per texel, 1.5 % max (measured 0.85 %) for 3 cycles per tile."""
     rng = np.random.default_rng(0)
     spectrum = np.fft.fft2(rng.normal(size=(48, 48)))
     f = np.abs(np.fft.fftfreq(48))
     spectrum *= np.exp(-(f[:, None] ** 2 + f[None, :] ** 2) / 0.02) * (np.maximum(f[:, None], f[None, :]) < 0.5)
     h = np.real(np.fft.ifft2(spectrum))
-    h = (h - h.min()) / (h.max() - h.min())
-    field = HeightField(h, 0.05)
-    z = frankot_chellappa(field.texel_normals)
-    np.testing.assert_allclose(z, 0.05 * (h - h.mean()), atol=1e-9)
-    height, scale = height_map(field.texel_normals)
+    h = 0.05 * (h - h.min()) / (h.max() - h.min())  # UV units
+    k = 2j * np.pi * np.fft.fftfreq(48, d=1 / 48)
+    dzdu = np.real(np.fft.ifft2(np.fft.fft2(h) * k[None, :]))
+    dzdv = np.real(np.fft.ifft2(np.fft.fft2(h) * k[:, None]))
+    exact = np.stack([-dzdu, -dzdv, np.ones_like(h)], -1)
+    exact /= np.linalg.norm(exact, axis=-1, keepdims=True)
+    np.testing.assert_allclose(frankot_chellappa(exact), h - h.mean(), atol=1e-9)
+    err = frankot_chellappa(HeightField(h / 0.05, 0.05).texel_normals) - (h - h.mean())
+    assert np.abs(err).max() < 0.05 * 0.05 and np.sqrt(np.mean(err**2)) < 0.015 * 0.05
+    u, v = np.meshgrid(np.arange(48) / 48, np.arange(48) / 48)
+    smooth = 0.5 + 0.25 * np.sin(2 * np.pi * u) * np.cos(4 * np.pi * v) + 0.25 * np.cos(6 * np.pi * u)
+    err = frankot_chellappa(HeightField(smooth, 0.05).texel_normals) - 0.05 * (smooth - smooth.mean())
+    assert np.abs(err).max() < 0.015 * 0.05
+    height, scale = height_map(exact)
     assert scale == pytest.approx(0.05, rel=1e-6) and height.min() == 0 and height.max() == 1
     assert height_map(np.tile([0.0, 0.0, 1.0], (8, 8, 1)))[1] == 0.0
 
