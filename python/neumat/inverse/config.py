@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..train.config_io import ConfigError, config_to_dict, non_finite_fields
+from ..train.config_io import ConfigError, config_to_dict, non_finite_fields, run_control_checks
 from .intrinsics import Intrinsic
 
 PATCH = 14
@@ -200,10 +200,7 @@ class InverseTrainConfig:
             (0 <= self.albedo_warmup <= 1 and self.msg_scales >= 1, "albedo_warmup in [0, 1], msg_scales >= 1"),
             (0 <= self.albedo_low < self.albedo_high <= 1, "need 0 <= albedo_low < albedo_high <= 1"),
             (min(self.loss_weights) >= 0, "loss_weights must be >= 0"),
-            (self.max_minutes >= 0 and self.budget_probe_steps >= 1 and self.keep_checkpoints >= 1,
-             "max_minutes >= 0, budget_probe_steps >= 1, keep_checkpoints >= 1"),
-            (self.val_every >= 0 and self.ckpt_every >= 0 and self.log_every >= 1,
-             "val_every >= 0, ckpt_every >= 0, log_every >= 1"),
+            *run_control_checks(self),
         ]
         bad += [msg for ok, msg in checks if not ok]
         infinite = non_finite_fields(self)

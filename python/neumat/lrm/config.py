@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..train.config_io import ConfigError, config_to_dict, non_finite_fields
+from ..train.config_io import ConfigError, config_to_dict, non_finite_fields, run_control_checks
 from ..video.wan_tiny import TINY_TEXT_DIM
 
 PRECISIONS = ("fp32", "bf16")
@@ -211,10 +211,7 @@ class LrmTrainConfig:
             (self.perceptual != "lpips" or bool(self.lpips_weights), "perceptual 'lpips' needs lpips_weights (a local file)"),
             (self.value_scale > 0, "value_scale must be > 0"),
             (self.export == "", "export is unused by the LRM (the weights folder is <out>/weights)"),
-            (self.max_minutes >= 0 and self.budget_probe_steps >= 1 and self.keep_checkpoints >= 1,
-             "max_minutes >= 0, budget_probe_steps >= 1, keep_checkpoints >= 1"),
-            (self.val_every >= 0 and self.ckpt_every >= 0 and self.log_every >= 1,
-             "val_every >= 0 and ckpt_every >= 0 (0: only at the last step), log_every >= 1"),
+            *run_control_checks(self),
         ]
         bad += [msg for ok, msg in checks if not ok]
         infinite = non_finite_fields(self)

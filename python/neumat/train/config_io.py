@@ -175,6 +175,19 @@ def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
     return out
 
 
+def run_control_checks(cfg: Any) -> list[tuple[bool, str]]:
+    """``(ok, what is expected)`` of the engine's run-control fields (``max_minutes``,
+    ``budget_probe_steps``, ``keep_checkpoints``, ``val_every``, ``ckpt_every``, ``log_every``;
+    :data:`neumat.train.engine.RUN_FIELDS`) for a config whose validations and checkpoints may
+    be 0 (only at the last step)."""
+    return [
+        (cfg.max_minutes >= 0 and cfg.budget_probe_steps >= 1 and cfg.keep_checkpoints >= 1,
+         "max_minutes >= 0, budget_probe_steps >= 1, keep_checkpoints >= 1"),
+        (cfg.val_every >= 0 and cfg.ckpt_every >= 0 and cfg.log_every >= 1,
+         "val_every >= 0 and ckpt_every >= 0 (0: only at the last step), log_every >= 1"),
+    ]
+
+
 def non_finite_fields(cfg: Any, where: str = "") -> list[str]:
     """Dotted names of the float fields of config dataclass ``cfg`` (tuple items included) that
     are NaN or infinite (JSON's ``1e400`` and ``NaN`` read as such)."""

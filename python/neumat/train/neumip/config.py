@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import QatConfig, SourceConfig
-from ..config_io import ConfigError, config_to_dict, non_finite_fields
+from ..config_io import ConfigError, config_to_dict, non_finite_fields, run_control_checks
 from ..sources import source_spec
 
 PRETRAIN_MATERIALS = ("leather", "fabric", "brick", "gravel", "grass")
@@ -138,10 +138,7 @@ class NeuMipConfig:
             (0 < self.value_quantile <= 1, "value_quantile must be in (0, 1]"),
             (0 <= self.offset_start < 1 and self.offset_penalty >= 0 and self.offset_anchor >= 0,
              "offset_start in [0, 1), offset_penalty >= 0, offset_anchor >= 0"),
-            (self.max_minutes >= 0 and self.budget_probe_steps >= 1 and self.keep_checkpoints >= 1,
-             "max_minutes >= 0, budget_probe_steps >= 1, keep_checkpoints >= 1"),
-            (self.val_every >= 0 and self.ckpt_every >= 0 and self.log_every >= 1,
-             "val_every >= 0 and ckpt_every >= 0 (0: only at the last step), log_every >= 1"),
+            *run_control_checks(self),
         ]
         bad += [msg for ok, msg in checks if not ok]
         infinite = non_finite_fields(self)
