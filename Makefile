@@ -62,10 +62,12 @@ DEMO_CAMERA ?= -60,30,3.0
 DEMO_LIGHT ?= 30,50,3
 
 SHIPPED_MATERIALS := leather gravel
+# One OpenMP thread: the bundles then do not depend on the machine's core count, and a second
+# job on the same cores does not stall the run (two 2-thread torch runs on 2 cores: ~10x slower).
 assets: setup
 	for m in $(SHIPPED_MATERIALS); do \
 		rm -rf out/runs/$$m && \
-		$(BIN)/neumat train --config assets/materials/$$m.json --out out/runs/$$m \
+		OMP_NUM_THREADS=1 $(BIN)/neumat train --config assets/materials/$$m.json --out out/runs/$$m \
 			--export assets/materials/$$m.nmat || exit 1; \
 	done
 	$(BIN)/neumat neumip pretrain --out assets/neumip/universal_mlps.safetensors --no-progress
@@ -78,6 +80,7 @@ pictures: setup
 		--camera $(DEMO_CAMERA) --light $(DEMO_LIGHT) --out assets/demo.png
 	$(BIN)/neumat render assets/materials/gravel.nmat --mesh assets/meshes/draped_cloth.obj --size 512x512 \
 		--camera $(DEMO_CAMERA) --light $(DEMO_LIGHT) --out assets/demo_gravel.png
+	$(BIN)/python scripts/feature_lod_picture.py assets/materials/gravel.nmat assets/feature_lod.png
 	$(BIN)/neumat render assets/materials/leather.nmat assets/materials/stone_tiles_neumip.nmat --side-by-side \
 		--shape cube --size 640x320 --light -40,45,3 --out assets/side_by_side.png
 	$(BIN)/neumat view assets/materials/leather.nmat assets/materials/gravel.nmat \

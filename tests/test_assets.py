@@ -10,9 +10,11 @@ from neumat.metrics import evaluate_heldout
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 # name -> largest held-out INT8 relative L1 (12 fixed light/view pairs, neumat.data.HELDOUT_PAIRS;
-# self-shadowing traced by the renderer, not in the material). Measured with the defaults
-# (6000 steps of 16384, point-sampled, relief frame): leather 3.18 %, gravel 3.62 %; bounds ~1.2x.
-SHIPPED = {"leather": 0.04, "gravel": 0.045}
+# self-shadowing traced by the renderer, not in the material). Measured 2026-12-06 with the
+# defaults (6000 steps of 16384, point-sampled with a quarter of the samples prefiltered for
+# feature LoD, relief frame): leather 4.03 %, gravel 5.08 % (point samples only, same code: 2.80 % and
+# 3.87 %); bounds ~1.2x.
+SHIPPED = {"leather": 0.05, "gravel": 0.06}
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))

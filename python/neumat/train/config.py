@@ -156,7 +156,10 @@ class SourceConfig:
     uv box from one map texel to the whole tile (:attr:`neumat.data.PointBtfConfig.lod_fraction`),
     learnt through the U plane's mip chain — so renderers read the bundle with feature LoD
     (:mod:`neumat.material.mips`) and minified views average like a supersampled render.
-    0: point values only (the bundle then renders without feature LoD)."""
+    0: point values only (the bundle then renders without feature LoD). Measured 2026-12-06
+    (6000 steps, held-out INT8 relative L1 at the point pairs / receding gravel plane FLIP with
+    and without LoD): 0 — leather 2.80 %, gravel 3.87 %; 0.1 — 4.16 %, 4.49 %, FLIP 0.189 vs
+    0.120 (LoD worse); 0.25 — 4.03 %, 5.08 %, FLIP 0.098 vs 0.118."""
     uv_space: str = "surface"
     """Synthetic sources: "surface" (parallax removed: the triple-plane renderer traces the height
     field itself) or "reference" (parallax baked into the data, as in measured BTFs)."""
