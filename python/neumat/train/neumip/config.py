@@ -153,11 +153,13 @@ class NeuMipConfig:
         return {k: v for k, v in config_to_dict(self).items() if k not in RUN_CONTROL}
 
     def material_spec(self, name: str) -> dict[str, Any]:
-        """The data-source spec (:mod:`neumat.train.sources`) of registry material ``name``."""
+        """The data-source spec (:mod:`neumat.train.sources`) of registry material ``name``: point
+        values only (``lod_fraction`` 0: NeuMIP reads no footprint, so a prefiltered sample would
+        be taken for the value at its box's centre)."""
         return source_spec(SourceConfig(
             kind="material", name=name, resolution=self.map_resolution, seed=self.material_seed,
             uv_space="reference", slice_resolution=self.slice_resolution, n_views=self.n_views,
-            n_lights=self.n_lights))
+            n_lights=self.n_lights, lod_fraction=0.0))
 
     def maps_spec(self, folder: str | Path, height_scale: float | None = None) -> dict[str, Any]:
         """The data-source spec of a PBR texture set in ``folder`` (as ``neumat train --maps``
@@ -166,7 +168,8 @@ class NeuMipConfig:
         extra = {} if height_scale is None else {"height_scale": float(height_scale)}
         return source_spec(SourceConfig(
             kind="maps", path=str(folder), resolution=self.map_resolution, uv_space="reference",
-            slice_resolution=self.slice_resolution, n_views=self.n_views, n_lights=self.n_lights, **extra))
+            slice_resolution=self.slice_resolution, n_views=self.n_views, n_lights=self.n_lights,
+            lod_fraction=0.0, **extra))
 
     def btf_spec(self, path: str | Path) -> dict[str, Any]:
         """The data-source spec of a measured UBO2014 BTF file (reference uv space by measurement)."""
