@@ -217,8 +217,9 @@ class InferPass(RenderPass):
         """Read the U plane through its mip chain by the pixel footprint (module docstring); the
         MLPs (INT8 too) take the trilinear float features as they take level-0 ones. On by
         default for bundles trained on prefiltered samples
-        (:func:`~neumat.material.mips.trained_for_lod`), off for point-trained ones, whose averaged features are not averaged
-        appearance."""
+        (:func:`~neumat.material.mips.trained_for_lod`), off for point-trained ones, whose
+        averaged features are not averaged appearance. Synthesized U features (and the
+        synthesized relief's slope) are read at level 0 whatever this says."""
 
     @property
     def fp32(self) -> bool:
