@@ -24,7 +24,6 @@ Examples::
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated, Optional
@@ -49,18 +48,12 @@ def _config(out: Path, model: str, resume: bool, options: dict, config: Optional
     """The run's :class:`~neumat.lrm.config.LrmTrainConfig`: ``--model``'s network, then ``--config`` or,
     resuming, the run's ``config.json``, then the options given (None: not given), then ``--set``."""
     from ..lrm.config import LrmModelConfig, LrmTrainConfig
-    from ..train.config_io import ConfigError, apply_overrides, merge_config, read_config_file
+    from ..train.config_io import ConfigError, layered_config
 
     if model not in SIZES:
         raise ConfigError(f"--model must be one of {SIZES}, got {model!r}")
     cfg = LrmTrainConfig(model=LrmModelConfig.tiny() if model == "tiny" else LrmModelConfig.full())
-    saved = out / "config.json"
-    if config is not None:
-        cfg = merge_config(cfg, read_config_file(config))
-    elif resume and saved.is_file():
-        cfg = merge_config(cfg, read_config_file(saved))
-    given = [f"{k}={json.dumps(v)}" for k, v in options.items() if v is not None]
-    return apply_overrides(cfg, given + list(sets or []))
+    return layered_config(cfg, config, out, resume, options, sets)
 
 
 def _start(cfg, wan_weights: Optional[Path], init: Optional[Path], decoders: Path, resuming: bool):

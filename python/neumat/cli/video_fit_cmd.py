@@ -18,7 +18,6 @@ Examples::
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -43,17 +42,10 @@ def _config(run_dir: Path, resume: bool, defaults: dict[str, Any], options: dict
     """The run's :class:`~neumat.video.fit.VideoFitConfig`: ``defaults`` (the decoder file's
     texture side), then ``--config`` or, resuming, the run directory's ``config.json``, then the
     options given (None: not given), then ``--set``."""
-    from ..train.config_io import apply_overrides, merge_config, read_config_file
+    from ..train.config_io import layered_config, merge_config
     from ..video.fit import VideoFitConfig
 
-    cfg = merge_config(VideoFitConfig(), defaults)
-    saved = run_dir / "config.json"
-    if config is not None:
-        cfg = merge_config(cfg, read_config_file(config))
-    elif resume and saved.is_file():
-        cfg = merge_config(cfg, read_config_file(saved))
-    given = [f"{k}={json.dumps(v)}" for k, v in options.items() if v is not None]
-    return apply_overrides(cfg, given + list(sets or []))
+    return layered_config(merge_config(VideoFitConfig(), defaults), config, run_dir, resume, options, sets)
 
 
 def fit(

@@ -175,6 +175,20 @@ def apply_overrides(cfg: Any, overrides: list[str]) -> Any:
     return out
 
 
+def layered_config(cfg: Any, config_file: str | Path | None, run_dir: str | Path, resume: bool,
+                   options: dict[str, Any], sets: list[str] | None) -> Any:
+    """A command's run config in layers: ``cfg`` (defaults), then ``config_file`` or, resuming,
+    ``run_dir/config.json``, then the ``options`` given on the command line (None: not given),
+    then ``--set`` overrides ``sets``."""
+    saved = Path(run_dir) / "config.json"
+    if config_file is not None:
+        cfg = merge_config(cfg, read_config_file(config_file))
+    elif resume and saved.is_file():
+        cfg = merge_config(cfg, read_config_file(saved))
+    given = [f"{k}={json.dumps(v)}" for k, v in options.items() if v is not None]
+    return apply_overrides(cfg, given + list(sets or []))
+
+
 def run_control_checks(cfg: Any) -> list[tuple[bool, str]]:
     """``(ok, what is expected)`` of the engine's run-control fields (``max_minutes``,
     ``budget_probe_steps``, ``keep_checkpoints``, ``val_every``, ``ckpt_every``, ``log_every``;

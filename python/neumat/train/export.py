@@ -49,10 +49,10 @@ from .. import __version__
 from ..angles import LEGACY_PLANE_PARAMETERIZATION
 from ..bundle import Bundle, export_inm, save_bundle
 from ..material import SOURCE_KEY, ReliefSlope
+from ..material.mips import BOX_MIP, U_FILTER_KEY
 from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
 from ..output_encoding import OutputEncoding
-from ..material.mips import BOX_MIP, U_FILTER_KEY
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, validate_config
 from .config_io import config_from_dict

@@ -15,9 +15,9 @@ import numpy as np
 
 from ...bundle import Bundle
 from ...material import DirectionCoding, bilinear_lookup_np
+from ...material.mips import mip_chain, trained_for_lod, trilinear_lookup_np
 from ...material.triple_plane import WRAP_PLANES, bundle_output_encoding, bundle_relief
 from ...quant import forward
-from ...material.mips import mip_chain, trained_for_lod, trilinear_lookup_np
 from ..lights import DirectionalLight, PointLight
 
 
