@@ -16,7 +16,7 @@ from neumat.bundle import load_bundle
 from neumat.render import default_device, shapes
 from neumat.render.camera import Camera
 from neumat.render.lights import DirectionalLight
-from neumat.render.reference.pipeline import srgb_encode, tone_map
+from neumat.render.reference.pipeline import display_values
 from neumat.render.renderer import Renderer
 
 W, H, SUPERSAMPLE, ZOOM = 192, 128, 16, 2
@@ -38,7 +38,7 @@ def main(bundle_path: str, out: str) -> None:
     high = Renderer(bundle, mesh, (W * s, H * s), device=device)
     ref = linear(high, dataclasses.replace(CAMERA, width=W * s, height=H * s), False)
     panels.insert(0, ref.reshape(H, s, W, s, 3).mean(axis=(1, 3)))
-    ldr = [np.clip(srgb_encode(np.clip(tone_map(p, "aces"), 0, 1)), 0, 1) for p in panels]
+    ldr = [display_values(p) for p in panels]
     gap = np.ones((H, 4, 3))
     image = np.concatenate([ldr[0], gap, ldr[1], gap, ldr[2]], axis=1)
     image = np.repeat(np.repeat(image, ZOOM, axis=0), ZOOM, axis=1)

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from neumat.material import bilinear_lookup_np
+from neumat.material.mips import mip_chain, trilinear_lookup_np
 from neumat.render import shapes
 from neumat.render.camera import Camera
-from neumat.material.mips import mip_chain, trilinear_lookup_np
 from neumat.render.lights import DirectionalLight
-from neumat.render.reference.pipeline import srgb_encode, tone_map
+from neumat.render.reference.pipeline import display_values
 
 GRAVEL = Path(__file__).resolve().parents[1] / "assets" / "materials" / "gravel.nmat"
 LIGHTS = [DirectionalLight((0.3, 0.2, 0.9))]
@@ -84,7 +84,7 @@ def test02_close_up_is_unchanged_to_the_bit(renderer_factory, hf):
 
 def ldr(x: np.ndarray) -> np.ndarray:
     """Display values in [0, 1] (compose's ACES + sRGB) of linear radiance."""
-    return np.clip(srgb_encode(np.clip(tone_map(x, "aces"), 0, 1)), 0, 1).astype(np.float32)
+    return np.clip(display_values(x), 0, 1).astype(np.float32)
 
 
 def test03_receding_plane_is_closer_to_supersampled_with_lod(renderer_factory):

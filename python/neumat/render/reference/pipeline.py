@@ -124,10 +124,15 @@ def srgb_encode(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055).astype(np.float32)
 
 
+def display_values(radiance: np.ndarray, exposure: float = 0.0, tonemap: str = "aces") -> np.ndarray:
+    """Float32 display values in [0, 1] of linear radiance, as the compose pass computes them
+    before quantizing: exposure (stops), tone map, clamp, sRGB encoding."""
+    return srgb_encode(np.clip(tone_map(radiance * np.float32(2.0 ** exposure), tonemap), 0, 1))
+
+
 def reference_compose(btf: np.ndarray, irradiance: np.ndarray, mask: np.ndarray, background=(0.02, 0.02, 0.025),
                       exposure: float = 0.0, tonemap: str = "aces") -> tuple[np.ndarray, np.ndarray]:
     """The compose pass: (linear radiance float32 ``[H, W, 3]``, sRGB uint8 ``[H, W, 3]``)."""
     on = mask[..., :1] > 0.5
     radiance = np.where(on, btf[..., :3] * irradiance[..., :3], np.asarray(background, np.float32)).astype(np.float32)
-    v = srgb_encode(np.clip(tone_map(radiance * np.float32(2.0 ** exposure), tonemap), 0, 1))
-    return radiance, np.floor(v * 255 + 0.5).astype(np.uint8)
+    return radiance, np.floor(display_values(radiance, exposure, tonemap) * 255 + 0.5).astype(np.uint8)
