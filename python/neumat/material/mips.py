@@ -28,6 +28,11 @@ that covers many texels is the mean slope under it, which tends to the macro fra
 footprint grows to the tile (a periodic relief's mean slope is 0). Without it the frame keeps
 the level-0 slope's per-texel noise while the features are averaged, and a receding gravel
 plane stayed as speckled as without LoD.
+
+With ACF synthesis on, the synthesized U features and relief slope are prefiltered by the same
+rule (:mod:`neumat.synthesis.prefilter`, :mod:`neumat.synthesis.relief`: this module's chain of
+the Gaussianized planes, per-level inverse LUTs), in the synthesis pass; the infer pass (INT8
+MLP included) reads them as given.
 """
 
 from __future__ import annotations
@@ -65,12 +70,17 @@ def mip_chain(plane: np.ndarray) -> list[np.ndarray]:
     return chain
 
 
+def level_of_detail(footprint_log2: np.ndarray, cols: int, levels: int) -> np.ndarray:
+    """float32 ``lod = footprint + log2(cols)`` clamped to ``levels - 1`` (module docstring) of
+    footprints ``[B]`` (log2 UV units) on a chain whose level 0 is ``cols`` texels wide."""
+    return np.minimum(np.asarray(footprint_log2, np.float32) + np.float32(np.log2(cols)), np.float32(levels - 1))
+
+
 def trilinear_lookup_np(chain: list[np.ndarray], st: np.ndarray, footprint_log2: np.ndarray) -> np.ndarray:
     """float32 ``[B, C]`` features of ``chain`` at ``st`` ``[B, 2]`` for footprints ``[B]`` (log2 UV
     units), wrapping (module docstring)."""
     st = np.asarray(st, np.float32)
-    lod = np.minimum(np.asarray(footprint_log2, np.float32) + np.float32(np.log2(chain[0].shape[1])),
-                     np.float32(len(chain) - 1))
+    lod = level_of_detail(footprint_log2, chain[0].shape[1], len(chain))
     out = bilinear_lookup_np(chain[0], st, True)
     minified = np.flatnonzero(lod > 0)
     if minified.size == 0:

@@ -206,7 +206,9 @@ class Renderer:
             g.add("shadow", shadow, {s: f"{vis}.{s}" for s in shadow.INPUTS})
             edges[SHADOW] = f"shadow.{SHADOW}"
         if synthesis and self.kind.synthesis:  # e.g. not NeuMIP (module docstring)
-            g.add("synthesis", self.synthesis_pass(), {UV: f"{vis}.{UV}", MASK: f"{vis}.{MASK}"})
+            synth = self.synthesis_pass()
+            synth.feature_lod = infer.feature_lod  # one switch: the infer pass's
+            g.add("synthesis", synth, {UV: f"{vis}.{UV}", MASK: f"{vis}.{MASK}"})
             edges[U_FEATURES] = f"synthesis.{U_FEATURES}"
             if infer.has_relief:  # the relief frame of the synthesized relief
                 edges[RELIEF_SLOPE] = f"synthesis.{RELIEF_SLOPE}"

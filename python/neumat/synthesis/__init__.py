@@ -4,6 +4,8 @@
 * :mod:`.offsets` — integer hash + inverse-CDF tables: deterministic per-tile texel shifts;
 * :mod:`.histogram` — per-channel Gaussianization and the inverse-histogram LUT;
 * :mod:`.tiling` — the two half-tile-offset grids, windows, wrap-around bilinear fetch;
+* :mod:`.prefilter` — feature LoD: the Gaussianized planes' mip chains and per-level LUTs;
+* :mod:`.relief` — the synthesized relief's slope (the relief frame), at level 0 and prefiltered;
 * :mod:`.synthesizer` — :class:`Synthesizer`: all of it for a bundle's U plane and height.
 
 numpy only (no scipy, no torch, no GPU device): it runs at bundle load in a render-only install.
@@ -12,6 +14,7 @@ numpy only (no scipy, no torch, no GPU device): it runs at bundle load in a rend
 from .acf import OffsetPdf, autocovariance, central_lobe, local_maxima, offset_pdf
 from .histogram import GaussianizedPlane, gaussianize, inverse_histogram
 from .offsets import OffsetTables, hash32, tile_uniforms
+from .prefilter import PrefilteredPlane
 from .synthesizer import BLENDS, SynthesisConfig, SynthesisResult, Synthesizer
 from .tiling import SINGULARITY_WEIGHT, DualTileSample, bilinear_wrap, dual_tile_sample
 
@@ -22,6 +25,7 @@ __all__ = [
     "GaussianizedPlane",
     "OffsetPdf",
     "OffsetTables",
+    "PrefilteredPlane",
     "SynthesisConfig",
     "SynthesisResult",
     "Synthesizer",

@@ -29,12 +29,15 @@ tiles mix).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from .acf import DEFAULT_CENTRAL_THRESHOLD, DEFAULT_GAMMA, OffsetPdf, autocovariance, offset_pdf
 from .histogram import GaussianizedPlane, gaussianize, inverse_histogram
 from .offsets import OffsetTables
+from .prefilter import PrefilteredPlane, blend_lod
+from .relief import relief_slope
 from .tiling import SINGULARITY_WEIGHT, DualTileSample, bilinear_wrap, dual_tile_sample
 
 BLENDS = ("histogram", "linear")
@@ -117,19 +120,50 @@ class Synthesizer:
         name = "U" if "U" in bundle.planes else "rgb"
         return cls.from_planes(bundle.planes[name], bundle.height, config)
 
-    def synthesize(self, uv: np.ndarray, blend: str = "histogram") -> SynthesisResult:
-        """Synthesized U features (and height) at ``uv`` float ``[..., 2]``."""
+    @cached_property
+    def u_prefiltered(self) -> PrefilteredPlane:
+        """The Gaussianized U plane's mip chain and level LUTs (feature LoD, :mod:`.prefilter`)."""
+        return PrefilteredPlane.build(self.u_plane)
+
+    @cached_property
+    def height_prefiltered(self) -> PrefilteredPlane | None:
+        """The Gaussianized height's mip chain and level LUTs (the prefiltered relief slope)."""
+        return None if self.height is None else PrefilteredPlane.build(self.height)
+
+    def synthesize(self, uv: np.ndarray, blend: str = "histogram",
+                   footprint: np.ndarray | None = None) -> SynthesisResult:
+        """Synthesized U features (and height) at ``uv`` float ``[..., 2]``. With pixel
+        footprints ``[...]`` (log2 UV units; histogram blend only) the features are prefiltered
+        (:mod:`.prefilter`: exactly the level-0 ones where a footprint is at most a U texel); the
+        height stays level 0 (the relief hf_trace marches)."""
         if blend not in BLENDS:
             raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
+        if footprint is not None and blend != "histogram":
+            raise ValueError("prefiltered synthesis (a footprint) needs blend='histogram'")
         sample = dual_tile_sample(uv, self.config.tile_size, self.tables, self.config.seed)
         guide = self.tables.shape
-        if blend == "histogram":
+        if blend == "histogram" and footprint is not None:
+            shape = np.shape(uv)[:-1]
+            flat = DualTileSample(*(a.reshape(a.shape[0], -1, *a.shape[1 + len(shape):])
+                                    for a in (sample.tile, sample.shift, sample.weight)))
+            features = blend_lod(self.u_prefiltered, np.reshape(uv, (-1, 2)), flat, guide,
+                                 np.reshape(footprint, -1)).reshape(*shape, -1)
+            height = None if self.height is None else _histogram_blend(self.height, uv, sample, guide)[..., 0]
+        elif blend == "histogram":
             features = _histogram_blend(self.u_plane, uv, sample, guide)
             height = None if self.height is None else _histogram_blend(self.height, uv, sample, guide)[..., 0]
         else:
             features = _linear_blend(self.u_raw, uv, sample, guide)
             height = None if self.height_raw is None else _linear_blend(self.height_raw, uv, sample, guide)[..., 0]
         return SynthesisResult(features, height, sample)
+
+    def relief_slope(self, uv: np.ndarray, extent: float, footprint: np.ndarray | None = None) -> np.ndarray:
+        """float32 ``[B, 2]`` slope (dz/du, dz/dv) of the synthesized relief at ``uv`` ``[B, 2]``
+        (height range ``extent`` UV units), prefiltered by footprints ``[B]`` when given
+        (:mod:`.relief`). ValueError without a height map."""
+        if self.height is None:
+            raise ValueError("the synthesizer has no height map: no relief to take the slope of")
+        return relief_slope(self, uv, extent, footprint)
 
     def plain_tiling(self, uv: np.ndarray) -> np.ndarray:
         """The U plane simply repeated (bilinear, wrap) at ``uv``: the baseline synthesis

@@ -12,7 +12,8 @@ synthesis pass's ``relief_slope`` of the synthesized relief) — bilinear exactl
 :func:`neumat.material.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
 the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a texel
 (trilinear, :mod:`neumat.material.mips`; when :attr:`InferPass.feature_lod` is set — by default for
-bundles trained on prefiltered samples; the synthesized ``u_features`` are read as given, level 0) —
+bundles trained on prefiltered samples; the synthesized ``u_features`` and ``relief_slope`` are read
+as given: the synthesis pass prefilters them by the same footprint, :mod:`neumat.synthesis.prefilter`) —
 then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
 ``mlp_int8.slang`` (bit-exact with :func:`neumat.quant.forward`), ``"fp32"``: a float MLP on the
 dequantized weights ``W_l · sw_l`` (ReLU, output clamped to [0, 1]), ``"fp16"``: the same with
@@ -218,8 +219,10 @@ class InferPass(RenderPass):
         MLPs (INT8 too) take the trilinear float features as they take level-0 ones. On by
         default for bundles trained on prefiltered samples
         (:func:`~neumat.material.mips.trained_for_lod`), off for point-trained ones, whose
-        averaged features are not averaged appearance. Synthesized U features (and the
-        synthesized relief's slope) are read at level 0 whatever this says."""
+        averaged features are not averaged appearance. With synthesis on, the renderer switches
+        the synthesis pass's ``feature_lod`` with this one (prefiltered synthesized U features
+        and relief slope, :mod:`neumat.synthesis.prefilter`); the INT8 MLP reads those float
+        features as given."""
 
     @property
     def fp32(self) -> bool:

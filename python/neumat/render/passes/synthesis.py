@@ -6,17 +6,24 @@ Slots (module constants):
 ==================  ============  ===========================================================
 slot                channels      meaning
 ==================  ============  ===========================================================
-``uv`` (in)         4 f32         G-buffer texture coords (u, v, h01, footprint); only (u, v) read
+``uv`` (in)         4 f32         G-buffer texture coords (u, v, h01, footprint); (u, v) read, and
+                                  the footprint (log2 UV units) when :attr:`SynthesisPass.feature_lod`
 ``mask`` (in)       1 f32         G-buffer coverage: pixels off the material (< 0.5) get zeros
                                   in every output and are not synthesized
 ``u_features``      C f32         synthesized U-plane features (C = channels of the U plane),
-                                  in the plane's own units, ready for the infer pass
-``synth_height``    1 f32         synthesized height in [0, 1] (0 when the bundle has none)
+                                  in the plane's own units, ready for the infer pass; with
+                                  feature LoD prefiltered by the footprint
+                                  (:mod:`neumat.synthesis.prefilter`: trilinear through the
+                                  Gaussian mip chain and per-level LUTs; level 0, bit for bit,
+                                  where the footprint is at most a U texel)
+``synth_height``    1 f32         synthesized height in [0, 1] (0 when the bundle has none), level
+                                  0 (the relief hf_trace marches) whatever the footprint
 ``tile_shifts``     4 i32         (dx_A, dy_A, dx_B, dy_B): whole-texel shifts of both tiles
 ``relief_slope``    2 f32         (dz/du, dz/dv) of the synthesized relief (UV units), the slope
                                   of the relief frame (:mod:`neumat.material.relief`) for bundles
                                   measured in it (:attr:`SynthesisPass.relief_extent` > 0), else
-                                  not written
+                                  not written; with feature LoD the slope of the prefiltered
+                                  relief (:mod:`neumat.synthesis.relief`, 0 at the last level)
 ==================  ============  ===========================================================
 
 All derived data (ACF, curved pdf, CDF tables, Gaussianized planes + LUTs) is computed once in
@@ -27,6 +34,10 @@ resources (:meth:`SynthesisPass.shader_params`) and calls ``dualTileSample``,
 header). Measured on llvmpipe (2 idle cores), leather at 512², median of 5 frames, runs alternated:
 draped cloth 245 ms when every pixel was synthesized, 100 ms with the mask; sphere 249 → 69 ms
 (whole frame 542 → 400 ms and 651 → 475 ms).
+
+Feature LoD (:attr:`SynthesisPass.feature_lod`) is switched by the renderer from the infer pass's
+:attr:`~neumat.render.passes.infer.InferPass.feature_lod` (one switch): a bundle trained on
+box-mip-filtered U features gets prefiltered synthesized features (and relief slope) too.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ import numpy as np
 from ...material import has_relief_frame
 from ...slang_kernels import compute_kernel
 from ...synthesis import SynthesisConfig, Synthesizer
-from ...synthesis.histogram import GaussianizedPlane
+from ...synthesis.prefilter import PrefilteredPlane
 from .base import MASK, UV, RenderContext, RenderPass, Resource, SlotSpec
 
 U_FEATURES = "u_features"
@@ -73,21 +84,25 @@ class SynthesisPass(RenderPass):
             data = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
             return device.create_buffer(usage=usage, data=data, label=f"synthesis.{name}")
 
-        def plane(p: GaussianizedPlane, name: str) -> dict:
-            rows, cols, channels = p.shape
-            return {"gaussian": upload(p.gaussian, f"{name}.gaussian"), "lut": upload(p.lut, f"{name}.lut"),
-                    "rows": rows, "cols": cols, "channels": channels}
+        def plane(p: PrefilteredPlane, name: str) -> dict:
+            rows, cols, channels = p.chain[0].shape
+            chain = np.concatenate([level.ravel() for level in p.chain])
+            return {"gaussian": upload(chain, f"{name}.gaussian"), "lut": upload(p.luts, f"{name}.lut"),
+                    "rows": rows, "cols": cols, "channels": channels, "levels": p.levels}
 
         tables = synthesizer.tables
         rows, cols = tables.shape
         self._tables = {"marginalCdf": upload(tables.marginal, "marginal"),
                         "conditionalCdf": upload(tables.conditional, "conditional"),
                         "rows": rows, "cols": cols}
-        self._features = plane(synthesizer.u_plane, "u")
+        self._features = plane(synthesizer.u_prefiltered, "u")
         self.has_height = synthesizer.height is not None
-        self._height = plane(synthesizer.height, "height") if self.has_height else self._features
+        self._height = plane(synthesizer.height_prefiltered, "height") if self.has_height else self._features
         self.channels = synthesizer.u_plane.shape[2]
         self.kernel = compute_kernel(device, SHADER, ENTRY)
+        self.feature_lod = False
+        """Prefilter ``u_features`` and ``relief_slope`` by the ``uv`` slot's footprint (module
+        docstring); the renderer sets it from the infer pass's ``feature_lod`` every frame."""
 
     @classmethod
     def from_bundle(cls, device, bundle, config: SynthesisConfig | None = None) -> SynthesisPass:
@@ -148,12 +163,14 @@ class SynthesisPass(RenderPass):
             thread_count=[count, 1, 1], **self.shader_params(), uvs=inputs[UV].buffer, mask=inputs[MASK].buffer,
             outFeatures=out[U_FEATURES].buffer, outHeight=out[SYNTH_HEIGHT].buffer,
             outShifts=out[TILE_SHIFTS].buffer, outSlope=out[RELIEF_SLOPE].buffer,
-            reliefExtent=self.relief_extent, count=count,
+            reliefExtent=self.relief_extent, useLod=int(self.feature_lod), count=count,
         )
         return out
 
-    def synthesize(self, uv: np.ndarray) -> dict[str, np.ndarray]:
-        """Host convenience (tests, feature AOVs): synthesize at float ``[H, W, 2]`` UVs.
+    def synthesize(self, uv: np.ndarray, footprint: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Host convenience (tests, feature AOVs): synthesize at float ``[H, W, 2]`` UVs, with
+        pixel footprints ``[H, W]`` (log2 UV units; read when :attr:`feature_lod` is on) or none
+        (-inf: level 0).
 
         Returns ``{slot: [H, W, channels]}`` for every output slot (numpy, float32 / int32).
         """
@@ -165,6 +182,7 @@ class SynthesisPass(RenderPass):
         h, w = uv.shape[:2]
         rows = np.zeros((h, w, 4), np.float32)
         rows[..., :2] = uv
+        rows[..., 3] = -np.inf if footprint is None else footprint
         usage = spy.BufferUsage.shader_resource
         buffer = self.device.create_buffer(usage=usage, data=rows.reshape(-1), label="synthesis.uv")
         mask = self.device.create_buffer(usage=usage, data=np.ones(h * w, np.float32), label="synthesis.mask")

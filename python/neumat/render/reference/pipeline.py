@@ -1,4 +1,5 @@
-"""numpy reference of the infer + compose passes (height-field tracing and synthesis off).
+"""numpy reference of the infer + compose passes (height-field tracing off; synthesis given a
+:class:`neumat.synthesis.Synthesizer`).
 
 Given the g-buffer the visibility passes produced (host copies), computes what
 ``shaders/infer.slang`` and ``shaders/compose.slang`` compute, with the trainer's own pieces:
@@ -14,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...bundle import Bundle
-from ...material import DirectionCoding, bilinear_lookup_np
+from ...angles import plane_coords
+from ...material import DirectionCoding, bilinear_lookup_np, has_relief_frame
 from ...material.mips import mip_chain, trained_for_lod, trilinear_lookup_np
 from ...material.triple_plane import WRAP_PLANES, bundle_output_encoding, bundle_relief
 from ...quant import forward
@@ -63,7 +65,7 @@ def shading_directions(gbuffer: dict[str, np.ndarray], eye, light) -> tuple[np.n
 
 
 def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
-                    feature_lod: bool | None = None) -> dict[str, np.ndarray]:
+                    feature_lod: bool | None = None, synthesizer=None) -> dict[str, np.ndarray]:
     """The infer pass in numpy.
 
     Args:
@@ -73,7 +75,13 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
         light: the primary light.
         feature_lod: the U plane through its mip chain by ``uv.w`` (:mod:`neumat.material.mips`,
             as :attr:`~neumat.render.passes.infer.InferPass.feature_lod`); None: the bundle's
-            default (:func:`~neumat.material.mips.trained_for_lod`).
+            default (:func:`~neumat.material.mips.trained_for_lod`). With a synthesizer, the
+            synthesized U features and relief slope prefiltered by ``uv.w`` instead
+            (:mod:`neumat.synthesis.prefilter`, :mod:`neumat.synthesis.relief`), as the
+            synthesis pass writes them.
+        synthesizer: the synthesis pass's :class:`~neumat.synthesis.Synthesizer` (synthesis
+            on: U features and, for relief-frame bundles, the relief slope synthesized), or None
+            (the bundle's planes tile).
 
     Returns:
         ``{"btf", "irradiance"}`` float32 ``[H, W, 4]`` as the pass writes them, and for the
@@ -86,10 +94,17 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
     wi, wo, e, idx = shading_directions(gbuffer, eye, light)
     uv = gbuffer["uv"].reshape(-1, 4)[idx]
     footprint = uv[:, 3] if feature_lod else None
-    hc, dc = DirectionCoding(bundle.angle_param, bundle_relief(bundle)).coords(uv[:, :2], wi, wo, footprint)
+    if synthesizer is None:
+        hc, dc = DirectionCoding(bundle.angle_param, bundle_relief(bundle)).coords(uv[:, :2], wi, wo, footprint)
+    else:
+        extent = bundle.height_range[1] - bundle.height_range[0]
+        slope = synthesizer.relief_slope(uv[:, :2], extent, footprint) if has_relief_frame(bundle) else None
+        hc, dc = (c.astype(np.float32) for c in plane_coords(wi, wo, bundle.angle_param, slope))
     coords = {"U": uv[:, :2], "H": hc, "D": dc}
 
     def lookup(p):
+        if p == "U" and synthesizer is not None:
+            return synthesizer.synthesize(uv[:, :2], footprint=footprint).features
         if p == "U" and feature_lod:
             return trilinear_lookup_np(mip_chain(bundle.planes["U"]), uv[:, :2], uv[:, 3])
         return bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES)

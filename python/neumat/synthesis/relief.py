@@ -1,0 +1,78 @@
+"""The slope of the synthesized relief, at level 0 and prefiltered (numpy reference of the
+``relief_slope`` output of ``shaders/acf_synthesis.slang``; the relief frame's arithmetic is
+:mod:`neumat.material.relief` / ``shaders/relief_frame.slang``).
+
+Level ``l`` relief: the synthesized height at level ``l`` (:mod:`.prefilter`, integer level, its
+own LUT) at the texel centres of level ``l``'s grid, ``((x, y) + .5) / (cols >> l, rows >> l)``
+(float32, unbounded: the synthesis does not repeat). Its slope at ``uv`` is the relief frame's
+(:mod:`neumat.material.relief`: central differences ``(H(x + 1) - H(x - 1)) * (cols_l / 2) *
+extent``, then bilinear at ``uv``), on the level's texel spacing. Level 0 is exactly the
+synthesis pass's slope without LoD.
+
+With a pixel footprint of ``2^f`` UV units: ``lod = f + log2(cols)`` of the height map, clamped to
+its last level (:func:`neumat.material.mips.level_of_detail`); ``lod <= 0`` or NaN: the level-0
+slope; else the slopes of levels ``floor(lod)`` and ``floor(lod) + 1`` blended by ``frac(lod)``.
+The prefiltered relief flattens as the levels coarsen (at the last, 1 × 1 level of a
+power-of-two map every texel has the same value: slope 0, the macro frame), as the mean slope
+of the tiled relief does (:mod:`neumat.material.mips`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..material.mips import level_of_detail
+from .prefilter import blend_level
+from .tiling import dual_tile_sample
+
+
+def level_slope(synth, uv: np.ndarray, extent: float, level: int) -> np.ndarray:
+    """float32 ``[B, 2]`` (dz/du, dz/dv) of the level-``level`` synthesized relief at float32
+    ``uv`` ``[B, 2]``; ``synth`` a :class:`~.synthesizer.Synthesizer` with a height map,
+    ``extent`` = h_max - h_min (UV units)."""
+    plane = synth.height_prefiltered
+    rows, cols = plane.chain[level].shape[:2]
+    uv = np.asarray(uv, np.float32)
+    size = np.array([cols, rows], np.float32)
+    g = uv * size - np.float32(0.5)
+    base = np.floor(g)
+    f = g - base
+    # heights on the 4 x 4 texels around each uv: texel (x, y) = base + (i - 1, j - 1)
+    ij = np.stack(np.meshgrid(np.arange(-1, 3), np.arange(-1, 3), indexing="xy"), -1).reshape(-1, 2)
+    centres = ((base[:, None, :] + ij.astype(np.float32)) + np.float32(0.5)) / size
+    flat = centres.reshape(-1, 2)
+    sample = dual_tile_sample(flat, synth.config.tile_size, synth.tables, synth.config.seed)
+    h = blend_level(plane, level, flat, sample, synth.tables.shape)[:, 0].reshape(len(uv), 4, 4)
+    half_cols, half_rows = np.float32(cols) * np.float32(0.5), np.float32(rows) * np.float32(0.5)
+    e = np.float32(extent)
+    du = (h[:, 1:3, 2:4] - h[:, 1:3, 0:2]) * half_cols * e  # [B, y, x] for y, x in {0, 1}
+    dv = (h[:, 2:4, 1:3] - h[:, 0:2, 1:3]) * half_rows * e
+    fx, fy = f[:, 0:1], f[:, 1:2]
+    gx, gy = np.float32(1) - fx, np.float32(1) - fy
+    g00, g01 = np.stack([du[:, 0, 0], dv[:, 0, 0]], -1), np.stack([du[:, 0, 1], dv[:, 0, 1]], -1)
+    g10, g11 = np.stack([du[:, 1, 0], dv[:, 1, 0]], -1), np.stack([du[:, 1, 1], dv[:, 1, 1]], -1)
+    top = g00 * gx + g01 * fx
+    bottom = g10 * gx + g11 * fx
+    return (top * gy + bottom * fy).astype(np.float32)
+
+
+def relief_slope(synth, uv: np.ndarray, extent: float, footprint: np.ndarray | None = None) -> np.ndarray:
+    """float32 ``[B, 2]`` slope of the synthesized relief at ``uv`` ``[B, 2]``; with footprints
+    ``[B]`` (log2 UV units) the prefiltered slope (module docstring)."""
+    uv = np.asarray(uv, np.float32)
+    out = level_slope(synth, uv, extent, 0)
+    if footprint is None:
+        return out
+    plane = synth.height_prefiltered
+    lod = level_of_detail(footprint, plane.chain[0].shape[1], plane.levels)
+    minified = np.flatnonzero(lod > 0)
+    if minified.size == 0:
+        return out
+    lo = np.floor(lod[minified]).astype(np.int64)
+    frac = (lod[minified] - lo.astype(np.float32))[:, None]
+    for level in np.unique(lo):
+        sel = minified[lo == level]
+        a = out[sel] if level == 0 else level_slope(synth, uv[sel], extent, level)
+        b = level_slope(synth, uv[sel], extent, min(level + 1, plane.levels - 1))
+        out[sel] = a + (b - a) * frac[lo == level]
+    return out
