@@ -77,6 +77,7 @@ class PrefilteredPlane:
 
     @property
     def levels(self) -> int:
+        """Levels of the chain (1: level 0 only)."""
         return len(self.chain)
 
     @classmethod
