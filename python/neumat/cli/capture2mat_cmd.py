@@ -42,6 +42,9 @@ def capture2mat(
     maps_dir: Annotated[Optional[Path], typer.Option(help="Maps folder (default: --out with .maps).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Training run folder (default: --out with .run).")] = None,
     max_frames: Annotated[int, typer.Option(min=2, help="Frames used, evenly spaced over the capture.")] = 24,
+    poses: Annotated[Optional[Path], typer.Option(help="Pose file (neumat.video.poses/1) of a frame folder or "
+                                                       "video: one pose per frame; registration by these poses.")
+                     ] = None,
     long_side: Annotated[int, typer.Option(min=14, help="Long side of the frames fed to MVInverse, px.")] = 518,
     resolution: Annotated[int, typer.Option(min=0, help="Texels per map side (0: the frames' short side).")] = 0,
     fov: Annotated[float, typer.Option(min=1, max=170, help="Horizontal field of view of unposed frames, "
@@ -79,7 +82,7 @@ def capture2mat(
         check_output_path(out, (".nmat",), "--out")
         check_maps_dir(maps_dir)
         check_run_outputs(train_config(0.03))  # the config and the run's paths, before any work
-        frames = read_capture(capture, max_frames)
+        frames = read_capture(capture, max_frames, poses)
         net, description = load_model(weights, "tiny", random_init)
         log.info("%s; %d frames of %s", description, len(frames.names), capture)
         with StageProgress(progress) as bar:

@@ -7,7 +7,9 @@
   (:mod:`neumat.inverse.dataset`);
 * ``train`` — MVInverse on such data (:mod:`neumat.inverse.train`);
 * ``eval`` — albedo / metallic / roughness / normal / cross-view consistency figures on held-out
-  rendered views beside trivial baselines (:mod:`neumat.inverse.evaluate`).
+  rendered views beside trivial baselines (:mod:`neumat.inverse.evaluate`);
+* ``finetune`` — consistency finetuning on unlabeled videos, and ``consistency`` — its figure,
+  the reprojection error between adjacent frames (:mod:`.inverse_finetune_cmd`).
 
 Heavy dependencies (torch, timm, Mitsuba, OpenCV) are imported inside the commands.
 
@@ -18,6 +20,9 @@ Examples::
     neumat inverse eval data/inverse_test --weights runs/inverse --json eval.json
     neumat inverse capture.mp4 --out maps/capture --weights runs/inverse
     neumat inverse out/videos/leather_rot000/video --out maps/leather      # posed: known poses
+    neumat inverse frames/ --poses poses.json --out maps/sample             # frames + a pose file
+    neumat inverse finetune --frames clip.mp4 --weights runs/inverse --out runs/inverse_ft
+    neumat inverse consistency heldout.mp4 --weights runs/inverse --weights runs/inverse_ft
 """
 
 from __future__ import annotations
@@ -144,6 +149,9 @@ def run(
     random_init: Annotated[bool, typer.Option(help="Random weights (smoke tests; the maps mean nothing).")] = False,
     model: Annotated[str, typer.Option(help="--random-init architecture: tiny or full.")] = "tiny",
     max_frames: Annotated[int, typer.Option(min=2, help="Frames used, evenly spaced over the capture.")] = 24,
+    poses: Annotated[Optional[Path], typer.Option(help="Pose file (neumat.video.poses/1) of a frame folder or "
+                                                       "video: one pose per frame; registration by these poses.")
+                     ] = None,
     long_side: Annotated[int, typer.Option(min=14, help="Long side of the frames fed to the network, px.")] = 518,
     resolution: Annotated[int, typer.Option(min=0, help="Texels per map side (0: the frames' short side).")] = 0,
     fov: Annotated[float, typer.Option(min=1, max=170, help="Horizontal field of view of unposed frames, "
@@ -162,7 +170,7 @@ def run(
     setup_logging()
     try:
         check_maps_dir(out)
-        frames = read_capture(capture, max_frames)
+        frames = read_capture(capture, max_frames, poses)
         net, description = load_model(weights, model, random_init)
         log.info("%s; %d frames of %s", description, len(frames.names), capture)
         with StageProgress(progress) as bar:
@@ -268,3 +276,9 @@ def train(
 
 
 app.command("train", short_help="Train MVInverse on rendered scenes.")(train)
+
+
+from .inverse_finetune_cmd import consistency, finetune  # noqa: E402  (it reads capture_errors from here)
+
+app.command("finetune", short_help="Consistency finetuning on unlabeled videos (flow + anchor).")(finetune)
+app.command("consistency", short_help="Reprojection error between adjacent frames (seed Table 4).")(consistency)

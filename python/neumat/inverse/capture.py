@@ -32,7 +32,7 @@ from .frames import Capture
 from .fuse import fuse, warp_to_texture
 from .height import height_map
 from .maps_io import check_maps_dir, write_maps
-from .predictor import MAX_VIEWS, predict, working_size
+from .predictor import MAX_VIEWS, predict, resize_frames
 from .register import DEFAULT_FOV_DEG, feature_registration, pose_registration
 
 log = logging.getLogger(__name__)
@@ -71,16 +71,13 @@ def capture_to_maps(capture: Capture, out: str | Path, model, settings: CaptureS
         :class:`~.register.RegistrationError`, :class:`~.fuse.FusionError`, naming the frame
         where one is to blame.
     """
-    import cv2
-
     check_maps_dir(out)
     report = progress or (lambda stage, done, total: None)
     v = len(capture.names)
     seconds = {}
     t0 = time.perf_counter()
-    h, w = working_size(*capture.frames.shape[1:3], settings.long_side)
-    frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in capture.frames])
-    frames = np.clip(frames, 0.0, 1.0)
+    frames = resize_frames(capture.frames, settings.long_side)
+    h, w = frames.shape[1:3]
     report("predict", 0, v)
     done = [0]
 

@@ -220,3 +220,88 @@ class InverseTrainConfig:
                    min_views=2, max_views=4, max_images=4, lr=1e-3, ckpt_every=0, log_every=1, device="cpu",
                    progress=False)
         return replace(base, **changes)
+
+
+@dataclass
+class FinetuneConfig:
+    """Consistency finetuning of a trained MVInverse on unlabeled videos (seed §3.3,
+    :mod:`.finetune`); each step trains on one clip of adjacent frames."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The network (the pretrained run's, copied so the finetuned checkpoint loads alone)."""
+    weights: str = ""
+    """The pretrained checkpoint (``ckpt_*.pt`` of a ``neumat inverse train`` run): the start and
+    the frozen anchor of eq. 6; a resumed run reads it again."""
+    steps: int = 2000
+    """Optimizer steps (the seed does not give its finetuning length; a guess)."""
+    lr: float = 1e-5
+    """Adam's learning rate (a tenth of the pretraining guess: finetuning; the seed's is lost)."""
+    warmup_steps: int = 0
+    """Linear learning-rate warm-up, steps."""
+    min_lr_ratio: float = 1.0
+    """Cosine decay down to this fraction of ``lr`` at the last step (1: constant)."""
+    groups: str = "decoder,heads"
+    """Comma-separated parameter groups trained (:data:`~.model.GROUPS`); the others stay frozen
+    (default: as in pretraining, the encoders frozen)."""
+    clip_frames: int = 4
+    """Adjacent frames per training clip (one forward pass; >= 2, at most 12 as in pretraining)."""
+    consistency_weight: float = 1.0
+    """λ of eq. 6 (``L_anchor + λ L_cons``; the seed's value is lost)."""
+    long_side: int = 518
+    """Long side the frames are resized to, pixels (multiple of 14; the seed's 518)."""
+    flow: str = "dis"
+    """Optical flow method (:data:`~.flow.FLOW_METHODS`: ``dis`` or ``tvl1``)."""
+    seed: int = 0
+    """Seed of the clip draws."""
+    max_minutes: float = 0.0
+    """Wall-time budget of this invocation, minutes; 0: none."""
+    budget_probe_steps: int = 20
+    """Steps timed before a ``max_minutes`` budget rescales the run (>= 1)."""
+    val_every: int = 0
+    """Steps between validations (there are none: 0)."""
+    ckpt_every: int = 500
+    """Steps between checkpoints in ``out`` (and always at the last step)."""
+    keep_checkpoints: int = 3
+    """Most recent checkpoints kept in ``out``."""
+    log_every: int = 10
+    """Steps between loss records (history, progress bar)."""
+    out: str = ""
+    """Run directory (config.json, ckpt_*.pt, history.json); "": none."""
+    export: str = ""
+    """Unused (the result is a checkpoint); kept for the engine's contract."""
+    device: str = "auto"
+    """"auto" (CUDA if available), "cpu", "cuda" or "cuda:N"."""
+    progress: bool = True
+    """Show a progress bar (main process, terminals only)."""
+
+    def trained_groups(self) -> tuple[str, ...]:
+        """:attr:`groups` as a tuple of names."""
+        return tuple(g.strip() for g in self.groups.split(",") if g.strip())
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values out of range."""
+        from .flow import FLOW_METHODS
+        from .model import GROUPS
+
+        bad = [f"model: {p}" for p in self.model.problems()]
+        checks = [
+            (self.steps >= 1 and self.lr > 0 and self.warmup_steps >= 0 and 0 <= self.min_lr_ratio <= 1,
+             "steps >= 1, lr > 0, warmup_steps >= 0, min_lr_ratio in [0, 1]"),
+            (bool(self.trained_groups()) and set(self.trained_groups()) <= set(GROUPS),
+             f"groups: comma-separated names from {GROUPS}"),
+            (2 <= self.clip_frames <= 12, "clip_frames in [2, 12]"),
+            (self.consistency_weight >= 0, "consistency_weight >= 0"),
+            (self.long_side >= PATCH and self.long_side % PATCH == 0, f"long_side: a multiple of {PATCH}"),
+            (self.flow in FLOW_METHODS, f"flow: one of {sorted(FLOW_METHODS)}"),
+            *run_control_checks(self),
+        ]
+        bad += [msg for ok, msg in checks if not ok]
+        infinite = non_finite_fields(self)
+        if infinite:
+            bad.append(f"not finite (NaN or infinity): {', '.join(infinite)}")
+        if bad:
+            raise ConfigError("invalid MVInverse finetuning config: " + "; ".join(bad))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable form without :data:`RUN_CONTROL` (what the result depends on)."""
+        return {k: v for k, v in config_to_dict(self).items() if k not in RUN_CONTROL}

@@ -129,11 +129,22 @@ def consistency_rmse(pred: np.ndarray, pairs: Iterable[tuple[int, int, np.ndarra
 
 
 def scene_figures(scene: Scene, pred: Mapping[str, np.ndarray]) -> dict[str, list[float]]:
-    """Per-view figures and pooled normal angles of one scene (see :func:`summarize`)."""
-    a = scene.arrays
+    """Per-view figures, pooled normal angles and cross-view consistency of one scene (see
+    :func:`summarize`)."""
+    fig = view_figures(scene.arrays, pred)
+    pairs = reprojection_pairs(scene)
+    for key in CONSISTENT_MAPS:
+        fig[f"consistency_{key}"] = [consistency_rmse(np.asarray(pred[key], np.float32), pairs)]
+    return fig
+
+
+def view_figures(truth: Mapping[str, np.ndarray], pred: Mapping[str, np.ndarray]) -> dict[str, list]:
+    """The supervised figures of every view (module docstring) and its normal angles: ``truth``
+    and ``pred`` ``{map: [V, H, W, C]}`` (albedo, metallic, roughness, normal)."""
+    a = truth
     fig: dict[str, list] = {k: [] for k in ("albedo_rel_l1", "albedo_psnr", "albedo_ssim", "metallic_rmse",
                                             "roughness_rmse", "angles")}
-    for v in range(scene.views):
+    for v in range(len(a["albedo"])):
         gt = a["albedo"][v].astype(np.float64)
         al = aligned_albedo(pred["albedo"][v], gt)
         fig["albedo_rel_l1"].append(float(np.abs(al - gt).sum() / max(gt.sum(), 1e-12)))
@@ -142,9 +153,6 @@ def scene_figures(scene: Scene, pred: Mapping[str, np.ndarray]) -> dict[str, lis
         fig["metallic_rmse"].append(rmse(pred["metallic"][v], a["metallic"][v]))
         fig["roughness_rmse"].append(rmse(pred["roughness"][v], a["roughness"][v]))
         fig["angles"].append(angular_error_deg(pred["normal"][v], a["normal"][v]).ravel())
-    pairs = reprojection_pairs(scene)
-    for key in CONSISTENT_MAPS:
-        fig[f"consistency_{key}"] = [consistency_rmse(np.asarray(pred[key], np.float32), pairs)]
     return fig
 
 

@@ -6,6 +6,11 @@
   before ``f10``) — 8- or 16-bit, grey or RGB(A) (alpha dropped);
 * **video file** — decoded with OpenCV (any container / codec its FFmpeg reads).
 
+A folder of images or a video may come with a separate pose file (``poses``: the
+``neumat.video.poses/1`` format of :func:`neumat.video.trajectory.save_poses`, one pose per
+image file in name order or per decoded video frame, its ``width`` × ``height`` of the frames'
+aspect ratio); the capture is then registered by those poses, not by features.
+
 At most ``max_frames`` frames are kept, evenly spaced (first and last included). Frames are
 float32 sRGB-encoded RGB in [0, 1] (as cameras store them; MVInverse's input). Every problem is
 a :class:`FrameError` that names the file or frame: nothing readable, one frame only, a frame
@@ -57,13 +62,15 @@ def evenly(count: int, keep: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, count - 1, keep)})
 
 
-def read_capture(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Capture:
-    """Read a capture (module docstring).
+def read_capture(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES, poses: str | Path | None = None) -> Capture:
+    """Read a capture (module docstring); ``poses``: a pose file for a folder of images or a video.
 
     Raises:
         FrameError: a path that does not exist, a single image, a folder without images, an
             image or video that does not decode, fewer than 2 frames, frames of different sizes
-            (naming the first that differs from frame 0).
+            (naming the first that differs from frame 0); a pose file that does not read, whose
+            pose count differs from the frame count or whose image size has another aspect ratio
+            than the frames, or one given for a posed video folder (it has its own).
     """
     path = Path(path)
     if max_frames < 2:
@@ -72,16 +79,42 @@ def read_capture(path: str | Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Capt
         raise FrameError(f"{path}: no such file or folder (give a folder of frames, a video file or a posed video "
                          "folder)")
     if path.is_dir() and (path / "poses.json").is_file():
+        if poses is not None:
+            raise FrameError(f"{path} is a posed video folder with its own poses.json; drop --poses {poses}")
         capture = _posed_folder(path, max_frames)
     elif path.is_dir():
-        capture = _image_folder(path, max_frames)
+        capture, total, keep = _image_folder(path, max_frames)
     elif path.suffix.lower() in IMAGE_EXTENSIONS:
         raise FrameError(f"{path}: a single image; MVInverse needs at least 2 views of the sample (a folder of "
                          "frames or a video)")
     else:
-        capture = _video(path, max_frames)
+        capture, total, keep = _video(path, max_frames)
     _check_sizes(capture)
+    if poses is not None:
+        _attach_poses(capture, Path(poses), total, keep)
     return capture
+
+
+def _attach_poses(capture: Capture, path: Path, total: int, keep: list[int]) -> None:
+    """Give ``capture`` (frames ``keep`` of ``total``) the poses of pose file ``path``, checked."""
+    from ..video.trajectory import PoseFileError, load_poses
+
+    try:
+        poses, meta = load_poses(path)
+    except PoseFileError as e:
+        raise FrameError(f"--poses: {e}") from None
+    if len(poses) != total:
+        raise FrameError(f"--poses {path}: {len(poses)} poses for {total} frames (one pose per image file in name "
+                         "order, or per decoded video frame)")
+    h, w = capture.frames.shape[1:3]
+    pw, ph = meta["width"], meta["height"]
+    if not (isinstance(pw, int) and isinstance(ph, int) and pw > 0 and ph > 0) or abs(w / h - pw / ph) > 0.01 * w / h:
+        raise FrameError(f"--poses {path}: its cameras are {pw}x{ph} pixels but the frames are {w}x{h} (another "
+                         "aspect ratio): the poses belong to other frames")
+    size = meta["sample_size"]
+    if not (isinstance(size, (int, float)) and size > 0):
+        raise FrameError(f"--poses {path}: sample_size must be > 0 scene units, got {size!r}")
+    capture.poses, capture.sample_size = [poses[i] for i in keep], float(size)
 
 
 def _posed_folder(path: Path, max_frames: int) -> Capture:
@@ -99,7 +132,8 @@ def _posed_folder(path: Path, max_frames: int) -> Capture:
                    float(meta["sample_size"]))
 
 
-def _image_folder(path: Path, max_frames: int) -> Capture:
+def _image_folder(path: Path, max_frames: int) -> tuple[Capture, int, list[int]]:
+    """(the capture, image files in the folder, the indices kept)."""
     from ..data.errors import PbrLoadError
     from ..data.pbr_io import read_image
 
@@ -108,7 +142,8 @@ def _image_folder(path: Path, max_frames: int) -> Capture:
     if len(files) < 2:
         raise FrameError(f"{path}: {len(files)} image file(s) ({', '.join(IMAGE_EXTENSIONS)}); MVInverse needs at "
                          "least 2 views of the sample")
-    files = [files[i] for i in evenly(len(files), max_frames)]
+    total, keep = len(files), evenly(len(files), max_frames)
+    files = [files[i] for i in keep]
     frames = []
     for i, f in enumerate(files):
         try:
@@ -124,10 +159,11 @@ def _image_folder(path: Path, max_frames: int) -> Capture:
         frames.append(np.clip(img[..., :3], 0.0, 1.0).astype(np.float32))
     names = [f.name for f in files]
     _check_sizes(Capture(frames, names))  # before stacking: name the odd frame
-    return Capture(np.stack(frames), names)
+    return Capture(np.stack(frames), names), total, keep
 
 
-def _video(path: Path, max_frames: int) -> Capture:
+def _video(path: Path, max_frames: int) -> tuple[Capture, int, list[int]]:
+    """(the capture, frames decoded, the indices kept)."""
     import cv2
 
     video = cv2.VideoCapture(str(path))
@@ -154,7 +190,7 @@ def _video(path: Path, max_frames: int) -> Capture:
     rgb = [cv2.cvtColor(frames[i], cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0 for i in keep]
     names = [f"{path.name}#frame {i}" for i in keep]
     _check_sizes(Capture(rgb, names))
-    return Capture(np.stack(rgb), names)
+    return Capture(np.stack(rgb), names), index, keep
 
 
 def _check_sizes(capture: Capture) -> None:

@@ -1,9 +1,9 @@
 """Running a trained MVInverse on frames: where the weights come from and how many views go through
 the network at once.
 
-Weights: a run directory of :mod:`.train` (``config.json`` + ``ckpt_*.pt``; the newest intact
-checkpoint) or one such checkpoint file — the config beside it gives the architecture. Or, for
-tests and smoke runs, random weights of :meth:`~.config.ModelConfig.tiny` /
+Weights: a run directory of :mod:`.train` or of :mod:`.finetune` (``config.json`` +
+``ckpt_*.pt``; the newest intact checkpoint) or one such checkpoint file — the config beside it
+gives the architecture. Or, for tests and smoke runs, random weights of :meth:`~.config.ModelConfig.tiny` /
 :meth:`~.config.ModelConfig.full` (``random_init``; the predictions mean nothing).
 
 Inference: frames are ``[V, H, W, 3]`` sRGB in [0, 1] (or uint8), ``H`` and ``W`` multiples of 14
@@ -41,6 +41,16 @@ def working_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     return (max(PATCH, round(height * scale / PATCH) * PATCH), max(PATCH, round(width * scale / PATCH) * PATCH))
 
 
+def resize_frames(frames: np.ndarray, long_side: int) -> np.ndarray:
+    """``[V, H, W, 3]`` float frames in [0, 1] resized (area filter) to :func:`working_size` with
+    the long side ``long_side``: ``[V, H', W', 3]`` float32 in [0, 1]."""
+    import cv2
+
+    h, w = working_size(*frames.shape[1:3], long_side)
+    out = np.stack([cv2.resize(np.asarray(f, np.float32), (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+    return np.clip(out, 0.0, 1.0)
+
+
 def load_model(weights: str | Path | None, architecture: str = "full", random_init: bool = False, seed: int = 0):
     """The network to predict with (module docstring): ``(model in eval mode, description)``.
 
@@ -52,7 +62,8 @@ def load_model(weights: str | Path | None, architecture: str = "full", random_in
 
     from ..train.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
     from ..train.config_io import ConfigError, load_config
-    from .config import InverseTrainConfig, ModelConfig
+    from .config import FinetuneConfig, InverseTrainConfig, ModelConfig
+    from .finetune import FINETUNE_KIND
     from .model import MVInverse
     from .train import MODEL_KIND
 
@@ -65,15 +76,17 @@ def load_model(weights: str | Path | None, architecture: str = "full", random_in
         torch.manual_seed(seed)
         model = MVInverse(getattr(ModelConfig, architecture)())
         return model.eval(), f"random {architecture} MVInverse (seed {seed}; predictions mean nothing)"
+    configs = {MODEL_KIND: InverseTrainConfig, FINETUNE_KIND: FinetuneConfig}
     try:
         path = resolve_checkpoint(weights)
-        cfg = load_config(path.parent / "config.json", InverseTrainConfig)
         state = load_checkpoint(path)
+        kind = state.get("model_kind")
+        if kind not in configs:
+            raise WeightsNotFound(f"--weights {weights}: {path.name} is a {kind!r} checkpoint, not an MVInverse one "
+                                  f"({' or '.join(map(repr, configs))})")
+        cfg = load_config(path.parent / "config.json", configs[kind])
     except (CheckpointError, ConfigError, OSError) as e:
         raise WeightsNotFound(f"--weights {weights}: {e}") from None
-    if state.get("model_kind") != MODEL_KIND:
-        raise WeightsNotFound(f"--weights {weights}: {path.name} is a {state.get('model_kind')!r} checkpoint, not "
-                              f"an MVInverse one ({MODEL_KIND!r})")
     model = MVInverse(cfg.model)
     model.load_state_dict(state["model"])
     return model.eval(), f"MVInverse from {path} ({state.get('step', '?')} steps)"

@@ -102,15 +102,31 @@ def optimizer_step(model: MVInverse, optimizer: torch.optim.Optimizer, batch: In
     model.train()
     pred = model(batch.images, maps=tuple(batch.targets))
     loss, parts = total_loss(pred, batch, weights, scale_invariant_albedo, scales, albedo_range)
+    apply_gradients(optimizer, loss, info)
+    return loss.detach(), parts
+
+
+def apply_gradients(optimizer: torch.optim.Optimizer, loss: torch.Tensor, info: DistInfo | None = None) -> None:
+    """Backward ``loss``, average the gradients over processes (``info``, if distributed; a
+    parameter without a gradient counts as zeros, so every process runs the same collectives)
+    and step ``optimizer``."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if info is not None and info.distributed:
         for p in (p for g in optimizer.param_groups for p in g["params"]):
-            if p.grad is None:  # a map this process's batch does not supervise: same collectives everywhere
+            if p.grad is None:
                 p.grad = torch.zeros_like(p)
             all_reduce_mean_(p.grad, info)
     optimizer.step()
-    return loss.detach(), parts
+
+
+def scheduled_lr(lr: float, warmup_steps: int, min_lr_ratio: float, step: int, length: int) -> float:
+    """The learning rate at ``step`` of a stage of ``length`` steps: linear warm-up over
+    ``warmup_steps`` (at most ``length - 1``), then cosine decay to ``min_lr_ratio · lr`` at its
+    last step (:func:`neumat.train.schedule.lr_factor`)."""
+    sched = OptimConfig(warmup_steps=min(warmup_steps, length - 1), restart_period=length, restart_mult=1,
+                        min_lr_ratio=min_lr_ratio)
+    return lr * lr_factor(step, sched, length)
 
 
 class InversePlugin:
@@ -197,9 +213,7 @@ class InversePlugin:
             self._begin(k)
         stage, (start, end) = self.stages[k][0], bounds[k]
         local, length = step - start, max(end - start, 1)
-        sched = OptimConfig(warmup_steps=min(cfg.warmup_steps, length - 1), restart_period=length, restart_mult=1,
-                            min_lr_ratio=cfg.min_lr_ratio)
-        lr = cfg.lr * lr_factor(local, sched, length)
+        lr = scheduled_lr(cfg.lr, cfg.warmup_steps, cfg.min_lr_ratio, local, length)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         scenes, views = dynamic_views(stream_rng(cfg.seed, TRAIN_STREAM, k, local), cfg.min_views, cfg.max_views,
