@@ -158,3 +158,42 @@ def test05_capture2mat_writes_a_bundle(frames_dir, tmp_path):
     assert source["kind"] == "maps" and source["height_scale"] == pytest.approx(record["height_scale"])
     bad = CliRunner().invoke(app, ["capture2mat", str(frames_dir), "--out", str(tmp_path / "x.png"), "--random-init"])
     assert bad.exit_code == 2 and "must end in .nmat" in _text(bad)
+
+
+def test06_pose_file_for_a_frame_folder(posed_dir, tmp_path):
+    """``--poses FILE``: a plain frame folder with a separate pose file registers by those poses
+    (the same maps as the posed folder); a malformed file, a pose count that differs from the
+    frame count, another aspect ratio, or a pose file beside a posed folder's own are named."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for i, f in enumerate(sorted((posed_dir / "frames").glob("*.png"))):
+        (plain / f"shot{i}.png").write_bytes(f.read_bytes())
+    poses_file = posed_dir / "poses.json"
+    capture = read_capture(plain, poses=poses_file)
+    posed = read_capture(posed_dir)
+    assert capture.poses == posed.poses and capture.sample_size == posed.sample_size
+    np.testing.assert_array_equal(capture.frames, posed.frames)
+    assert read_capture(plain, max_frames=2, poses=poses_file).poses == [posed.poses[0], posed.poses[2]]
+    outs = {}
+    for name, args in (("plain", [plain, "--poses", poses_file]), ("posed", [posed_dir])):
+        outs[name] = tmp_path / f"maps_{name}"
+        result = _inverse(*args, "--out", outs[name], "--long-side", 42, "--resolution", 16)
+        assert result.exit_code == 0, result.output
+        assert json.loads((outs[name] / "inverse.json").read_text())["registration"] == "poses"
+    for role, path in find_pbr_maps(outs["plain"]).items():
+        assert path.read_bytes() == find_pbr_maps(outs["posed"])[role].read_bytes(), role
+    doc = json.loads(poses_file.read_text())
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(FrameError, match="--poses: pose file .*bad.json: cannot read it as JSON"):
+        read_capture(plain, poses=bad)
+    bad.write_text(json.dumps({**doc, "frames": doc["frames"][:2]}))
+    with pytest.raises(FrameError, match="2 poses for 3 frames"):
+        read_capture(plain, poses=bad)
+    bad.write_text(json.dumps({**doc, "meta": {**doc["meta"], "width": 84}}))
+    with pytest.raises(FrameError, match="cameras are 84x42 pixels but the frames are 42x42"):
+        read_capture(plain, poses=bad)
+    with pytest.raises(FrameError, match="posed video folder with its own poses.json"):
+        read_capture(posed_dir, poses=poses_file)
+    result = _inverse(plain, "--poses", bad, "--out", tmp_path / "never", "--long-side", 42)
+    assert result.exit_code == 2 and not (tmp_path / "never").exists()
