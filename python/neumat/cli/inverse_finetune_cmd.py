@@ -87,7 +87,8 @@ def finetune(
         if cfg is None:
             cfg = FinetuneConfig(model=net.cfg, weights=str(resolve_checkpoint(weights)))
         given = {"out": str(out), "steps": steps, "max_minutes": minutes, "long_side": long_side}
-        cfg = apply_overrides(cfg, [f"{k}={json.dumps(v)}" for k, v in given.items() if v is not None] + list(set_ or []))
+        overrides = [f"{k}={json.dumps(v)}" for k, v in given.items() if v is not None]
+        cfg = apply_overrides(cfg, overrides + list(set_ or []))
         cfg.validate()
         log.info("%s; %d sequence(s)", description, len(paths))
         sequences = _sequences(paths, cfg.long_side, max_frames, cfg.flow)

@@ -6,8 +6,8 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
 ``import neumat.inverse`` loads neither, nor torch):
 
 * :mod:`.intrinsics` — the five output maps declared once (channels, range, activation, loss);
-* :mod:`.config` — :class:`ModelConfig` (``full()``: the seed's network, ``tiny()``: tests) and
-  :class:`InverseTrainConfig`;
+* :mod:`.config` — :class:`ModelConfig` (``full()``: the seed's network, ``tiny()``: tests),
+  :class:`InverseTrainConfig` and :class:`~.config.FinetuneConfig`;
 * :mod:`.batch` — the ``[B, V, 3, H, W]`` input, its checks (errors name the frame), training
   batches and the dynamic number of views per step;
 * :mod:`.timm_import` — importing timm, with or without torchvision;
@@ -20,7 +20,13 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
   the unreliable-albedo mask, the weighted sum (seed eq. 2-5, 7-8);
 * :mod:`.train` — the training engine's plug-in: stages (pretraining with frozen encoders, then
   heads only), one optimizer step per call, exact resume;
-* :mod:`.synthetic` — synthetic multi-view scenes with exact maps (tests, smoke runs);
+* :mod:`.flow` — OpenCV optical flow (DIS, TV-L1) between adjacent frames, forward–backward
+  occlusion masks;
+* :mod:`.consistency` — the consistency finetuning objective (flow-warped adjacent frames +
+  anchor at frame 0, eq. 6) and the adjacent-frame reprojection error (Table 4);
+* :mod:`.finetune` — consistency finetuning on unlabeled videos, the engine's plug-in;
+* :mod:`.synthetic` — synthetic multi-view scenes and panning videos with exact maps (tests,
+  smoke runs);
 * :mod:`.views` — capture cameras and light of a scene, exact ground-truth buffers of a view
   (the frames and axes every other module uses);
 * :mod:`.dataset` — rendered training / evaluation data (Mitsuba 3 images and shading, reference
@@ -31,7 +37,8 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
 * :mod:`.height` — Frankot–Chellappa height from the fused normals;
 * :mod:`.maps_io` — the maps folder ``neumat train --maps`` reads, contact sheet, record;
 * :mod:`.predictor` — trained weights from a run directory, inference in chunks of views;
-* :mod:`.frames` — reading a capture (image folder, video file, posed video folder);
+* :mod:`.frames` — reading a capture (image folder or video file, optionally with a pose file;
+  posed video folder);
 * :mod:`.capture` — the capture -> maps pipeline (predict, register, fuse, height, write);
 * :mod:`.evaluate` — the seed's figures (scale-invariant albedo PSNR / SSIM, metallic and
   roughness RMSE, normal angles, reprojection consistency) beside trivial baselines.

@@ -1,5 +1,6 @@
-"""Configuration of MVInverse (seed 002): the network (:class:`ModelConfig`) and its training
-(:class:`InverseTrainConfig`), one docstring per field.
+"""Configuration of MVInverse (seed 002): the network (:class:`ModelConfig`), its training
+(:class:`InverseTrainConfig`) and its consistency finetuning (:class:`FinetuneConfig`), one
+docstring per field.
 
 :meth:`ModelConfig.full` is the seed's network — a DINOv2 ViT-L/14 encoder with 4 registers
 (Pi3's, built by timm), Pi3's alternating-attention decoder of 18 alternating blocks (each a
