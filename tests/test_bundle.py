@@ -410,3 +410,29 @@ def test14_no_torch_or_device_imports():
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test15_stored_u_levels_round_trip_and_are_checked(tmp_path):
+    """Learned coarse U levels (optional tensors plane.U.level.<l>) save, load and seal with the
+    checksum; a bundle without them loads with none; wrong shapes, too many levels and levels on
+    a NeuMIP bundle are BundleErrors naming the level."""
+    import dataclasses
+
+    from neumat.material.mips import mip_chain, u_chain
+
+    b = make_random_bundle(rng(3), u_res=16, plane_dtype=np.float32)
+    levels = tuple((lv + 0.5).astype(np.float32) for lv in mip_chain(b.planes["U"])[1:])
+    c = dataclasses.replace(b, u_levels=levels)
+    assert c.checksum() != b.checksum()
+    d = load_bundle(save_bundle(c, tmp_path / "levels.nmat"))
+    assert len(d.u_levels) == 4 and all(np.array_equal(x, y) for x, y in zip(d.u_levels, levels))
+    assert d.checksum() == c.checksum()
+    assert all(np.array_equal(x, y) for x, y in zip(u_chain(d)[1:], levels))
+    e = load_bundle(save_bundle(b, tmp_path / "plain.nmat"))
+    assert e.u_levels == () and all(np.array_equal(x, y) for x, y in zip(u_chain(e), mip_chain(b.planes["U"])))
+    with pytest.raises(BundleError, match="U level 2 must have shape"):
+        dataclasses.replace(b, u_levels=(levels[0], levels[0])).validate()
+    with pytest.raises(BundleError, match="U level 5"):
+        dataclasses.replace(b, u_levels=(*levels, levels[-1])).validate()
+    with pytest.raises(BundleError, match="triple_plane"):
+        dataclasses.replace(make_random_bundle(rng(4), kind="neumip"), u_levels=levels[:1]).validate()

@@ -142,3 +142,20 @@ def test06_prefiltered_samples_average_their_box(material):
     np.testing.assert_allclose(tile.mean(axis=0), mean, rtol=0.03)
     with pytest.raises(DataError, match="lod_fraction"):
         PointBtfConfig(lod_fraction=1.5)
+
+
+def test07_prefiltered_split_has_its_own_pool_and_u_texel_boxes(material):
+    """Split "prefiltered" (the learned LoD pyramid's samples): boxes only, sides from one texel of
+    lod_res (the U plane) to the tile, from a pool of their own, so the point pool and the point
+    draws are the same with or without it."""
+    cfg = dict(pool_size=3000, lod_pool_size=500, lod_res=RES // 4)
+    src = PointBtf(material, PointBtfConfig(**cfg))
+    boxes = src.sample(800, np.random.default_rng(1), "prefiltered")
+    assert np.all(np.isfinite(boxes.rgb)) and np.all(np.isfinite(boxes.footprint))
+    assert boxes.footprint.min() >= -np.log2(RES // 4) and boxes.footprint.max() <= 0.0
+    assert len(src.lod_pool()) == 500
+    plain = PointBtf(material, PointBtfConfig(pool_size=3000))
+    a, b = src.sample(600, np.random.default_rng(2)), plain.sample(600, np.random.default_rng(2))
+    assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.uv, b.uv)
+    fresh = PointBtf(material, PointBtfConfig(pool_size=0, lod_pool_size=0, lod_res=RES // 4))
+    assert np.all(np.isfinite(fresh.sample(50, np.random.default_rng(3), "prefiltered").footprint))

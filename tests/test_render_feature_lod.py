@@ -209,3 +209,54 @@ def test07_slang_lod_with_synthesis_matches_the_numpy_reference(device):
     np.testing.assert_allclose(got[:, 4:], ref["features"][:, 4:], atol=1e-4, rtol=0)
     level0 = reference_infer(bundle, g, cam.eye, LIGHTS[0], feature_lod=False, synthesizer=synth)["features"]
     assert np.abs(level0[:, :4] - ref["features"][:, :4])[lod > 2].max() > 1e-2  # U prefiltered
+
+
+def test08_one_lod_rule_in_u_texels_for_features_and_slope():
+    """slope_level_of_detail: the exact slope (lod <= 0) while the footprint is at most one U
+    texel, whatever the height map's size; then continuous in the footprint, lod_U + log2(height
+    cols / U cols) from one U level on, clamped; with equal sizes exactly the features' lod."""
+    from neumat.material.mips import level_of_detail, slope_level_of_detail
+
+    f = np.linspace(-14, 1, 3001).astype(np.float32)
+    for h_cols in (128, 256, 512, 1024):
+        lod = slope_level_of_detail(f, 256, h_cols, int(np.log2(h_cols)) + 1)
+        assert np.all(lod[f <= -8] <= 0)
+        assert np.all(np.diff(lod) >= 0) and np.abs(np.diff(lod)).max() < 0.02  # monotone, continuous
+        far = (f + 8 >= 1) & (f + 8 + np.log2(h_cols / 256) <= np.log2(h_cols))
+        np.testing.assert_allclose(lod[far], (f + 8 + np.log2(h_cols / 256))[far], atol=1e-5)
+    same = slope_level_of_detail(f, 256, 256, 9)
+    assert np.array_equal(same[same > 0], level_of_detail(f, 256, 9)[same > 0])
+
+
+def test09_learned_levels_and_a_finer_height_map_in_slang_match_numpy(device):
+    """A bundle with stored U levels and a height map twice the U plane's side: the pass's MLP
+    input equals reference_infer's (U through the stored levels to 2e-6, H/D in the frame of
+    the slope at the U-texel lod rule to 1e-4) on a receding plane spanning level 0 to the last;
+    pixels of at most one U texel read the exact level-0 features and slope."""
+    from neumat.bundle import make_random_bundle
+    from neumat.material.mips import LEARNED_MIP, U_FILTER_KEY, mip_chain
+    from neumat.render.reference.pipeline import reference_infer
+    from neumat.render.renderer import Renderer
+
+    rng = np.random.default_rng(14)
+    bundle = make_random_bundle(rng, u_res=32, channels=4, plane_dtype=np.float32, with_height=False)
+    bundle = dataclasses.replace(
+        bundle, height=rng.uniform(0, 1, (64, 64)).astype(np.float32), height_range=(-0.02, 0.03),
+        u_levels=tuple(rng.normal(size=lv.shape).astype(np.float32) for lv in mip_chain(bundle.planes["U"])[1:]))
+    bundle.provenance[U_FILTER_KEY] = LEARNED_MIP
+    cam = Camera(eye=(0.0, -3.0, 0.4), target=(0.0, 0.0, 0.0), fov_y=50, width=48, height=32)
+    r = Renderer(bundle, shapes.plane(8.0, segments=4), (48, 32), device=device)
+    assert r.infer_pass(debug=True).feature_lod
+    out = r.render(cam, LIGHTS, hf=False, synthesis=False, shadows=False, aovs=("uv",), debug=True)
+    g = {s: out.aovs[f"gbuffer.{s}"] for s in ("uv", "normal", "tangent", "position", "mask")}
+    ref = reference_infer(bundle, g, cam.eye, LIGHTS[0])
+    lod = g["uv"].reshape(-1, 4)[ref["index"], 3] + np.log2(32)
+    assert lod.min() < 0 and lod.max() > 5
+    got = out.aovs["features"].reshape(-1, ref["features"].shape[1])[ref["index"]]
+    np.testing.assert_allclose(got[:, :4], ref["features"][:, :4], atol=2e-6, rtol=0)
+    np.testing.assert_allclose(got[:, 4:], ref["features"][:, 4:], atol=1e-4, rtol=0)
+    level0 = reference_infer(bundle, g, cam.eye, LIGHTS[0], feature_lod=False)["features"]
+    near = lod <= 0
+    assert near.sum() > 10 and np.array_equal(got[near, :4], level0[near, :4])
+    np.testing.assert_allclose(got[near, 4:], level0[near, 4:], atol=1e-4, rtol=0)
+    assert np.abs(level0[:, :4] - ref["features"][:, :4])[lod > 2].max() > 1e-1  # stored levels read

@@ -103,3 +103,28 @@ def test04_slang_matches_numpy_with_lod(device, random_synth):
     assert np.abs(on[U_FEATURES] - off[U_FEATURES]).max() > 0.1  # prefiltered where minified
     slope = synth.relief_slope(uv.reshape(-1, 2), extent, footprint.ravel())
     assert np.abs(on[RELIEF_SLOPE].reshape(-1, 2) - slope).max() < SLOPE_TOLERANCE
+
+
+def test09_learned_levels_get_histogram_matched_luts():
+    """A bundle with stored (learned) U levels: level l's LUT maps the box chain of the
+    Gaussianized plane onto the stored level's values (per channel, quantiles within 2 % of
+    the channel's range); level 0 and bundles without levels keep the analytic LUTs."""
+    import dataclasses
+
+    from neumat.bundle import make_random_bundle
+    from neumat.synthesis.histogram import inverse_histogram
+    from neumat.synthesis.synthesizer import Synthesizer
+
+    rng = np.random.default_rng(21)
+    bundle = make_random_bundle(rng, u_res=64, channels=3, plane_dtype=np.float32)
+    levels = tuple((2.0 * lv + 0.3).astype(np.float32) for lv in mip_chain(bundle.planes["U"])[1:])
+    plain = Synthesizer.from_bundle(bundle).u_prefiltered
+    learned = Synthesizer.from_bundle(dataclasses.replace(bundle, u_levels=levels)).u_prefiltered
+    assert np.array_equal(plain.luts[0], learned.luts[0]) and not np.array_equal(plain.luts[1], learned.luts[1])
+    for level in (1, 2, 3):
+        t = learned.chain[level]
+        got = inverse_histogram(learned.luts[level], t.reshape(-1, t.shape[2]))
+        want = levels[level - 1].reshape(-1, t.shape[2])
+        span = want.max(axis=0) - want.min(axis=0)
+        q = np.linspace(0.05, 0.95, 19)
+        assert np.all(np.abs(np.quantile(got, q, axis=0) - np.quantile(want, q, axis=0)) < 0.02 * span)

@@ -143,3 +143,87 @@ def test08_torch_mip_lookup_matches_the_renderers_definition():
     p = torch.from_numpy(plane).requires_grad_()
     trilinear_lookup(p, torch.from_numpy(st[:1]), torch.zeros(1)).sum().backward()
     np.testing.assert_allclose(p.grad.numpy(), np.full_like(plane, 1.0 / 32**2), rtol=1e-5)  # the tile mean
+
+
+def _tiny_run(lod_pyramid, steps):
+    from neumat.train import TrainConfig, train
+    from neumat.train.config import SourceConfig
+
+    cfg = TrainConfig(steps=steps, max_minutes=0, progress=False, out="", val_every=10**6, ckpt_every=10**6,
+                      lod_pyramid=lod_pyramid)
+    cfg.source = SourceConfig(kind="material", name="leather", resolution=64, pool_size=20000)
+    cfg.model.u_res, cfg.model.hd_res = 32, 16
+    cfg.data.batch_size, cfg.data.val_samples, cfg.data.calibration_samples = 1024, 2048, 4096
+    cfg.optim.warmup_steps = 5
+    return train(cfg)
+
+
+@pytest.fixture(scope="module")
+def point_and_pyramid_runs():
+    """A point-only run of 40 steps and a learned-pyramid run whose point phase is the same 40
+    steps (lod_pyramid 0.5 of 80)."""
+    return _tiny_run(0.0, 40), _tiny_run(0.5, 80)
+
+
+def test09_learned_pyramid_leaves_every_point_read_bit_identical(point_and_pyramid_runs, tmp_path):
+    """The pyramid phase changes nothing but the stored coarse U levels: planes, INT8 MLP and the
+    held-out figures equal the point-only run's; the levels are stored, reloaded, tagged
+    learned-mip, moved away from the box chain, and features and INT8 outputs at footprints of at
+    most one U texel are bit-identical between the two bundles."""
+    from neumat.material.mips import LEARNED_MIP, U_FILTER_KEY, mip_chain, trained_for_lod, trilinear_lookup_np, u_chain
+    from neumat.quant import forward
+
+    point, pyramid = point_and_pyramid_runs
+    a, b = point.bundle, pyramid.bundle
+    for p in "UHD":
+        assert np.array_equal(a.planes[p], b.planes[p])
+    assert all(np.array_equal(x, y) for x, y in zip(a.mlps["rgb"].packed, b.mlps["rgb"].packed, strict=True))
+    assert np.array_equal(a.mlps["rgb"].scales, b.mlps["rgb"].scales)
+    assert point.metrics["int8_rel_l1"] == pyramid.metrics["int8_rel_l1"]
+    assert U_FILTER_KEY not in a.provenance and not a.u_levels
+    assert b.provenance[U_FILTER_KEY] == LEARNED_MIP and trained_for_lod(b.provenance)
+    save_bundle(b, tmp_path / "p.nmat")
+    b = load_bundle(tmp_path / "p.nmat")
+    box = mip_chain(b.planes["U"])
+    assert [lv.shape for lv in b.u_levels] == [lv.shape for lv in box[1:]]
+    assert all(np.abs(lv - bx).mean() > 1e-3 for lv, bx in zip(b.u_levels, box[1:]))
+    assert all(np.array_equal(x, y) for x, y in zip(u_chain(b)[1:], b.u_levels))
+    assert all(np.array_equal(x, y) for x, y in zip(u_chain(a), box))  # no levels: the box chain
+    rng = np.random.default_rng(9)
+    st = rng.random((4000, 2), dtype=np.float32)
+    footprint = rng.uniform(-12, -np.log2(32), 4000).astype(np.float32)  # <= one U texel
+    fa = trilinear_lookup_np(u_chain(a), st, footprint)
+    fb = trilinear_lookup_np(u_chain(b), st, footprint)
+    assert np.array_equal(fa, fb)
+    hd = rng.random((4000, 2), dtype=np.float32)
+    feats = [np.concatenate([f, bilinear_lookup_np(x.planes["H"], hd, False), bilinear_lookup_np(x.planes["D"], hd, False)],
+                            axis=1) for f, x in ((fa, a), (fb, b))]
+    assert np.array_equal(forward(a.mlps["rgb"], feats[0]), forward(b.mlps["rgb"], feats[1]))
+    wide = np.full(4000, -2.0, np.float32)  # 8 U texels: the learned levels are read
+    assert not np.array_equal(trilinear_lookup_np(u_chain(a), st, wide), trilinear_lookup_np(u_chain(b), st, wide))
+
+
+def test10_pyramid_fits_prefiltered_samples_better_than_the_box_chain(point_and_pyramid_runs):
+    """On fresh prefiltered samples the learned levels decode closer to the box means than the
+    box chain of the same level 0 (fake-quantized decoder, encoded units)."""
+    _, run = point_and_pyramid_runs
+    from neumat.data import PointBtf, PointBtfConfig, make_material
+    from neumat.material import DirectionCoding
+    from neumat.train.export import material_surface, surface_relief
+    from neumat.train.sampling import to_plane_batch
+
+    bundle = run.bundle
+    source = PointBtf(make_material("leather", 64), PointBtfConfig(lod_res=32, lod_pool_size=0))
+    batch = source.sample(4096, np.random.default_rng(5), "prefiltered")
+    coding = DirectionCoding(bundle.angle_param, surface_relief(material_surface(source), 32))
+    pb = to_plane_batch(batch, run.output, coding)
+    errors = []
+    from neumat.quant import forward
+    from neumat.material.mips import mip_chain, trilinear_lookup_np, u_chain
+
+    for chain in (mip_chain(bundle.planes["U"]), u_chain(bundle)):
+        u = trilinear_lookup_np(chain, pb.uv, pb.footprint)
+        feats = np.concatenate([u, bilinear_lookup_np(bundle.planes["H"], pb.h, False),
+                                bilinear_lookup_np(bundle.planes["D"], pb.d, False)], axis=1)
+        errors.append(float(np.abs(forward(bundle.mlps["rgb"], feats) - pb.target).mean()))
+    assert errors[1] < errors[0], errors  # 40 point steps: the decoder, not U, limits both

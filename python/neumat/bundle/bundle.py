@@ -122,6 +122,15 @@ def plane_tensor(plane: str) -> str:
     return f"plane.{plane}"
 
 
+U_LEVEL_PREFIX = "plane.U.level."
+"""Tensor name prefix of the stored coarse U levels: ``"plane.U.level.<l>"``, l = 1, 2, ..."""
+
+
+def u_level_tensor(level: int) -> str:
+    """Tensor name of stored U level ``level`` (>= 1): ``"plane.U.level.<level>"``."""
+    return f"{U_LEVEL_PREFIX}{level}"
+
+
 def weight_tensor(network: str, layer: int) -> str:
     """Tensor name of one layer's packed weights: ``"mlp.<network>.weight.<layer>"``."""
     return f"mlp.{network}.weight.{layer}"
@@ -161,6 +170,11 @@ class Bundle:
     """Colour space of the RGB outputs."""
     provenance: dict[str, Any] = field(default_factory=dict)
     """Free-form JSON-serializable training record: git commit, config, timestamps, metrics."""
+    u_levels: tuple[np.ndarray, ...] = ()
+    """Optional (triple-plane only) learned coarse levels 1..L of the U plane, float16/float32
+    ``[rows >> l, cols >> l, C]`` (level l halves level l-1 while both sides are even, as
+    :func:`neumat.material.mips.mip_chain`), read with feature LoD in place of the box chain
+    (:func:`neumat.material.mips.u_chain`, provenance ``u_filter``); () for bundles without."""
 
     @classmethod
     def triple_plane(
@@ -216,6 +230,8 @@ class Bundle:
             out[scales_tensor(net)] = np.ascontiguousarray(mlp.scales, dtype=np.float32)
         if self.height is not None:
             out[HEIGHT_TENSOR] = np.ascontiguousarray(self.height)
+        for level, plane in enumerate(self.u_levels, start=1):
+            out[u_level_tensor(level)] = np.ascontiguousarray(plane)
         return out
 
     def checksum(self) -> str:
@@ -243,6 +259,7 @@ class Bundle:
                 f"its widths are {self.mlps['rgb'].widths}"
             )
         self._check_height()
+        self._check_u_levels()
         if not isinstance(self.angle_param, str) or not _ID.fullmatch(self.angle_param):
             raise BundleError(
                 f"angle_param must be an id like {DEFAULT_ANGLE_PARAM!r} "
@@ -304,6 +321,22 @@ class Bundle:
                 f"but the MLP's input width is {mlp.n_inputs} (widths {mlp.widths}); "
                 "the plane channel counts and the first layer must agree"
             )
+
+    def _check_u_levels(self) -> None:
+        if not self.u_levels:
+            return
+        if self.kind != TRIPLE_PLANE:
+            raise BundleError(f"stored U levels belong to {TRIPLE_PLANE!r} bundles, this one is {self.kind!r}")
+        rows, cols, channels = self.planes["U"].shape
+        for level, plane in enumerate(self.u_levels, start=1):
+            _check_plane(f"U level {level}", plane)
+            if rows % (1 << level) or cols % (1 << level):
+                raise BundleError(f"U level {level}: the U plane {rows}x{cols} has only {level - 1} coarser levels "
+                                  "(each halves both sides while they are even); drop the extra levels")
+            want = (rows >> level, cols >> level, channels)
+            if plane.shape != want:
+                raise BundleError(f"U level {level} must have shape {want} (the U plane halved {level} times), "
+                                  f"got {plane.shape}")
 
     def _check_height(self) -> None:
         if self.height is None:

@@ -28,6 +28,11 @@ Files written for ``name`` (all binary files raw little-endian float32, no heade
 ``ModelInfo_<name>.json``   space, angle parameterization, format version, provenance —
                             needed by :func:`import_inm` to rebuild the bundle exactly.
 ==========================  ==========================================================
+
+Feature LoD: INM reads level 0 of the U plane only, so a bundle's stored learned U levels
+(:attr:`neumat.bundle.Bundle.u_levels`) are not exported (level 0 is; renders whose pixels
+cover at most one U texel are unaffected), and :func:`import_inm` rebuilds the bundle without
+them (a renderer then falls back to the box chain of level 0).
 """
 
 from __future__ import annotations

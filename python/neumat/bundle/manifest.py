@@ -27,7 +27,9 @@ Tensor names are fixed by :mod:`.model`: ``plane.<p>`` (float16/float32 ``[rows,
 ``mlp.<net>.weight.<l>`` (uint32 ``[n_{l+1}, ceil4(n_l)/4]``, the packed words of
 :class:`neumat.quant.Int8MLP`: 4 int8 per word, first in the low byte, rows padded with zero
 bytes), ``mlp.<net>.scales`` (float32 ``[2L]`` = ``[sa_0, sw_0, sa_1, sw_1, ...]``) and
-``height`` (float32 ``[rows, cols]`` in [0, 1]). Unknown keys are errors, not ignored.
+``height`` (float32 ``[rows, cols]`` in [0, 1]) and, optionally, the learned coarse U levels
+``plane.U.level.<l>`` (l = 1..L, consecutive; :attr:`neumat.bundle.Bundle.u_levels`; their count
+is read from the tensor table, so older files without them load unchanged). Unknown keys are errors, not ignored.
 :func:`check_declared_model` bounds every declared shape by the model limits (:mod:`.limits`)
 before a tensor byte is read.
 """
@@ -49,8 +51,10 @@ from .bundle import (
     HEIGHT_TENSOR,
     Bundle,
     is_finite_number,
+    U_LEVEL_PREFIX,
     kind_layout,
     plane_tensor,
+    u_level_tensor,
     scales_tensor,
     weight_tensor,
 )
@@ -237,6 +241,8 @@ class _Declared:
     """``((h_min, h_max), units)``, or None without a height map."""
     limits: dict[str, ShapeLimit]
     """Every tensor the model needs, by file name, with its shape limit."""
+    u_levels: int = 0
+    """Stored coarse U levels (``plane.U.level.1`` .. ``plane.U.level.<u_levels>``)."""
 
 
 def check_declared_model(manifest: dict[str, Any], entries: dict[str, TensorEntry]) -> None:
@@ -290,6 +296,7 @@ def bundle_from_manifest(manifest: dict[str, Any], arrays: dict[str, np.ndarray]
         height=arrays.get(HEIGHT_TENSOR) if height is not None else None,
         height_range=height[0] if height is not None else None,
         height_units=height[1] if height is not None else "uv",
+        u_levels=tuple(arrays[u_level_tensor(level)] for level in range(1, model.u_levels + 1)),
         angle_param=manifest["angle_param"],
         colour_space=manifest["colour_space"],
         provenance=manifest["provenance"],
@@ -315,7 +322,10 @@ def _declared(manifest: dict[str, Any]) -> _Declared:
         limits[scales_tensor(net)] = SCALES_LIMIT
     if height is not None:
         limits[HEIGHT_TENSOR] = HEIGHT_LIMIT
-    return _Declared(widths, height, limits)
+    tensors = manifest["tensors"] if isinstance(manifest["tensors"], dict) else {}
+    u_levels = sum(1 for name in tensors if isinstance(name, str) and name.startswith(U_LEVEL_PREFIX))
+    limits |= {u_level_tensor(level): PLANE_LIMIT for level in range(1, u_levels + 1)}
+    return _Declared(widths, height, limits, u_levels)
 
 
 def _check_tensor_names(kind: str, expected: set[str], present: set[str]) -> None:

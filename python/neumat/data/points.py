@@ -101,12 +101,21 @@ class PointBtfConfig:
     """Fraction of training samples that are *prefiltered*: the mean value over a square uv box
     (:attr:`BtfBatch.footprint`) instead of a point value, so that a network reading its U plane
     through a box mip chain (feature LoD, :mod:`neumat.material.mips`) learns what a pixel
-    covering many texels sees. The box side is log-uniform from one map texel to the whole tile;
+    covering many texels sees. The box side is log-uniform from one texel of the plane read with
+    LoD (:attr:`lod_res`; the renderers' rule counts U-plane texels) to the whole tile;
     its value is the mean of ``lod_taps``² stratified point values with the sample's directions
     (masked points left out, as a pixel does not see them; each point weighted by the area its
     facet covers seen from ωo, as in a pixel)."""
     lod_taps: int = 2
     """Stratified taps per side of a prefiltered sample's box (``lod_taps``² point renders)."""
+    lod_res: int = 0
+    """Texels per tile side of the feature plane the prefiltered boxes are sized for: box sides
+    from one of its texels to the tile (footprints in ``[-log2(lod_res), 0]``); the trainer sets
+    its U plane's side. 0: the map's side."""
+    lod_pool_size: int = 1 << 20
+    """Prefiltered samples rendered once for :meth:`PointBtf.sample`'s ``"prefiltered"`` split
+    (its own pool and seed, so the point pool is the same with or without it; ~4x the render
+    cost of as many point samples); 0: fresh boxes every batch."""
 
     def __post_init__(self) -> None:
         if self.uv_space not in UV_SPACES:
@@ -121,6 +130,8 @@ class PointBtfConfig:
             raise DataError("specular_spread_deg must be > 0, heldout_resolution >= 1, pool_size >= 0")
         if not (0.0 <= self.lod_fraction <= 1.0 and 1 <= self.lod_taps <= 8):
             raise DataError("lod_fraction must be in [0, 1] and lod_taps in [1, 8]")
+        if self.lod_res < 0 or self.lod_pool_size < 0:
+            raise DataError("lod_res and lod_pool_size must be >= 0")
 
 
 def uniform_cap(n: int, theta_max_deg: float, rng: np.random.Generator) -> np.ndarray:
@@ -187,15 +198,25 @@ class PointBtf(BtfSource):
         self._heldout_wi, self._heldout_wo = heldout_directions()
         self._heldout_images: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._pool: BtfBatch | None = None
+        self._lod_pool: BtfBatch | None = None
 
     def sample(self, n: int, rng: np.random.Generator, split: str = "train") -> BtfBatch:
         """``n`` samples: uv uniform in [0, 1)²; directions from :func:`sample_directions`
         (``"train"``; rows of the :meth:`pool` when ``pool_size`` > 0) or one of the held-out
-        pairs each (``"heldout"``). Masked points are redrawn at new uv (training samples with new
+        pairs each (``"heldout"``), or prefiltered boxes only (``"prefiltered"``, the learned LoD
+        pyramid's samples: rows of :meth:`lod_pool`, or fresh boxes when ``lod_pool_size`` is 0).
+        Masked points are redrawn at new uv (training samples with new
         directions too, so grazing views count as often as a renderer sees their visible points),
         so every value is finite."""
         if n < 0:
             raise DataError(f"n must be >= 0, got {n}")
+        if split == "prefiltered":
+            if not self.config.lod_pool_size:
+                return self._draw_prefiltered(n, rng)
+            pool = self.lod_pool()
+            rows = rng.integers(0, len(pool), size=n)
+            return BtfBatch(uv=pool.uv[rows], wi=pool.wi[rows], wo=pool.wo[rows], rgb=pool.rgb[rows],
+                            footprint=pool.footprint[rows])
         if split == "train" and self.config.pool_size:
             pool = self.pool()
             rows = rng.integers(0, len(pool), size=n)
@@ -239,10 +260,11 @@ class PointBtf(BtfSource):
 
     def _draw_prefiltered(self, n: int, rng: np.random.Generator) -> BtfBatch:
         """``n`` prefiltered training samples (:attr:`PointBtfConfig.lod_fraction`): box centre
-        uv uniform, training directions, log2 box side uniform in [-log2(map side), 0]; boxes
-        whose every tap is masked are redrawn with new centres and directions."""
+        uv uniform, training directions, log2 box side uniform in [-log2(lod_res), 0] (from one
+        texel of the plane read with LoD to the tile); boxes whose every tap is masked are redrawn
+        with new centres and directions."""
         k = self.config.lod_taps
-        side = int(self.material.height.shape[1])
+        side = int(self.config.lod_res or self.material.height.shape[1])
         uv = rng.random((n, 2), dtype=np.float32)
         wi, wo = (a.astype(np.float32) for a in sample_directions(n, self.config, rng))
         footprint = (rng.random(n, dtype=np.float32) - 1.0) * np.float32(np.log2(side))
@@ -298,6 +320,11 @@ class PointBtf(BtfSource):
         if self._pool is None and 0 < samples < self.config.pool_size:
             self.config.pool_size = int(samples)
 
+    def limit_lod_pool(self, samples: int) -> None:
+        """Shrink the prefiltered pool to ``samples`` (before it is rendered), as :meth:`limit_pool`."""
+        if self._lod_pool is None and 0 < samples < self.config.lod_pool_size:
+            self.config.lod_pool_size = int(samples)
+
     def pool(self) -> BtfBatch:
         """The training pool (``pool_size`` fresh training samples from ``pool_seed``), rendered
         on first use with a progress bar, in chunks."""
@@ -314,6 +341,23 @@ class PointBtf(BtfSource):
                     progress.advance(task, min(chunk, n - a))
             self._pool = concat_batches(parts)
         return self._pool
+
+    def lod_pool(self) -> BtfBatch:
+        """The prefiltered pool (``lod_pool_size`` prefiltered samples, seeded from ``pool_seed``
+        in a stream of their own), rendered on first use with a progress bar, in chunks."""
+        if self._lod_pool is None:
+            from rich.progress import Progress
+
+            n, chunk = self.config.lod_pool_size, 1 << 14
+            rng = np.random.default_rng(np.random.SeedSequence([self.config.pool_seed, 0x4C4F4450]))
+            parts = []
+            with Progress(transient=True) as progress:
+                task = progress.add_task(f"rendering {n:,} prefiltered samples of {self.name}", total=n)
+                for a in range(0, n, chunk):
+                    parts.append(self._draw_prefiltered(min(chunk, n - a), rng))
+                    progress.advance(task, min(chunk, n - a))
+            self._lod_pool = concat_batches(parts)
+        return self._lod_pool
 
     def heldout_images(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``(wi [3], wo [3], image [S, S, 3])`` float32 per :data:`HELDOUT_PAIRS` entry, rendered

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..angles import plane_coords, uses_relief_frame
 from .common import bilinear_lookup_np
-from .mips import mip_chain, trilinear_lookup_np
+from .mips import lookup_at_lod_np, mip_chain, slope_level_of_detail
 
 
 class ReliefFrameError(ValueError):
@@ -77,11 +77,15 @@ class ReliefSlope:
 
     texels: np.ndarray
     """Float32 ``[rows, cols, 2]`` slope texels ``G`` (module docstring)."""
+    u_cols: int = 0
+    """Columns of the U plane read beside it, whose texels the LoD rule counts in
+    (:func:`.mips.slope_level_of_detail`); 0: the slope texels' own columns."""
 
     @classmethod
-    def from_height(cls, height: np.ndarray, height_range: tuple[float, float]) -> ReliefSlope:
-        """The relief of a height map in [0, 1] of ``height_range`` (UV units)."""
-        return cls(slope_texels(height, height_range))
+    def from_height(cls, height: np.ndarray, height_range: tuple[float, float], u_cols: int = 0) -> ReliefSlope:
+        """The relief of a height map in [0, 1] of ``height_range`` (UV units), read beside a U
+        plane ``u_cols`` wide (0: the map's own width)."""
+        return cls(slope_texels(height, height_range), int(u_cols))
 
     @classmethod
     def of_bundle(cls, bundle) -> ReliefSlope | None:
@@ -89,7 +93,7 @@ class ReliefSlope:
         has none (:func:`has_relief_frame`: another parameterization, or a flat relief)."""
         if not has_relief_frame(bundle):
             return None
-        return cls.from_height(bundle.height, bundle.height_range)
+        return cls.from_height(bundle.height, bundle.height_range, bundle.planes["U"].shape[1])
 
     @cached_property
     def chain(self) -> list[np.ndarray]:
@@ -99,12 +103,14 @@ class ReliefSlope:
     def at(self, uv: np.ndarray, footprint: np.ndarray | None = None) -> np.ndarray:
         """Float32 ``[B, 2]`` slope at float32 ``[B, 2]`` uv (bilinear with wrap); with pixel
         footprints ``[B]`` (log2 UV units) the mean slope under them, trilinear through
-        :attr:`chain` (:mod:`.mips`; exactly the bilinear slope where a footprint is at most a
-        texel)."""
+        :attr:`chain` at :func:`.mips.slope_level_of_detail` (exactly the bilinear slope where a
+        footprint is at most one U texel)."""
         uv = np.asarray(uv, dtype=np.float32)
         if footprint is None:
             return bilinear_lookup_np(self.texels, uv, wrap=True)
-        return trilinear_lookup_np(self.chain, uv, footprint)
+        cols = self.texels.shape[1]
+        return lookup_at_lod_np(self.chain, uv, slope_level_of_detail(footprint, self.u_cols or cols, cols,
+                                                                        len(self.chain)))
 
 
 @dataclass(frozen=True)

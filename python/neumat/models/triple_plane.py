@@ -133,18 +133,20 @@ def mip_chain(plane: torch.Tensor) -> list[torch.Tensor]:
     return chain
 
 
-def trilinear_lookup(plane: torch.Tensor, st: torch.Tensor, footprint: torch.Tensor) -> torch.Tensor:
-    """Wrapping lookup of ``plane`` through its mip chain by the footprints ``[B]`` (log2 UV
+def trilinear_lookup(plane: torch.Tensor, st: torch.Tensor, footprint: torch.Tensor,
+                     levels: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Wrapping lookup of ``plane`` through a mip chain by the footprints ``[B]`` (log2 UV
     units), as the renderer's feature LoD (:func:`neumat.material.mips.trilinear_lookup_np`):
     ``lod = min(footprint + log2(cols), levels - 1)``; lod <= 0 (or -inf): the level-0 bilinear
-    lookup; otherwise levels floor(lod) and floor(lod) + 1 blended by frac(lod)."""
+    lookup; otherwise levels floor(lod) and floor(lod) + 1 blended by frac(lod). The chain is
+    ``[plane, *levels]`` (learned coarse levels) or, without ``levels``, :func:`mip_chain`."""
     out = bilinear_lookup(plane, st, WRAP)
     cols = plane.shape[1]
     lod = footprint + torch.log2(torch.tensor(float(cols), device=st.device))
     minified = torch.nonzero(lod > 0).squeeze(1)
     if minified.numel() == 0:
         return out
-    chain = mip_chain(plane)
+    chain = [plane, *levels] if levels else mip_chain(plane)
     lod = lod[minified].clamp(max=float(len(chain) - 1))
     lo = torch.floor(lod)
     frac = (lod - lo).unsqueeze(1)
@@ -172,7 +174,12 @@ class TriplePlaneField(nn.Module):
 
     Attributes:
         planes: ``nn.ParameterDict`` ``{"U", "H", "D"}`` -> float32 ``[res, res, C]``.
+        u_levels: ``nn.ParameterList`` of the learned coarse U levels 1..L, float32
+            ``[res >> l, res >> l, C]`` (the box chain of the initial U plane until
+            :meth:`start_pyramid`; no gradient before it).
         mlp: :class:`QatMlp` with widths ``(3C, hidden, hidden, hidden, 3)``.
+        pyramid: whether footprint lookups read :attr:`u_levels` (set by :meth:`start_pyramid`)
+            instead of the box chain of level 0.
     """
 
     def __init__(
@@ -189,6 +196,43 @@ class TriplePlaneField(nn.Module):
         self.mlp = QatMlp((len(FEATURE_ORDER) * self.channels, self.hidden, self.hidden, self.hidden, RGB))
         with torch.no_grad():
             self.mlp.layers[-1].weight.abs_()  # outputs start >= 0: no channel dead at the clamp
+            box = [level.detach().clone() for level in mip_chain(self.planes["U"].detach())[1:]]
+        self.u_levels = nn.ParameterList([nn.Parameter(level, requires_grad=False) for level in box])
+        self.register_buffer("pyramid_started", torch.zeros((), dtype=torch.bool))
+
+    @property
+    def pyramid(self) -> bool:
+        """Whether footprint lookups read the learned levels (see the class docstring)."""
+        return bool(self.pyramid_started)
+
+    def start_pyramid(self) -> None:
+        """Begin fitting the learned coarse U levels (NeuMIP-style decoupled pyramid): reset
+        them to the box chain of the trained level 0, let only them receive gradients (planes
+        U/H/D and the decoder frozen) and read them in footprint lookups from now on."""
+        with torch.no_grad():
+            for level, box in zip(self.u_levels, mip_chain(self.planes["U"].detach())[1:], strict=True):
+                level.copy_(box)
+        for p in [*self.plane_parameters(), *self.mlp_parameters()]:
+            p.requires_grad_(False)
+        for level in self.u_levels:
+            level.requires_grad_(True)
+        self.pyramid_started.fill_(True)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As :meth:`torch.nn.Module.load_state_dict`; states saved before the learned LoD pyramid
+        (no ``u_levels.*`` / ``pyramid_started``) keep this field's values for those, and a state
+        whose pyramid phase had started freezes everything but the levels again."""
+        state = dict(state_dict)
+        for key, value in super().state_dict().items():
+            if (key.startswith("u_levels.") or key == "pyramid_started") and key not in state:
+                state[key] = value
+        result = super().load_state_dict(state, strict, assign)
+        if self.pyramid:
+            for p in [*self.plane_parameters(), *self.mlp_parameters()]:
+                p.requires_grad_(False)
+            for level in self.u_levels:
+                level.requires_grad_(True)
+        return result
 
     def extra_repr(self) -> str:
         return (
@@ -202,7 +246,7 @@ class TriplePlaneField(nn.Module):
         with ``footprint`` ``[B]`` (log2 UV units) the U plane is read through its mip chain
         (:func:`trilinear_lookup`), exactly bilinear where the footprint is at most a texel."""
         u = (bilinear_lookup(self.planes["U"], uv, WRAP) if footprint is None
-             else trilinear_lookup(self.planes["U"], uv, footprint))
+             else trilinear_lookup(self.planes["U"], uv, footprint, list(self.u_levels) if self.pyramid else None))
         coords = {"H": h, "D": d}
         return torch.cat([u, *(bilinear_lookup(self.planes[p], coords[p], ADDRESSING[p]) for p in FEATURE_ORDER[1:])],
                          dim=1)

@@ -44,6 +44,13 @@ level  |std ratio - 1|     W1 / std
 
 (levels 6-7 hold 16 and 4 texels; level 8 is one texel, both give its value.)
 
+Bundles with stored (learned) U levels (:attr:`neumat.bundle.Bundle.u_levels`, provenance
+``u_filter = "learned-mip-trilinear-v1"``): the network decodes those levels, not box means of
+level 0, so ``LUT_l`` histogram-matches ``T_l`` to the *stored* level ``l`` instead (per channel,
+``LUT_l(y) = Q_l(F_l(y))`` with ``F_l`` the empirical CDF of ``T_l`` and ``Q_l`` the empirical
+quantile function of stored level ``l``; :meth:`PrefilteredPlane.build` with ``targets``): the
+synthesized level ``l`` then has the stored level's value distribution, as tiled LoD reads it.
+
 Lookup at ``uv`` with a pixel footprint of ``2^f`` UV units (the g-buffer's ``uv.w``): ``lod =
 f + log2(cols)`` (``cols`` of the plane synthesized: the U plane for features, the height map for
 the relief), clamped to the last level, as :mod:`neumat.material.mips`. ``lod <= 0`` or NaN:
@@ -81,9 +88,13 @@ class PrefilteredPlane:
         return len(self.chain)
 
     @classmethod
-    def build(cls, plane: GaussianizedPlane) -> PrefilteredPlane:
-        """The chain and per-level LUTs of a Gaussianized plane (module docstring)."""
+    def build(cls, plane: GaussianizedPlane, targets: tuple[np.ndarray, ...] = ()) -> PrefilteredPlane:
+        """The chain and per-level LUTs of a Gaussianized plane (module docstring); ``targets``:
+        the stored levels 1.. ``[rows >> l, cols >> l, C]`` whose values the level LUTs match
+        (learned pyramids), or () for the analytic conditional-mean LUTs."""
         chain = mip_chain(plane.gaussian)
+        if targets:
+            return cls(chain, _matched_luts(plane, chain, targets))
         grid = np.linspace(-LUT_RANGE, LUT_RANGE, LUT_SIZE)
         z, weight = np.polynomial.hermite_e.hermegauss(QUADRATURE_POINTS)
         weight = weight / weight.sum()
@@ -97,6 +108,22 @@ class PrefilteredPlane:
                 level.append(lut0.astype(np.float64) @ weight)
             luts.append(np.stack(level))
         return cls(chain, np.stack(luts).astype(np.float32))
+
+
+def _matched_luts(plane: GaussianizedPlane, chain: list[np.ndarray], targets: tuple[np.ndarray, ...]) -> np.ndarray:
+    """float32 ``[levels, C, LUT_SIZE]``: level 0 the plane's own LUT, level ``l`` the histogram
+    match of ``chain[l]`` to ``targets[l - 1]`` (module docstring)."""
+    grid = np.linspace(-LUT_RANGE, LUT_RANGE, LUT_SIZE)
+    luts = [plane.lut]
+    for t, target in zip(chain[1:], targets, strict=True):
+        level = []
+        for c in range(t.shape[2]):
+            src = np.sort(t[..., c].ravel().astype(np.float64))
+            dst = np.sort(np.asarray(target[..., c], np.float64).ravel())
+            p = np.interp(grid, src, (np.arange(src.size) + 0.5) / src.size)
+            level.append(np.interp(p, (np.arange(dst.size) + 0.5) / dst.size, dst))
+        luts.append(np.stack(level))
+    return np.stack(luts).astype(np.float32)
 
 
 def blend_level(plane: PrefilteredPlane, level: int, uv: np.ndarray, sample: DualTileSample,

@@ -9,9 +9,10 @@ own LUT) at the texel centres of level ``l``'s grid, ``((x, y) + .5) / (cols >> 
 extent``, then bilinear at ``uv``), on the level's texel spacing. Level 0 is exactly the
 synthesis pass's slope without LoD.
 
-With a pixel footprint of ``2^f`` UV units: ``lod = f + log2(cols)`` of the height map, clamped to
-its last level (:func:`neumat.material.mips.level_of_detail`); ``lod <= 0`` or NaN: the level-0
-slope; else the slopes of levels ``floor(lod)`` and ``floor(lod) + 1`` blended by ``frac(lod)``.
+With a pixel footprint of ``2^f`` UV units: the lod of the tiled relief's slope,
+:func:`neumat.material.mips.slope_level_of_detail` (counted in U texels: the level-0 slope while
+the footprint is at most one U texel, then the height map's levels); ``lod <= 0`` or NaN: the
+level-0 slope; else the slopes of levels ``floor(lod)`` and ``floor(lod) + 1`` blended by ``frac(lod)``.
 The prefiltered relief flattens as the levels coarsen (at the last, 1 × 1 level of a
 power-of-two map every texel has the same value: slope 0, the macro frame), as the mean slope
 of the tiled relief does (:mod:`neumat.material.mips`).
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..material.mips import level_of_detail
+from ..material.mips import slope_level_of_detail
 from .prefilter import blend_level
 from .tiling import dual_tile_sample
 
@@ -64,7 +65,7 @@ def relief_slope(synth, uv: np.ndarray, extent: float, footprint: np.ndarray | N
     if footprint is None:
         return out
     plane = synth.height_prefiltered
-    lod = level_of_detail(footprint, plane.chain[0].shape[1], plane.levels)
+    lod = slope_level_of_detail(footprint, synth.u_plane.gaussian.shape[1], plane.chain[0].shape[1], plane.levels)
     minified = np.flatnonzero(lod > 0)
     if minified.size == 0:
         return out

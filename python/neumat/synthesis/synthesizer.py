@@ -28,6 +28,8 @@ tiles mix).
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -98,6 +100,10 @@ class Synthesizer:
     """float32 U plane as loaded (for linear blending and plain tiling)."""
     height: GaussianizedPlane | None = None
     height_raw: np.ndarray | None = field(default=None, repr=False)
+    u_levels: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    """The bundle's stored (learned) coarse U levels 1.. (:attr:`neumat.bundle.Bundle.u_levels`),
+    whose values the prefiltered levels' LUTs match (:mod:`.prefilter`); () for box-chain
+    bundles."""
 
     @classmethod
     def from_planes(cls, u: np.ndarray, height: np.ndarray | None = None,
@@ -118,12 +124,14 @@ class Synthesizer:
         """From a :class:`neumat.bundle.Bundle`: its ``"U"`` plane (``"rgb"`` for NeuMIP) and
         height map."""
         name = "U" if "U" in bundle.planes else "rgb"
-        return cls.from_planes(bundle.planes[name], bundle.height, config)
+        synth = cls.from_planes(bundle.planes[name], bundle.height, config)
+        levels = tuple(np.asarray(level, np.float32) for level in getattr(bundle, "u_levels", ()))
+        return dataclasses.replace(synth, u_levels=levels) if levels else synth
 
     @cached_property
     def u_prefiltered(self) -> PrefilteredPlane:
         """The Gaussianized U plane's mip chain and level LUTs (feature LoD, :mod:`.prefilter`)."""
-        return PrefilteredPlane.build(self.u_plane)
+        return PrefilteredPlane.build(self.u_plane, self.u_levels)
 
     @cached_property
     def height_prefiltered(self) -> PrefilteredPlane | None:

@@ -151,15 +151,17 @@ class SourceConfig:
     pool_size: int = 4_000_000
     """Point sampling: training samples rendered once (numpy, ~30 s per 4M on one core for a
     256² material) and drawn from at random; 0: fresh samples every batch (~5x slower on CPU)."""
-    lod_fraction: float = 0.25
-    """Point sampling: fraction of training samples that are prefiltered — the mean value over a
-    uv box from one map texel to the whole tile (:attr:`neumat.data.PointBtfConfig.lod_fraction`),
-    learnt through the U plane's mip chain — so renderers read the bundle with feature LoD
-    (:mod:`neumat.material.mips`) and minified views average like a supersampled render.
-    0: point values only (the bundle then renders without feature LoD). Measured 2026-12-06
-    (6000 steps, held-out INT8 relative L1 at the point pairs / receding gravel plane FLIP with
-    and without LoD): 0 — leather 2.80 %, gravel 3.87 %; 0.1 — 4.16 %, 4.49 %, FLIP 0.189 vs
-    0.120 (LoD worse); 0.25 — 4.03 %, 5.08 %, FLIP 0.098 vs 0.118."""
+    lod_fraction: float = 0.0
+    """Point sampling: fraction of the point phase's training samples that are prefiltered — the
+    mean value over a uv box from one U texel to the whole tile
+    (:attr:`neumat.data.PointBtfConfig.lod_fraction`) — learnt *jointly* with level 0 through the
+    U plane's box mip chain (bundle ``u_filter = "box-mip-trilinear-v1"``). Superseded by
+    :attr:`TrainConfig.lod_pyramid`, which a value > 0 here turns off (so runs and checkpoints of
+    2026-12-05/06, saved with 0.25, resume as they were trained); kept for ablations:
+    the shared decoder pays for it at 1:1 scale. Measured 2026-12-06 (6000 steps, held-out INT8
+    relative L1 at the point pairs): 0 — leather 2.80 %, gravel 3.87 %; 0.1 — 4.16 %, 4.49 %;
+    0.25 — 4.03 %, 5.08 %; hammered copper of the fidelity suite 8.2 % at 0 against 14.6 % at
+    0.25 (2026-12-07)."""
     uv_space: str = "surface"
     """Synthetic sources: "surface" (parallax removed: the triple-plane renderer traces the height
     field itself) or "reference" (parallax baked into the data, as in measured BTFs)."""
@@ -200,6 +202,17 @@ class TrainConfig:
     """Optimizer steps of the whole run (schedule and QAT phases are fractions of it); fewer when
     ``max_minutes`` rescales the run. The GPU preset ``assets/configs/train_gpu.json`` runs
     20000 steps of 65536."""
+    lod_pyramid: float = 0.1
+    """Feature LoD by a learned pyramid: the fraction of the run's optimizer steps, at its end,
+    that fit free coarse U levels 1..L (initialised from the box mip chain of level 0) on
+    prefiltered samples only (box means from one U texel to the tile), through the trilinear
+    lookup the renderers use, with level 0, the H/D planes and the quantized decoder frozen
+    (NeuMIP-style; :mod:`neumat.material.mips`). The point phase before it is a full point-only
+    run of the remaining steps (warm-up, QAT, decay), so every read at a footprint of at most one
+    U texel is that run's, bit for bit; the bundle stores the levels (``u_filter =
+    "learned-mip-trilinear-v1"``) and renders with feature LoD by default. 0: point samples only
+    (the bundle reads level 0). Point sources (``source.sampling = "points"``) only, and only
+    with ``source.lod_fraction`` 0; others train without it. Measured (README "Feature LoD"): see the README's table."""
     seed: int = 0
     """Seed of initialization and sampling; same seed + config + process count = same weights."""
     max_minutes: float = 10.0
@@ -290,6 +303,7 @@ def validate_config(cfg: TrainConfig) -> None:
         (cfg.keep_checkpoints >= 1 and cfg.max_minutes >= 0 and cfg.budget_probe_steps >= 1,
          "keep_checkpoints >= 1, max_minutes >= 0, budget_probe_steps >= 1"),
         (cfg.source.kind in ("", "material", "maps", "btf"), "source.kind must be material, maps or btf"),
+        (0 <= cfg.lod_pyramid < 1, "lod_pyramid must be in [0, 1) (a fraction of the steps)"),
         (cfg.source.uv_space in ("surface", "reference"), "source.uv_space must be surface or reference"),
         (cfg.source.sampling in ("points", "slices") and cfg.source.pool_size >= 0,
          "source.sampling must be points or slices, source.pool_size >= 0"),

@@ -24,9 +24,11 @@ provenance:
                        figure of the trainer, not comparable with ``neumat eval``)
 ``plane_addressing``   ``{"U": "wrap", "H": "clamp", "D": "clamp"}``
 ``filter``             ``"bilinear-texel-centre-f32"`` (see :mod:`neumat.models.triple_plane`)
-``u_filter``           ``"box-mip-trilinear-v1"`` when the source had prefiltered samples
-                       (``points.lod_fraction`` > 0): renderers read the U plane through
-                       its mip chain (:mod:`neumat.material.mips`)
+``u_filter``           ``"learned-mip-trilinear-v1"`` when the run fitted the learned
+                       LoD pyramid (``lod_pyramid``; the levels are the bundle's
+                       ``u_levels``), ``"box-mip-trilinear-v1"`` when it trained jointly on
+                       prefiltered samples (``points.lod_fraction`` > 0): renderers read
+                       the U plane through that chain (:mod:`neumat.material.mips`)
 ``neumat_version``     version of the exporter
 =====================  ========================================================
 
@@ -49,7 +51,7 @@ from .. import __version__
 from ..angles import LEGACY_PLANE_PARAMETERIZATION
 from ..bundle import Bundle, export_inm, save_bundle
 from ..material import SOURCE_KEY, ReliefSlope
-from ..material.mips import BOX_MIP, U_FILTER_KEY
+from ..material.mips import BOX_MIP, LEARNED_MIP, U_FILTER_KEY
 from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
 from ..output_encoding import OutputEncoding
@@ -78,12 +80,13 @@ def material_surface(source: Any) -> dict[str, Any]:
             "height_range": (0.0, float(material.height_scale)), "height_units": "uv"}
 
 
-def surface_relief(surface: dict[str, Any]) -> ReliefSlope | None:
-    """The relief (:mod:`neumat.material.relief`) of :func:`material_surface`'s height fields,
-    exactly as the exported bundle's will be; ``None`` without height map (flat)."""
+def surface_relief(surface: dict[str, Any], u_cols: int = 0) -> ReliefSlope | None:
+    """The relief (:mod:`neumat.material.relief`) of :func:`material_surface`'s height fields
+    beside a U plane ``u_cols`` wide, exactly as the exported bundle's will be; ``None`` without
+    height map (flat)."""
     if not surface:
         return None
-    return ReliefSlope.from_height(surface["height"], surface["height_range"])
+    return ReliefSlope.from_height(surface["height"], surface["height_range"], u_cols)
 
 
 def to_bundle(model: TriplePlaneField, output: OutputEncoding, angle_param: str,
@@ -100,8 +103,10 @@ def to_bundle(model: TriplePlaneField, output: OutputEncoding, angle_param: str,
     spec = (provenance or {}).get(SOURCE_KEY)
     prefiltered = isinstance(spec, dict) and isinstance(spec.get("points"), dict) and \
         spec["points"].get("lod_fraction", 0) > 0
+    levels = tuple(level.detach().float().cpu().numpy().copy() for level in model.u_levels) if model.pyramid else ()
+    u_filter = LEARNED_MIP if levels else BOX_MIP if prefiltered else None
     prov = {
-        **({U_FILTER_KEY: BOX_MIP} if prefiltered else {}),
+        **({U_FILTER_KEY: u_filter} if u_filter else {}),
         **output.provenance(),
         "plane_addressing": dict(ADDRESSING),
         "filter": FILTER,
@@ -111,7 +116,7 @@ def to_bundle(model: TriplePlaneField, output: OutputEncoding, angle_param: str,
     }
     return Bundle.triple_plane(
         planes["U"], planes["H"], planes["D"], export_int8(model.mlp), order=FEATURE_ORDER,
-        angle_param=angle_param, provenance=prov, **(surface or {}),
+        angle_param=angle_param, provenance=prov, u_levels=levels, **(surface or {}),
     )
 
 

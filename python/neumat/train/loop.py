@@ -2,6 +2,14 @@
 (:class:`TriplePlaneModel`) of the shared :class:`~.engine.Engine`, and :class:`Trainer` /
 :func:`train`, the engine with it.
 
+Feature LoD (``cfg.lod_pyramid`` > 0, point sources): the run's last ``round(lod_pyramid *
+total)`` steps (:func:`pyramid_steps`) fit the learned coarse U levels
+(:meth:`TriplePlaneField.start_pyramid`) on prefiltered batches (split ``"prefiltered"``) with
+everything else frozen and the decoder fake-quantized with its frozen ranges (the INT8 path's
+form); the steps before are a point-only run of ``total - pyramid steps`` (its warm-up, QAT
+phases and decay are functions of that count). Its own AdamW (``lr_planes``, cosine to
+``min_lr_ratio`` over the phase) is checkpointed as ``"pyramid_optimizer"``.
+
 L1 loss on scaled linear RGB (plus the H/D-plane smoothness prior ``optim.angular_smoothness``,
 see :meth:`TriplePlaneField.angular_roughness`), AdamW with two parameter groups (planes,
 decoder), linear warm-up + cosine with warm restarts (:mod:`.schedule`), gradient
@@ -25,6 +33,7 @@ export never stops the run, and a run whose loss or weights turn non-finite stop
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -41,7 +50,7 @@ from ..models.triple_plane import TriplePlaneField
 from . import sources
 from .config import TrainConfig
 from .config_io import config_to_dict
-from .distributed import DistInfo
+from .distributed import DistInfo, all_reduce_mean_
 from .engine import RESUME_MAY_CHANGE, Engine, StepCallback, seed_everything  # noqa: F401 (re-exported)
 from .evaluate import heldout_report
 from .export import heldout_record, material_surface, state_coding, surface_relief
@@ -57,6 +66,15 @@ AUTO_U_RES_MAX = 512
 """Largest automatic U-plane side: half the side of 1024² maps (README "Capacity")."""
 AUTO_U_RES_FALLBACK = 400
 """Automatic U-plane side for sources without maps (measured BTFs; the seed's 400)."""
+
+
+def pyramid_steps(total_steps: int, fraction: float) -> int:
+    """Steps at the end of a run of ``total_steps`` that fit the learned LoD pyramid
+    (``cfg.lod_pyramid`` = ``fraction``; 0 when it is 0): ``round(fraction * total)``, at least 1
+    and leaving at least 1 point step."""
+    if fraction <= 0 or total_steps < 2:
+        return 0
+    return min(max(1, int(round(fraction * total_steps))), total_steps - 1)
 
 
 def resolve_u_res(u_res: int, source: BtfSource) -> int:
@@ -94,10 +112,21 @@ class TriplePlaneModel:
         if isinstance(source, PointBtf):  # no pool larger than what the run will draw
             source.limit_pool(cfg.steps * cfg.data.batch_size)
         self.source = source
+        joint = cfg.source.lod_fraction > 0
+        self.lod_pyramid = cfg.lod_pyramid if isinstance(source, PointBtf) and not joint else 0.0
+        """Fraction of the steps fitting the learned LoD pyramid (0: off, joint LoD, or the
+        source has no boxes)."""
+        if cfg.lod_pyramid > 0 and not self.lod_pyramid and not joint:
+            log.warning("lod_pyramid %.3g ignored: %s draws no prefiltered samples (point sources only)",
+                        cfg.lod_pyramid, type(source).__name__)
+        u_res = resolve_u_res(cfg.model.u_res, source)
+        if isinstance(source, PointBtf):  # prefiltered boxes start at one U texel (material/mips.py)
+            source.config.lod_res = u_res
+            if self.lod_pyramid:
+                source.limit_lod_pool(pyramid_steps(cfg.steps, self.lod_pyramid) * cfg.data.batch_size)
         seed_everything(cfg.seed)
         m = cfg.model
-        self.model = TriplePlaneField(resolve_u_res(m.u_res, source), m.hd_res, m.channels, m.hidden,
-                                      m.plane_init_std).to(info.device)
+        self.model = TriplePlaneField(u_res, m.hd_res, m.channels, m.hidden, m.plane_init_std).to(info.device)
         o = cfg.optim
         self.base_lrs = (o.lr_planes, o.lr_mlp)
         self.optimizer = torch.optim.AdamW(
@@ -105,6 +134,8 @@ class TriplePlaneModel:
              {"params": self.model.mlp_parameters(), "lr": o.lr_mlp, "weight_decay": o.weight_decay_mlp}],
             betas=o.betas, eps=o.eps,
         )
+        self.pyramid_optimizer = torch.optim.AdamW(list(self.model.u_levels), lr=o.lr_planes,
+                                                   weight_decay=o.weight_decay_planes, betas=o.betas, eps=o.eps)
         self.use_amp = cfg.amp and info.device.type == "cuda"
         self.check_loss = not self.use_amp  # the gradient scaler skips steps with an overflowing loss
         self.samples_per_step = cfg.data.batch_size
@@ -115,6 +146,8 @@ class TriplePlaneModel:
         if state is not None:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            if state.get("pyramid_optimizer"):
+                self.pyramid_optimizer.load_state_dict(state["pyramid_optimizer"])
             if state["scaler"]:
                 self.scaler.load_state_dict(state["scaler"])
             self.output, self.angle_param = state_coding(state)
@@ -124,7 +157,8 @@ class TriplePlaneModel:
                                            d.value_quantile, d.value_scale)
         self.observer = StepObserver(self.model.mlp, cfg.qat.observer_momentum)
         self.surface = material_surface(source)
-        relief = surface_relief(self.surface) if uses_relief_frame(self.angle_param) else None
+        relief = (surface_relief(self.surface, self.model.u_res) if uses_relief_frame(self.angle_param)
+                  else None)
         coding = DirectionCoding(self.angle_param, relief)
         self.sampler = GlobalBatchSampler(source, cfg.seed, cfg.data.batch_size, cfg.data.chunks,
                                           cfg.data.accum_steps, info.rank, info.world_size, self.output, coding)
@@ -142,6 +176,7 @@ class TriplePlaneModel:
     def state_dict(self) -> dict[str, Any]:
         """The plug-in's part of a checkpoint (see :mod:`.checkpoint`)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "pyramid_optimizer": self.pyramid_optimizer.state_dict(),
                 "scaler": self.scaler.state_dict() if self.use_amp else {},
                 **self.output.provenance(), "angle_param": self.angle_param, "source": self.spec}
 
@@ -152,12 +187,17 @@ class TriplePlaneModel:
     def train_step(self, step: int, total_steps: int) -> torch.Tensor:
         """Run optimizer step ``step``; returns this process's L1 data loss (0-d, encoded units).
 
-        The smoothness penalty's value of the step is left in :attr:`last_smoothness`.
+        The smoothness penalty's value of the step is left in :attr:`last_smoothness`. The last
+        :func:`pyramid_steps` of the run fit the learned LoD pyramid (:meth:`_pyramid_step`).
         """
         cfg = self.cfg
-        phase = qat_phase(step, total_steps, cfg.qat)
+        fit = pyramid_steps(total_steps, self.lod_pyramid)
+        point_steps = total_steps - fit
+        if self.model.pyramid or (fit and step >= point_steps):  # a started phase never goes back
+            return self._pyramid_step(step - point_steps, fit)
+        phase = qat_phase(step, point_steps, cfg.qat)
         self.model.set_qat_mode(phase.mode)
-        factor = lr_factor(step, cfg.optim, total_steps) * phase.lr_scale
+        factor = lr_factor(step, cfg.optim, point_steps) * phase.lr_scale
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * factor
         net = self.ddp or self.model
@@ -187,6 +227,34 @@ class TriplePlaneModel:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.observer.commit(self.info, phase.observe)
+        return total
+
+    def _pyramid_step(self, step: int, steps: int) -> torch.Tensor:
+        """Step ``step`` of the ``steps`` fitting the learned coarse U levels on prefiltered
+        batches (module docstring); returns this process's L1 data loss (0-d, encoded units)."""
+        if not self.model.pyramid:
+            self.model.start_pyramid()
+        self.model.set_qat_mode("quantize")  # frozen ranges: the INT8 path's form
+        o = self.cfg.optim
+        t = min(max(step, 0), max(steps - 1, 0)) / max(steps - 1, 1)
+        factor = o.min_lr_ratio + (1.0 - o.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
+        for group in self.pyramid_optimizer.param_groups:
+            group["lr"] = o.lr_planes * factor
+        norm = float(self.sampler.local_samples * 3)
+        total = torch.zeros((), device=self.info.device)
+        self.pyramid_optimizer.zero_grad(set_to_none=True)
+        for mb in self.sampler.micro_batches(step, "prefiltered"):  # their own stream
+            uv, h, d, footprint, target = (torch.from_numpy(a).to(self.info.device, non_blocking=True)
+                                           for a in (mb.uv, mb.h, mb.d, mb.footprint, mb.target))
+            loss = (self.model(uv, h, d, footprint) - target).abs().sum() / norm
+            loss.backward()
+            total += loss.detach()
+        for level in self.model.u_levels:
+            if level.grad is None:
+                level.grad = torch.zeros_like(level)
+            all_reduce_mean_(level.grad, self.info)
+        self.pyramid_optimizer.step()
+        self.last_smoothness = torch.zeros(())
         return total
 
     def _add_smoothness_gradient(self) -> torch.Tensor:

@@ -27,6 +27,8 @@ VALIDATION_STREAM = 1
 """SeedSequence word of the fixed validation set."""
 CALIBRATION_STREAM = 2
 """SeedSequence word of the value-scale calibration samples."""
+PYRAMID_STREAM = 3
+"""SeedSequence word of the learned LoD pyramid's prefiltered batches (split ``"prefiltered"``)."""
 
 
 class SamplingError(ValueError):
@@ -109,14 +111,17 @@ class GlobalBatchSampler:
         """Samples this process trains on per optimizer step (all its micro-batches)."""
         return self.chunk_size * sum(len(c) for c in self.micro_chunks)
 
-    def chunk(self, step: int, c: int) -> BtfBatch:
-        """Piece ``c`` of step ``step``'s global batch."""
-        return self.source.sample(self.chunk_size, stream_rng(self.seed, TRAIN_STREAM, step, c), "train")
+    def chunk(self, step: int, c: int, split: str = "train") -> BtfBatch:
+        """Piece ``c`` of step ``step``'s global batch (``split`` ``"prefiltered"``: of the
+        learned LoD pyramid's batch, from its own stream)."""
+        stream = PYRAMID_STREAM if split == "prefiltered" else TRAIN_STREAM
+        return self.source.sample(self.chunk_size, stream_rng(self.seed, stream, step, c), split)
 
-    def micro_batches(self, step: int) -> list[PlaneBatch]:
-        """This process's ``accum_steps`` micro-batches of optimizer step ``step``."""
+    def micro_batches(self, step: int, split: str = "train") -> list[PlaneBatch]:
+        """This process's ``accum_steps`` micro-batches of optimizer step ``step`` (of ``split``,
+        see :meth:`chunk`)."""
         return [
-            to_plane_batch(concat_batches([self.chunk(step, c) for c in chunks]), self.output, self.coding)
+            to_plane_batch(concat_batches([self.chunk(step, c, split) for c in chunks]), self.output, self.coding)
             for chunks in self.micro_chunks
         ]
 

@@ -61,7 +61,7 @@ from ...angles import parameterization_index
 from ...backends.slang import UNROLL_DOTS, int8_weight_buffers, mlp_kernel
 from ...bundle import TRIPLE_PLANE, Bundle
 from ...material.kinds import TRIPLE_PLANE_KIND
-from ...material.mips import mip_chain, trained_for_lod
+from ...material.mips import trained_for_lod, u_chain
 from ...material.triple_plane import bundle_has_relief, bundle_output_encoding, bundle_relief, check_triple_plane
 from ..camera import Camera
 from ..lights import DirectionalLight, PointLight
@@ -175,7 +175,7 @@ class InferPass(RenderPass):
             data.append(plane.ravel())
             offset += plane.size
         self.u_channels = int(bundle.planes["U"].shape[2])
-        u_mips = mip_chain(bundle.planes["U"])[1:]
+        u_mips = u_chain(bundle)[1:]
         u_mip_offset = offset
         data += [m.ravel() for m in u_mips]
         segs += [[0, 1, 1, 0]] * (3 - len(segs))

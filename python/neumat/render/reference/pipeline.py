@@ -17,7 +17,7 @@ import numpy as np
 from ...bundle import Bundle
 from ...angles import plane_coords
 from ...material import DirectionCoding, bilinear_lookup_np, has_relief_frame
-from ...material.mips import mip_chain, trained_for_lod, trilinear_lookup_np
+from ...material.mips import trained_for_lod, trilinear_lookup_np, u_chain
 from ...material.triple_plane import WRAP_PLANES, bundle_output_encoding, bundle_relief
 from ...quant import forward
 from ..lights import DirectionalLight, PointLight
@@ -106,7 +106,7 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
         if p == "U" and synthesizer is not None:
             return synthesizer.synthesize(uv[:, :2], footprint=footprint).features
         if p == "U" and feature_lod:
-            return trilinear_lookup_np(mip_chain(bundle.planes["U"]), uv[:, :2], uv[:, 3])
+            return trilinear_lookup_np(u_chain(bundle), uv[:, :2], uv[:, 3])
         return bilinear_lookup_np(bundle.planes[p], coords[p], p in WRAP_PLANES)
 
     feats = np.concatenate([lookup(p) for p in bundle.feature_order("rgb")], axis=1)
