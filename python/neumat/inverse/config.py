@@ -128,6 +128,10 @@ class InverseTrainConfig:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     """The network."""
+    pretrained: str = ""
+    """Folder of pretrained weights loaded before the first step (:func:`~.weights.load_pretrained_dir`:
+    ``pi3.*`` or ``dinov2.*``, and ``resnext.*``; seed §6: Pi3's encoder and decoder, the WSL
+    ResNeXt); "": random initialization. A resumed run takes its weights from its checkpoint."""
     steps: int = 80_000
     """Pretraining steps (seed §7: 80 epochs x 1000 iterations): DINOv2 and ResNeXt encoders
     frozen; the alternating-attention decoder and the heads train."""

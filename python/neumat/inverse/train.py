@@ -137,8 +137,9 @@ class InversePlugin:
         batches: the batch source.
         info: where this process sits in the run.
         state: a checkpoint to resume from, or None.
-        model: the network with its pretrained weights loaded (:mod:`.weights`), or None for
-            random weights (seeded with ``cfg.seed``); a checkpoint's weights replace either.
+        model: the network with its pretrained weights loaded (:mod:`.weights`), or None: built
+            seeded with ``cfg.seed``, then ``cfg.pretrained`` loaded into it when set (not on
+            resume); a checkpoint's weights replace either.
     """
 
     check_loss = True
@@ -150,6 +151,10 @@ class InversePlugin:
 
             seed_everything(cfg.seed)
             model = MVInverse(cfg.model)
+            if cfg.pretrained and state is None:
+                from .weights import load_pretrained_dir
+
+                load_pretrained_dir(model, cfg.pretrained)
         self.cfg, self.batches, self.info = cfg, batches, info
         self.model = model.to(info.device)
         self.stages = [(name, n) for name, n in (("pretrain", cfg.steps), ("heads", cfg.heads_steps)) if n > 0]

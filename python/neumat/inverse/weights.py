@@ -2,33 +2,65 @@
 
 Seed §6: the DINOv2 encoder and the alternating-attention decoder start from Pi3's released
 weights, the ResNeXt from the WSL weights of Mahajan et al. (2018). Files are safetensors
-(``.safetensors``) or torch checkpoints (anything else; read with ``weights_only=True``: no
-pickled code), optionally wrapped in a ``"model"`` / ``"state_dict"`` entry. Accepted layouts:
+(``.safetensors``) or torch checkpoints (``.pth``, ``.pt``, ``.bin``; read with
+``weights_only=True``: no pickled code), optionally wrapped in a ``"model"`` / ``"state_dict"``
+entry. The published layouts, as their own code names the tensors:
 
-==========  ======================================================  ==========================
-source      tensor names                                            into
-==========  ======================================================  ==========================
-Pi3         ``encoder.*`` (DINOv2 naming), ``decoder.<i>.*``,       ``encoder``, ``decoder``
-            ``register_token``; its point / confidence / camera
-            decoders and heads are not used
-DINOv2      Meta's (``cls_token``, ``register_tokens``,             ``encoder``
-            ``pos_embed`` with the class position, ``blocks.*``,
-            ``mask_token``) or timm's (``reg_token``, ...)
-ResNeXt     torchvision / WSL / timm naming (``conv1``, ``bn1``,    ``detail``
-            ``layer1..4``); ``fc.*`` unused
-==========  ======================================================  ==========================
+=======  =================================================================  ===================
+source   tensor names (published files)                                     fills
+=======  =================================================================  ===================
+Pi3      ``encoder.*`` (Meta's DINOv2 ViT-L/14 with registers, its          ``encoder``,
+         ``mask_token`` deleted), ``decoder.<i>.{norm1, attn.{qkv, q_norm,  ``decoder``
+         k_norm, proj}, ls1.gamma, norm2, mlp.{fc1, fc2}, ls2.gamma}``
+         (36 blocks), ``register_token`` ``[1, 1, 5, 1024]``; its
+         ``point_*`` / ``conf_*`` / ``camera_*`` decoders and heads and
+         ``image_mean`` / ``image_std`` unused (yyfz/Pi3
+         ``pi3/models/pi3.py``; ``model.safetensors`` on Hugging Face
+         ``yyfz233/Pi3``; Pi3X's file names these parts alike)
+DINOv2   Meta's (``cls_token``, ``register_tokens``, ``pos_embed`` with     ``encoder``
+         the class position, ``mask_token``, ``patch_embed.proj``,
+         ``blocks.<i>.*``, ``norm``: ``dinov2_vitl14_reg4_pretrain.pth``)
+         or timm's (``reg_token``, ``pos_embed`` without class position:
+         ``vit_large_patch14_reg4_dinov2.lvd142m``); without registers
+         (``vit_large_patch14_dinov2``) for a model built so
+ResNeXt  torchvision / WSL / timm (``conv1``, ``bn1``, ``layer1..4``,       ``detail``
+         ``fc`` unused: ``resnext101_32x8d``, ``ig_resnext101_32x8d``)
+=======  =================================================================  ===================
 
-Meta's DINOv2 naming becomes timm's as timm itself converts it: the class token's position
-embedding is folded into the class token (timm's registered DINOv2 has no position for the
-class and register tokens), ``register_tokens`` becomes ``reg_token``. A file lacking tensors
-the model needs, or holding them at other shapes, is refused with a :class:`WeightsError`
-that lists them; nothing is loaded then.
+**Locating a part.** Each layout declares an *anchor* tensor (:data:`LAYOUTS`); its name in the
+file gives the part's prefix (``""``, ``"model."``, ``"backbone."``, ``"module."`` … whatever
+wraps it), and the part is every tensor under that prefix. A file without the anchor is not that
+checkpoint; one with the anchor under several prefixes is ambiguous (both refused, naming the
+file and the prefixes).
+
+**Conversions** (timm's own, :func:`timm.models.vision_transformer._convert_dinov2`): Meta's
+DINOv2 with registers becomes timm's — the class token's position embedding folded into the
+class token (timm's registered DINOv2 gives the class and register tokens no position),
+``register_tokens`` becomes ``reg_token``, ``mask_token`` (masked pretraining) is dropped. A
+position embedding laid out for another grid (the published 37 × 37 of 518 pixels against the
+model's :attr:`~.config.ModelConfig.encoder_img_size`) is resampled as timm resamples it when
+it loads a checkpoint (:func:`timm.layers.resample_abs_pos_embed`: bicubic, antialiased).
+
+**All or nothing.** Every part of every file is checked before any tensor is copied: a part
+with missing tensors, tensors the model does not have (under the part's prefix, bar the unused
+ones the layout declares), or tensors of other shapes raises :class:`WeightsError` naming the
+file, the part, and the first tensors of each kind with their counts; then nothing is loaded.
+
+**Folder** (``neumat inverse train --pretrained DIR``; :func:`load_pretrained_dir`)::
+
+    DIR/pi3.safetensors       Pi3's model.safetensors (encoder + decoder)   or
+    DIR/dinov2.safetensors    a DINOv2 encoder alone
+    DIR/resnext.safetensors   the ResNeXt detail encoder (optional)
+
+(any of the suffixes :data:`SUFFIXES`; one file per part).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,21 +68,26 @@ import torch
 from torch import nn
 
 from .model import MVInverse
+from .timm_import import import_timm
 
 log = logging.getLogger(__name__)
 
+SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+"""File suffixes of a weights folder's files (:func:`find_weight_files`)."""
 OPTIONAL = ("num_batches_tracked",)
 """Tensor name endings a file may lack (batch-norm step counters; older checkpoints omit them)."""
+SHOWN = 6
+"""Tensors named per kind in an error message (the count says how many more)."""
 
 
 class WeightsError(ValueError):
-    """A weights file does not fit the model part it is loaded into; the message lists the
-    missing or mis-shaped tensors."""
+    """A weights file does not fit the model part it is loaded into; the message names the
+    file, the part, and the missing, unexpected or mis-shaped tensors."""
 
 
 @dataclass
 class LoadReport:
-    """What one file contributed."""
+    """What one file contributed to one model part."""
 
     part: str
     """Model part filled (``"encoder"``, ``"decoder"``, ``"detail"``)."""
@@ -59,7 +96,7 @@ class LoadReport:
     loaded: int
     """Tensors loaded."""
     unused: list[str] = field(default_factory=list)
-    """Tensors of the file that no part used."""
+    """Tensors of the file that no part used (sorted)."""
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -67,34 +104,80 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     Raises:
         FileNotFoundError: no such file.
-        WeightsError: the file holds no tensor dictionary.
+        WeightsError: the file does not read as either, or holds no tensor dictionary.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist (weights load from local files only)")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
-    data = torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(str(path), device="cpu")
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # safetensors, pickle and zip errors have no common base
+        raise WeightsError(f"{path} is not a readable {'safetensors file' if path.suffix == '.safetensors' else 'torch checkpoint'}"
+                           f" ({type(e).__name__}: {e})") from e
     for key in ("model", "state_dict"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
     if not isinstance(data, dict) or not any(isinstance(v, torch.Tensor) for v in data.values()):
         raise WeightsError(f"{path} holds no tensor dictionary (a safetensors file or a torch state dict)")
-    return {k.removeprefix("module."): v for k, v in data.items() if isinstance(v, torch.Tensor)}
+    return {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
 
 
-def dinov2_to_timm(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Meta's DINOv2 (with registers) tensor names -> timm's (module docstring); timm-named
-    input passes through. ``mask_token`` (masked pretraining only) is dropped."""
-    out = {k: v for k, v in tensors.items() if k != "mask_token"}
-    if "register_tokens" in out:
-        out["reg_token"] = out.pop("register_tokens")
-        pos = out.pop("pos_embed")
-        out["cls_token"] = out["cls_token"] + pos[:, :1]
-        out["pos_embed"] = pos[:, 1:]
+def part_prefix(tensors: dict[str, torch.Tensor], anchor: str, path: str | Path, layout: str) -> str:
+    """The prefix under which ``tensors`` hold a part whose tensor ``anchor`` they contain
+    (``"model.encoder."`` for ``"model.encoder.patch_embed.proj.weight"``).
+
+    Raises:
+        WeightsError: ``anchor`` under no prefix (not a ``layout`` checkpoint) or under several.
+    """
+    found = sorted(k[: -len(anchor)] for k in tensors if k.endswith(anchor)
+                   and (len(k) == len(anchor) or k[-len(anchor) - 1] == "."))
+    if not found:
+        first = ", ".join(sorted(tensors)[:SHOWN])
+        raise WeightsError(f"{path} is not a {layout} checkpoint: no tensor '{anchor}' under any prefix "
+                           f"({len(tensors)} tensors, first: {first})")
+    if len(found) > 1:
+        raise WeightsError(f"{path} holds '{anchor}' under {len(found)} prefixes ({', '.join(map(repr, found))}): "
+                           f"which {layout} part is meant is ambiguous; save that part alone")
+    return found[0]
+
+
+def under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under ``prefix``, with it removed."""
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def dinov2_to_timm(tensors: dict[str, torch.Tensor], vit: nn.Module) -> dict[str, torch.Tensor]:
+    """A DINOv2 encoder's tensors (Meta's or timm's naming, no prefix) as timm's ViT ``vit``
+    names them, the position embedding resampled to ``vit``'s patch grid (module docstring) when
+    its patch positions form a square grid (otherwise it is left for :func:`assign` to refuse)."""
+    import_timm()
+    from timm.models.vision_transformer import _convert_dinov2
+
+    out = dict(tensors)
+    if "register_tokens" in out or "mask_token" in out:
+        out = _convert_dinov2(out, vit)
+    pos = out.get("pos_embed")
+    if pos is not None and pos.shape != vit.pos_embed.shape and pos.shape[-1] == vit.pos_embed.shape[-1]:
+        from timm.layers import resample_abs_pos_embed
+
+        prefix = 0 if vit.no_embed_class else vit.num_prefix_tokens
+        side = math.isqrt(max(pos.shape[1] - prefix, 0))
+        if side * side != pos.shape[1] - prefix:  # another token layout: assign() names the mismatch
+            return out
+        out["pos_embed"] = resample_abs_pos_embed(pos, new_size=list(vit.patch_embed.grid_size), old_size=[side, side],
+                                                  num_prefix_tokens=prefix, interpolation="bicubic", antialias=True)
+        log.info("DINOv2 position embedding resampled from %d x %d to %d x %d patches", side, side,
+                 *vit.patch_embed.grid_size)
     return out
+
+
+def _listing(kind: str, names: list[str]) -> str:
+    more = f", ... (+{len(names) - SHOWN} more)" if len(names) > SHOWN else ""
+    return f"{len(names)} {kind}: {', '.join(names[:SHOWN])}{more}"
 
 
 def assign(parts: list[tuple[nn.Module, dict[str, torch.Tensor], str]], path: str | Path) -> list[int]:
@@ -104,92 +187,137 @@ def assign(parts: list[tuple[nn.Module, dict[str, torch.Tensor], str]], path: st
     Returns:
         The number of tensors loaded per part.
     Raises:
-        WeightsError: tensors of a module missing from its ``tensors`` or of another shape
-            (listing them, with the file and the part); then nothing is loaded.
+        WeightsError: a module's tensors missing from its ``tensors``, ``tensors`` the module
+            does not have, or of other shapes (the first :data:`SHOWN` of each kind and their
+            counts, with the file and the part); then nothing is loaded.
     """
     for module, tensors, part in parts:
         own = module.state_dict()
         missing = [k for k in own if k not in tensors and not k.endswith(OPTIONAL)]
-        shapes = [f"{k}: file {tuple(tensors[k].shape)}, model {tuple(v.shape)}" for k, v in own.items()
+        unexpected = sorted(k for k in tensors if k not in own)
+        shapes = [f"{k} (file {tuple(tensors[k].shape)}, model {tuple(v.shape)})" for k, v in own.items()
                   if k in tensors and tensors[k].shape != v.shape]
-        if missing or shapes:
-            lines = []
-            if missing:
-                lines.append(f"{len(missing)} missing tensor(s): {', '.join(missing[:24])}"
-                             + (f", ... (+{len(missing) - 24} more)" if len(missing) > 24 else ""))
-            if shapes:
-                lines.append(f"{len(shapes)} tensor(s) of another shape: {'; '.join(shapes[:12])}"
-                             + (f"; ... (+{len(shapes) - 12} more)" if len(shapes) > 12 else ""))
+        if missing or unexpected or shapes:
+            lines = [_listing(kind, names) for kind, names in (
+                ("missing tensor(s)", missing), ("unexpected tensor(s)", unexpected),
+                ("tensor(s) of another shape", shapes)) if names]
             raise WeightsError(f"{path} does not fit the model's {part}: " + "; ".join(lines)
                                + ". Is it the right checkpoint for this model config? Nothing was loaded.")
     counts = []
     for module, tensors, _ in parts:
-        own = module.state_dict()
-        module.load_state_dict({k: tensors[k] for k in own if k in tensors}, strict=False)
-        counts.append(sum(1 for k in own if k in tensors))
+        module.load_state_dict(tensors, strict=False)
+        counts.append(len(tensors))
     return counts
 
 
-def _sub(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """The tensors under ``prefix``, with it removed."""
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+@dataclass(frozen=True)
+class Layout:
+    """A published checkpoint layout: how to find it in a file and which model parts it fills."""
+
+    name: str
+    """The layout's name (``"pi3"``, ``"dinov2"``, ``"resnext"``: also its file's stem in a folder)."""
+    anchor: str
+    """A tensor every file of the layout holds; its prefix in a file is the layout's prefix."""
+    split: Callable[[MVInverse, dict[str, torch.Tensor]], list[tuple[nn.Module, dict[str, torch.Tensor], str]]]
+    """``(model, tensors under the prefix) -> [(module, its tensors by its own names, part)]``."""
+    used: Callable[[str], bool]
+    """Whether a tensor name (under the prefix) belongs to the parts filled; others are reported
+    as unused, not refused."""
 
 
-def load_dinov2(model: MVInverse, path: str | Path) -> LoadReport:
-    """Fill the encoder from a DINOv2 checkpoint (Meta or timm naming; ``encoder.`` / ``backbone.``
-    prefixes stripped)."""
-    tensors = read_state_dict(path)
-    for prefix in ("encoder.", "backbone."):
-        if any(k.startswith(prefix) for k in tensors):
-            tensors = _sub(tensors, prefix)
-    tensors = dinov2_to_timm(tensors)
-    (n,) = assign([(model.encoder, tensors, "encoder")], path)
-    own = model.encoder.state_dict()
-    return LoadReport("encoder", str(path), n, sorted(k for k in tensors if k not in own))
-
-
-def load_pi3(model: MVInverse, path: str | Path) -> list[LoadReport]:
-    """Fill the encoder and the decoder from Pi3's checkpoint (module docstring)."""
-    tensors = read_state_dict(path)
-    encoder = dinov2_to_timm(_sub(tensors, "encoder."))
+def _pi3_parts(model: MVInverse, tensors: dict[str, torch.Tensor]):
     decoder = {re.sub(r"^decoder\.(\d+)\.", r"blocks.\1.", k): v for k, v in tensors.items()
                if re.match(r"decoder\.\d+\.", k)}
     if "register_token" in tensors:
         decoder["register_token"] = tensors["register_token"]
-    n_enc, n_dec = assign([(model.encoder, encoder, "encoder"), (model.decoder, decoder, "decoder")], path)
-    used = {"register_token"} | {k for k in tensors if k.startswith("encoder.") or re.match(r"decoder\.\d+\.", k)}
-    unused = sorted(k for k in tensors if k not in used)
-    log.info("Pi3 weights %s: %d encoder and %d decoder tensors; %d of its tensors unused (its 3D heads)",
-             path, n_enc, n_dec, len(unused))
-    return [LoadReport("encoder", str(path), n_enc), LoadReport("decoder", str(path), n_dec, unused)]
+    encoder = dinov2_to_timm(under(tensors, "encoder."), model.encoder)
+    return [(model.encoder, encoder, "encoder"), (model.decoder, decoder, "decoder")]
 
 
-def load_resnext(model: MVInverse, path: str | Path) -> LoadReport:
-    """Fill the ResNeXt detail encoder (torchvision / WSL / timm naming; ``fc.*`` unused)."""
+def _dinov2_parts(model: MVInverse, tensors: dict[str, torch.Tensor]):
+    return [(model.encoder, dinov2_to_timm(tensors, model.encoder), "encoder")]
+
+
+def _resnext_parts(model: MVInverse, tensors: dict[str, torch.Tensor]):
     if model.detail is None:
         raise WeightsError("this model fuses no ResNeXt features (fused_heads is empty): no ResNeXt to load")
-    tensors = read_state_dict(path)
-    (n,) = assign([(model.detail, tensors, "detail")], path)
-    own = model.detail.state_dict()
-    return LoadReport("detail", str(path), n, sorted(k for k in tensors if k not in own))
+    return [(model.detail, tensors, "detail")]
+
+
+LAYOUTS = {
+    "pi3": Layout("pi3", "decoder.0.attn.qkv.weight", _pi3_parts,
+                  lambda k: k.startswith("encoder.") or k == "register_token" or bool(re.match(r"decoder\.\d+\.", k))),
+    "dinov2": Layout("dinov2", "patch_embed.proj.weight", _dinov2_parts, lambda k: True),
+    "resnext": Layout("resnext", "layer1.0.conv1.weight", _resnext_parts, lambda k: not k.startswith("fc.")),
+}
+"""The published layouts by name (module docstring)."""
+
+
+def load_file(model: MVInverse, layout: str, path: str | Path) -> list[LoadReport]:
+    """Fill ``model``'s parts from one file of ``layout`` (:data:`LAYOUTS`), all or nothing.
+
+    Raises:
+        FileNotFoundError, WeightsError: :func:`read_state_dict`, :func:`part_prefix`,
+            :func:`assign`.
+    """
+    spec = LAYOUTS[layout]
+    everything = read_state_dict(path)
+    prefix = part_prefix(everything, spec.anchor, path, layout)
+    tensors = under(everything, prefix)
+    parts = spec.split(model, {k: v for k, v in tensors.items() if spec.used(k)})
+    counts = assign(parts, path)
+    unused = sorted(k for k in everything if not (k.startswith(prefix) and spec.used(k[len(prefix):])))
+    reports = [LoadReport(part, str(path), n) for (_, _, part), n in zip(parts, counts)]
+    reports[-1].unused = unused
+    log.info("%s weights %s (prefix %r): %s; %d tensors unused", layout, path, prefix,
+             ", ".join(f"{r.loaded} {r.part} tensors" for r in reports), len(unused))
+    return reports
 
 
 def load_pretrained(model: MVInverse, pi3: str | Path | None = None, dinov2: str | Path | None = None,
                     resnext: str | Path | None = None) -> list[LoadReport]:
     """The seed's initialization: Pi3's encoder and decoder (or a DINOv2 encoder alone) and the
-    ResNeXt; parts without a file keep their random weights.
+    ResNeXt; parts without a file keep their random weights. Each file loads all or nothing.
 
     Raises:
         ValueError: both ``pi3`` and ``dinov2`` given (both fill the encoder).
-        WeightsError: a file that does not fit (:func:`assign`).
+        FileNotFoundError, WeightsError: a file that is absent or does not fit (:func:`load_file`).
     """
     if pi3 is not None and dinov2 is not None:
         raise ValueError("give Pi3 weights (encoder + decoder) or DINOv2 weights (encoder), not both")
     reports = []
-    if pi3 is not None:
-        reports += load_pi3(model, pi3)
-    if dinov2 is not None:
-        reports.append(load_dinov2(model, dinov2))
-    if resnext is not None:
-        reports.append(load_resnext(model, resnext))
+    for layout, path in (("pi3", pi3), ("dinov2", dinov2), ("resnext", resnext)):
+        if path is not None:
+            reports += load_file(model, layout, path)
     return reports
+
+
+def find_weight_files(folder: str | Path) -> dict[str, Path]:
+    """The weights files of a folder by layout (module docstring: ``<layout><suffix>``).
+
+    Raises:
+        FileNotFoundError: no such folder, or none of the expected files in it.
+        WeightsError: two files for one layout, or both ``pi3`` and ``dinov2``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"pretrained weights folder {folder} does not exist")
+    found: dict[str, Path] = {}
+    for layout in LAYOUTS:
+        files = [folder / f"{layout}{s}" for s in SUFFIXES if (folder / f"{layout}{s}").is_file()]
+        if len(files) > 1:
+            raise WeightsError(f"{folder} holds {len(files)} {layout} files ({', '.join(f.name for f in files)}): keep one")
+        if files:
+            found[layout] = files[0]
+    if not found:
+        raise FileNotFoundError(f"{folder} holds none of {', '.join(f'{n}{SUFFIXES[0]}' for n in LAYOUTS)} "
+                                f"(suffixes {', '.join(SUFFIXES)}): nothing to load")
+    if "pi3" in found and "dinov2" in found:
+        raise WeightsError(f"{folder} holds both {found['pi3'].name} and {found['dinov2'].name}: both fill the "
+                           f"encoder; keep one")
+    return found
+
+
+def load_pretrained_dir(model: MVInverse, folder: str | Path) -> list[LoadReport]:
+    """:func:`load_pretrained` from a folder's files (:func:`find_weight_files`)."""
+    return load_pretrained(model, **find_weight_files(folder))
