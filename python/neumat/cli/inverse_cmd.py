@@ -17,6 +17,7 @@ Examples::
 
     neumat inverse render-data data/inverse --scenes 20 --size 112
     neumat inverse train data/inverse --out runs/inverse --model tiny --minutes 10
+    neumat inverse train data/inverse --out runs/inverse --pretrained weights/   # pi3 + resnext files
     neumat inverse eval data/inverse_test --weights runs/inverse --json eval.json
     neumat inverse capture.mp4 --out maps/capture --weights runs/inverse
     neumat inverse out/videos/leather_rot000/video --out maps/leather      # posed: known poses
@@ -96,9 +97,12 @@ def render_data(
     metal_probability: Annotated[float, typer.Option(min=0, max=1, help="Chance of a partly metal scene.")] = 0.3,
     seed: Annotated[int, typer.Option(help="Seed of materials, rotations, cameras and lights.")] = 0,
     variant: Annotated[str, typer.Option(help="Mitsuba variant: auto, scalar_rgb, llvm_ad_rgb.")] = "auto",
+    shape: Annotated[str, typer.Option(help="Sample shape: plane (displaced height field) or sphere (the maps "
+                                            "wrapped on it, normal-mapped; background masked).")] = "plane",
 ) -> None:
-    """Render multi-view scenes of materials on a plane (Mitsuba 3 images and diffuse shading; exact
-    albedo, metallic, roughness, camera-space normal maps from the project's reference geometry).
+    """Render multi-view scenes of materials on a plane or a sphere (Mitsuba 3 images and diffuse
+    shading; exact albedo, metallic, roughness, camera-space normal maps from the project's
+    reference geometry).
     Finished scenes are skipped; a killed run leaves no partial scene."""
     from ..data import DataError, MATERIALS, PbrLoadError
     from ..fileio import OutputPathError, check_output_dir
@@ -109,7 +113,7 @@ def render_data(
         check_output_dir(out, "OUT")
         names = sorted(MATERIALS) if material == "all" else _split(material)
         settings = DataSettings(size=size, views=views, spp=spp, resolution=resolution,
-                                metal_probability=metal_probability, variant=variant)
+                                metal_probability=metal_probability, variant=variant, shape=shape)
         factories = scene_materials(names, maps or [], resolution)
     except (DataError, PbrLoadError, OutputPathError, ValueError) as e:
         raise typer.BadParameter(str(e)) from None
@@ -241,18 +245,23 @@ def train(
     minutes: Annotated[Optional[float], typer.Option(min=0, help="Wall-time budget, minutes (0: none).")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Pretraining steps.")] = None,
     heads_steps: Annotated[Optional[int], typer.Option(min=0, help="Heads-only steps after them.")] = None,
+    pretrained: Annotated[Optional[Path], typer.Option(
+        help="Folder of pretrained weights: pi3.safetensors (Pi3's model.safetensors: encoder + decoder) or "
+             "dinov2.safetensors, and resnext.safetensors (.pth / .pt / .bin too); local files only.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out.")] = False,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a field of neumat.inverse.config.InverseTrainConfig: field=value, repeatable.")] = None,
 ) -> None:
     """Train MVInverse on rendered scenes (both stages of the seed; checkpoints, exact --resume,
-    time budget). Pretrained DINOv2 / Pi3 / ResNeXt weights are not loaded here (random start)."""
+    time budget), from random weights or from --pretrained (the seed's Pi3 / DINOv2 / ResNeXt
+    start; neumat.inverse.weights documents the accepted key layouts)."""
     import json
 
     from ..train.config_io import ConfigError, apply_overrides, load_config
     from ..inverse.config import InverseTrainConfig
     from ..inverse.dataset import dataset_batches
     from ..inverse.train import run_training
+    from ..inverse.weights import WeightsError, find_weight_files
 
     setup_logging()
     if model not in ("tiny", "full"):
@@ -263,13 +272,19 @@ def train(
             cfg = load_config(saved, InverseTrainConfig)
         else:
             cfg = InverseTrainConfig.tiny(progress=True) if model == "tiny" else InverseTrainConfig()
-        given = {"out": str(out), "max_minutes": minutes, "steps": steps, "heads_steps": heads_steps}
+        given = {"out": str(out), "max_minutes": minutes, "steps": steps, "heads_steps": heads_steps,
+                 "pretrained": None if pretrained is None else str(pretrained)}
         cfg = apply_overrides(cfg, [f"{k}={json.dumps(v)}" for k, v in given.items() if v is not None] + list(set_ or []))
         cfg.validate()
+        if cfg.pretrained and not resume:
+            find_weight_files(cfg.pretrained)  # the folder's layout, checked before any work
         batches = dataset_batches(data)
     except (ConfigError, ValueError, OSError) as e:
         raise typer.BadParameter(str(e)) from None
-    result = run_training(cfg, batches, resume=resume)
+    try:
+        result = run_training(cfg, batches, resume=resume)
+    except WeightsError as e:  # raised while the run is set up, before its directory is written
+        raise typer.BadParameter(str(e)) from None
     last = next((h for h in reversed(result.history) if h.get("kind") == "train"), {})
     log.info("%d steps in %.1f s%s; last loss %.4f; weights in %s", result.steps_done, result.seconds,
              " (stopped by the time budget)" if result.stopped_by_budget else "", last.get("loss", float("nan")), out)

@@ -15,7 +15,8 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
 * :mod:`.attention` — Pi3's permutation-equivariant alternating frame-wise / global attention;
 * :mod:`.dpt` — the DPT heads and the seed's detail fusion with the ResNeXt features;
 * :mod:`.model` — :class:`~.model.MVInverse`, the network, and its parameter groups;
-* :mod:`.weights` — pretrained DINOv2 / Pi3 / ResNeXt weights from local files;
+* :mod:`.weights` — pretrained Pi3 / DINOv2 / ResNeXt weights from local files in their
+  published key layouts (a weights folder, prefixes, position-embedding resampling);
 * :mod:`.losses` — MSE + multi-scale gradient, scale-invariant albedo, cosine normal loss,
   the unreliable-albedo mask, the weighted sum (seed eq. 2-5, 7-8);
 * :mod:`.train` — the training engine's plug-in: stages (pretraining with frozen encoders, then
@@ -29,6 +30,7 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
   smoke runs);
 * :mod:`.views` — capture cameras and light of a scene, exact ground-truth buffers of a view
   (the frames and axes every other module uses);
+* :mod:`.shapes` — curved sample shapes (a sphere): Mitsuba's parametrization, exact buffers;
 * :mod:`.dataset` — rendered training / evaluation data (Mitsuba 3 images and shading, reference
   ground truth), its folder and batch source;
 * :mod:`.register` — frames to the texture plane: homographies from known poses, or SIFT/ORB +

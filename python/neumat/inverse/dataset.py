@@ -1,6 +1,8 @@
 """MVInverse training and evaluation data made here: multi-view renders of the project's materials
 (procedural and photo-based, :data:`neumat.data.materials.MATERIALS`, or PBR map folders) on a
-plane, with exact ground-truth intrinsic maps per view.
+plane or wrapped on a sphere (:attr:`DataSettings.shape`; :mod:`.shapes`: Mitsuba's sphere with
+the same BSDF and normal map, ground truth from the analytic sphere, checked against Mitsuba's
+intersection, ``normalmap`` and ``aov`` integrator), with exact ground-truth intrinsic maps per view.
 
 **Renderers.** Images and diffuse shading are rendered by **Mitsuba 3**
 (:class:`neumat.video.scene.TrajectoryScene`: the displaced height field as a mesh, the project's
@@ -22,7 +24,9 @@ leaves no half scene, and a rerun skips finished ones)::
 
     <out>/<scene_id>/views.npz   image (uint8 sRGB [V, H, W, 3]), radiance (float16 linear),
                                  albedo, metallic, roughness, normal, shading (float16),
-                                 points, depth (float32), all [V, H, W, C], row 0 at the top
+                                 points, depth (float32), all [V, H, W, C], row 0 at the top;
+                                 sphere scenes: mask (uint8 [V, H, W, 1], 1 = pixel fully on
+                                 the sphere; the batches mask every map by it)
     <out>/<scene_id>/poses.json  neumat.video.poses/1 (width, height, sample_size in meta)
     <out>/<scene_id>/scene.json  material name, source, seed, metal flag, renderer settings
 """
@@ -42,6 +46,7 @@ from ..data.procedural import smoothstep
 from ..fileio import atomic_write_bytes, staged_folder
 from ..video.trajectory import FramePose, load_poses, save_poses
 from .config import PATCH
+from .shapes import SHAPES, Sphere, sphere_gt_buffers
 from .views import CaptureGeometry, capture_poses, gt_buffers
 
 VIEWS_FILE, POSES_FILE, SCENE_FILE = "views.npz", "poses.json", "scene.json"
@@ -74,12 +79,18 @@ class DataSettings:
     """Mitsuba variant: ``auto`` (llvm_ad_rgb where it runs), ``scalar_rgb`` or ``llvm_ad_rgb``."""
     geometry: CaptureGeometry = field(default_factory=CaptureGeometry)
     """Camera and light distribution."""
+    shape: str = "plane"
+    """Sample shape (:data:`~.shapes.SHAPES`): ``plane`` (the displaced height field) or ``sphere``
+    (:class:`~.shapes.Sphere`: the maps wrapped on it, normal-mapped; a ``mask`` of the pixels
+    fully on it)."""
 
     def __post_init__(self) -> None:
         if self.size < PATCH or self.size % PATCH:
             raise ValueError(f"size must be a positive multiple of {PATCH} pixels, got {self.size}")
         if min(self.views, self.spp, self.supersample) < 1 or self.resolution < 8:
             raise ValueError("views, spp and supersample must be >= 1 and resolution >= 8")
+        if self.shape not in SHAPES:
+            raise ValueError(f"unknown shape {self.shape!r}; choose from {SHAPES}")
         if not 0.0 <= self.metal_probability <= 1.0:
             raise ValueError(f"metal_probability must be in [0, 1], got {self.metal_probability}")
 
@@ -109,7 +120,12 @@ def render_views(material: PbrMaterial, poses: Sequence[FramePose], settings: Da
 
     rs = RenderSettings(settings.size, settings.size, settings.spp, settings.sample_size)
     with mitsuba_variant(variant) as mi:
-        scene = TrajectoryScene(material, list(poses), rs)
+        if settings.shape == "sphere":
+            from .shapes import sphere_scene
+
+            scene = sphere_scene(material, Sphere(), rs)
+        else:
+            scene = TrajectoryScene(material, list(poses), rs)
         radiance = np.stack([scene.render(p) for p in poses])
         params = mi.traverse(scene.mesh)
         params["bsdf.nested_bsdf.weight.value"] = 0.0  # all weight on the diffuse lobe ...
@@ -127,14 +143,20 @@ def render_scene(material: PbrMaterial, poses: Sequence[FramePose], settings: Da
     from ..video.folder import srgb8
 
     radiance, shading = render_views(material, poses, settings, variant)
-    gt = [gt_buffers(material, p, settings.size, settings.size, settings.sample_size, settings.supersample)
-          for p in poses]
+    if settings.shape == "sphere":
+        gt = [sphere_gt_buffers(material, p, settings.size, settings.size, Sphere(), settings.sample_size,
+                                settings.supersample) for p in poses]
+    else:
+        gt = [gt_buffers(material, p, settings.size, settings.size, settings.sample_size, settings.supersample)
+              for p in poses]
     out = {k: np.stack([g[k] for g in gt]) for k in gt[0]}
     out["image"] = np.stack([srgb8(r) for r in radiance])
     out["radiance"] = radiance.astype(np.float16)
     out["shading"] = np.clip(shading, 0.0, 1.0)
     for k in MAPS:
         out[k] = out[k].astype(np.float16)
+    if "mask" in out:
+        out["mask"] = out["mask"].astype(np.uint8)
     return out
 
 
@@ -253,12 +275,15 @@ def dataset_batches(root: str | Path):
             h, w = s.arrays["image"].shape[1:3]
             corners = rng.integers(0, [max(h - request.long_side, 0) + 1, max(w - request.long_side, 0) + 1],
                                    size=(request.views, 2))
-            picked.append({k: _crop(np.asarray(s.arrays[k][idx], np.float32) / (255.0 if k == "image" else 1.0),
+            arrays = {**s.arrays, "mask": s.arrays.get("mask", np.ones((s.views, h, w, 1), np.uint8))}
+            picked.append({k: _crop(np.asarray(arrays[k][idx], np.float32) / (255.0 if k == "image" else 1.0),
                                     request.long_side, corners, k == "normal")
-                           for k in ("image", *MAPS)})
+                           for k in ("image", "mask", *MAPS)})
         stack = {k: torch.from_numpy(np.stack([p[k] for p in picked]).transpose(0, 1, 4, 2, 3).copy())
                  for k in picked[0]}
-        return InverseBatch(stack.pop("image"), {Intrinsic(k): v for k, v in stack.items()})
+        image, mask = stack.pop("image"), stack.pop("mask") > 0.999
+        return InverseBatch(image, {Intrinsic(k): v for k, v in stack.items()},
+                            {Intrinsic(k): mask for k in stack})
 
     return batch
 
