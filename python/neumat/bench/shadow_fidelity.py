@@ -109,7 +109,8 @@ def measure_scene(device, bundle, key: str, size: int, elevations=ELEVATIONS,
     camera = fs.camera(size)
     directions = [light_direction(e) for e in elevations]
     ours = neumat_shadows(device, mesh, spec, camera, directions, shadow_mode)
-    refs = reference_shadows(mitsuba_scene(*displaced_surface(mesh, spec, vertices_per_texel)), camera, directions)
+    refs = reference_shadows(mitsuba_scene(*displaced_surface(mesh, spec, vertices_per_texel)), camera, directions,
+                             spec.height.shape[0])
     uv_error = hit_uv_error(ours["uv"], refs[0].uv, spec.height.shape[0])
     rows = []
     for region, select in fs.regions.items():

@@ -10,8 +10,14 @@ height of the bilinear, tiled height map H (``neumat.material.interp.bilinear``,
 (unnormalized vertex normals, as the prisms' caps) — that is ``Σ b_i Q_i + H(uv) Σ b_i T_i`` with the
 prisms' corners Q and extrusions T (:func:`neumat.render.prism.prism_corners`). Mitsuba (``scalar_rgb``) casts the
 :meth:`~neumat.render.camera.Camera.rays` of every pixel centre against it and, from each hit,
-a shadow ray (``spawn_ray``) toward the light; a pixel is shadowed if that ray is blocked. The
-hits' uv (the mesh's texture coordinates) is the exact prism map (:mod:`neumat.render.prism`).
+a shadow ray toward the light; a pixel is shadowed if the hit facet faces away from the light or
+that ray is blocked. The shadow ray starts :data:`SHADOW_LIFT_TEXELS` local texels above the hit
+along the facet normal (the fidelity suite's convention, :mod:`neumat.fidelity.periodic_surface`),
+not from Mitsuba's ``spawn_ray``, whose offset grows with the hit's distance from the origin:
+on the plane at light elevation 70° (gravel, 256², 4 vertices per texel) ``spawn_ray`` lit
+pits whose occluder lies within that offset, and the IoU against neumat read 0.867; with the
+fixed lift it reads 0.928 (0.968 → 0.984 at 30°, 0.941 → 0.969 at 50°). The hits' uv (the
+mesh's texture coordinates) is the exact prism map (:mod:`neumat.render.prism`).
 
 Comparison (:func:`shadow_agreement`): on pixels that both renderers see, the IoU of the
 shadowed sets and both shadowed fractions.
@@ -30,6 +36,9 @@ from ..prism import prism_corners
 from ..scene import HeightSpec
 from ..shapes import Mesh
 
+SHADOW_LIFT_TEXELS = 0.01
+"""Start of each shadow ray above its hit, along the facet normal, in local texels (the smaller
+world length of one texel along u and v at the hit: ``|∂p/∂u| / res``, ``|∂p/∂v| / res``)."""
 VERTICES_PER_TEXEL = 4.0
 """Default density of the displaced mesh. The reference has converged there: on the UV sphere
 (gravel, 128², lights at 30/50/70°) its shadow masks agree with a 16-vertices-per-texel mesh at
@@ -101,9 +110,10 @@ def mitsuba_scene(positions: np.ndarray, faces: np.ndarray, uvs: np.ndarray):
     return mi.load_dict({"type": "scene", "displaced": mesh})
 
 
-def reference_shadows(scene, camera: Camera, light_directions) -> list[ReferenceShadows]:
+def reference_shadows(scene, camera: Camera, light_directions, texels_per_unit: int) -> list[ReferenceShadows]:
     """Per light (unit world directions toward it): Mitsuba's hits of ``camera``'s pixel-centre
-    rays on ``scene`` (:func:`mitsuba_scene`) and their shadow rays."""
+    rays on ``scene`` (:func:`mitsuba_scene`) and their shadow rays (module docstring);
+    ``texels_per_unit``: height-map texels per UV unit (sets the shadow rays' lift)."""
     mi = require_mitsuba()
     o, d = camera.rays()
     h, w = o.shape[:2]
@@ -111,24 +121,26 @@ def reference_shadows(scene, camera: Camera, light_directions) -> list[Reference
     pos = np.zeros((h, w, 3), np.float32)
     uv = np.full((h, w, 2), np.nan, np.float32)
     normal = np.zeros((h, w, 3), np.float32)
-    interactions = {}
+    starts = {}  # (r, c) -> (hit point, facet normal toward the camera, lift), float64
     for r in range(h):
         for c in range(w):
             si = scene.ray_intersect(mi.Ray3f(mi.Point3f(*o[r, c]), mi.Vector3f(*d[r, c])))
             if si.is_valid():
-                hit[r, c] = True
-                pos[r, c] = [si.p[0], si.p[1], si.p[2]]
+                p = np.array([si.p[0], si.p[1], si.p[2]], np.float64)
+                n = np.array([si.n[0], si.n[1], si.n[2]], np.float64)
+                n = -n if np.dot(n, d[r, c]) > 0 else n
+                texel = min(np.linalg.norm(np.array(si.dp_du)), np.linalg.norm(np.array(si.dp_dv))) / texels_per_unit
+                hit[r, c], pos[r, c], normal[r, c] = True, p, n
                 uv[r, c] = [si.uv[0], si.uv[1]]
-                n = np.array([si.n[0], si.n[1], si.n[2]], np.float32)
-                normal[r, c] = -n if np.dot(n, d[r, c]) > 0 else n
-                interactions[(r, c)] = si
+                starts[(r, c)] = (p, n, SHADOW_LIFT_TEXELS * texel)
     out = []
     for wi in light_directions:
-        wi = np.asarray(wi, np.float64)
-        wi = mi.Vector3f(*(wi / np.linalg.norm(wi)))
+        wi = np.asarray(wi, np.float64) / np.linalg.norm(wi)
+        toward = mi.Vector3f(*wi)
         shadowed = np.zeros((h, w), bool)
-        for (r, c), si in interactions.items():
-            shadowed[r, c] = scene.ray_test(si.spawn_ray(wi))
+        for (r, c), (p, n, lift) in starts.items():
+            # dark where the facet faces away from the light, else where the lifted ray is blocked
+            shadowed[r, c] = n @ wi <= 0.0 or scene.ray_test(mi.Ray3f(mi.Point3f(*(p + lift * n)), toward))
         out.append(ReferenceShadows(hit, shadowed, pos, uv, normal))
     return out
 
