@@ -53,6 +53,8 @@ MLP included) reads them as given.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .common import bilinear_lookup_np
@@ -129,22 +131,32 @@ def trilinear_lookup_np(chain: list[np.ndarray], st: np.ndarray, footprint_log2:
     return lookup_at_lod_np(chain, st, level_of_detail(footprint_log2, chain[0].shape[1], len(chain)))
 
 
-def lookup_at_lod_np(chain: list[np.ndarray], st: np.ndarray, lod: np.ndarray) -> np.ndarray:
-    """float32 ``[B, C]`` wrapping lookup of ``chain`` at ``st`` ``[B, 2]`` and float32 levels of
-    detail ``[B]``: level-0 bilinear where ``lod <= 0`` (or NaN), else levels floor(lod) and
-    floor(lod) + 1 blended by frac(lod)."""
-    st = np.asarray(st, np.float32)
-    lod = np.asarray(lod, np.float32)
-    out = bilinear_lookup_np(chain[0], st, True)
+def blend_levels(lod: np.ndarray, level0: np.ndarray, levels: int,
+                 read: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
+    """float32 ``[B, C]``: the trilinear blend of a chain's levels at levels of detail ``lod``
+    ``[B]`` — ``level0`` (the level-0 values ``[B, C]``, kept where ``lod <= 0`` or NaN), else
+    levels floor(lod) and floor(lod) + 1 (at most ``levels - 1``) blended by frac(lod) as
+    ``a + (b - a) * frac``; ``read(level, sel)`` gives level ``level``'s ``[len(sel), C]`` values
+    at the samples ``sel`` (indices into B). Updates and returns ``level0``."""
+    out = level0
     minified = np.flatnonzero(lod > 0)
     if minified.size == 0:
         return out
     lo = np.floor(lod[minified]).astype(np.int64)
     frac = (lod[minified] - lo.astype(np.float32))[:, None]
     for level in np.unique(lo):
-        sel = minified[lo == level]
-        a = bilinear_lookup_np(chain[level], st[sel], True)
-        f = frac[lo == level]
-        b = bilinear_lookup_np(chain[min(level + 1, len(chain) - 1)], st[sel], True)
-        out[sel] = a + (b - a) * f
+        pick = lo == level
+        sel = minified[pick]
+        a = out[sel] if level == 0 else read(int(level), sel)
+        b = read(int(min(level + 1, levels - 1)), sel)
+        out[sel] = a + (b - a) * frac[pick]
     return out
+
+
+def lookup_at_lod_np(chain: list[np.ndarray], st: np.ndarray, lod: np.ndarray) -> np.ndarray:
+    """float32 ``[B, C]`` wrapping lookup of ``chain`` at ``st`` ``[B, 2]`` and float32 levels of
+    detail ``[B]``: level-0 bilinear where ``lod <= 0`` (or NaN), else levels floor(lod) and
+    floor(lod) + 1 blended by frac(lod) (:func:`blend_levels`)."""
+    st = np.asarray(st, np.float32)
+    return blend_levels(np.asarray(lod, np.float32), bilinear_lookup_np(chain[0], st, True), len(chain),
+                        lambda level, sel: bilinear_lookup_np(chain[level], st[sel], True))

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..material.mips import level_of_detail, mip_chain
+from ..material.mips import blend_levels, level_of_detail, mip_chain
 from .histogram import LUT_RANGE, LUT_SIZE, GaussianizedPlane, inverse_histogram
 from .tiling import SINGULARITY_WEIGHT, DualTileSample, bilinear_wrap
 
@@ -149,16 +149,5 @@ def blend_lod(plane: PrefilteredPlane, uv: np.ndarray, sample: DualTileSample, g
     (log2 UV units; module docstring: trilinear between the levels' syntheses)."""
     uv = np.asarray(uv, np.float32)
     lod = level_of_detail(footprint, plane.chain[0].shape[1], plane.levels)
-    out = blend_level(plane, 0, uv, sample, guide)
-    minified = np.flatnonzero(lod > 0)
-    if minified.size == 0:
-        return out
-    lo = np.floor(lod[minified]).astype(np.int64)
-    frac = (lod[minified] - lo.astype(np.float32))[:, None]
-    for level in np.unique(lo):
-        sel = minified[lo == level]
-        part = _take(sample, sel)
-        a = out[sel] if level == 0 else blend_level(plane, level, uv[sel], part, guide)
-        b = blend_level(plane, min(level + 1, plane.levels - 1), uv[sel], part, guide)
-        out[sel] = a + (b - a) * frac[lo == level]
-    return out
+    return blend_levels(lod, blend_level(plane, 0, uv, sample, guide), plane.levels,
+                        lambda level, sel: blend_level(plane, level, uv[sel], _take(sample, sel), guide))

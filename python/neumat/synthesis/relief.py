@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..material.mips import slope_level_of_detail
+from ..material.mips import blend_levels, slope_level_of_detail
 from .prefilter import blend_level
 from .tiling import dual_tile_sample
 
@@ -66,14 +66,4 @@ def relief_slope(synth, uv: np.ndarray, extent: float, footprint: np.ndarray | N
         return out
     plane = synth.height_prefiltered
     lod = slope_level_of_detail(footprint, synth.u_plane.gaussian.shape[1], plane.chain[0].shape[1], plane.levels)
-    minified = np.flatnonzero(lod > 0)
-    if minified.size == 0:
-        return out
-    lo = np.floor(lod[minified]).astype(np.int64)
-    frac = (lod[minified] - lo.astype(np.float32))[:, None]
-    for level in np.unique(lo):
-        sel = minified[lo == level]
-        a = out[sel] if level == 0 else level_slope(synth, uv[sel], extent, level)
-        b = level_slope(synth, uv[sel], extent, min(level + 1, plane.levels - 1))
-        out[sel] = a + (b - a) * frac[lo == level]
-    return out
+    return blend_levels(lod, out, plane.levels, lambda level, sel: level_slope(synth, uv[sel], extent, level))
