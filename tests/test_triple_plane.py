@@ -227,3 +227,29 @@ def test10_pyramid_fits_prefiltered_samples_better_than_the_box_chain(point_and_
                                 bilinear_lookup_np(bundle.planes["D"], pb.d, False)], axis=1)
         errors.append(float(np.abs(forward(bundle.mlps["rgb"], feats) - pb.target).mean()))
     assert errors[1] < errors[0], errors  # 40 point steps: the decoder, not U, limits both
+
+
+def test11_network_target_pyramid_on_any_source_resumes_bit_identically(tmp_path):
+    """lod_target "network" fits the levels to the frozen network's own box means, so a source
+    without rendered boxes (the analytic BTF) gets a learned pyramid too; a run killed inside the
+    pyramid phase and resumed ends bit-identical to an uninterrupted one (levels, their
+    optimizer, the frozen rest)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from neumat.train import train
+    from neumat.train.checkpoint import load_checkpoint
+    from train_fixtures import AnalyticBtf, Interrupted, assert_same_checkpoint, small_config, stop_at
+
+    over = ("lod_pyramid=0.25", 'lod_target="network"', "lod_taps=2")
+    full = train(small_config(tmp_path / "full", *over), AnalyticBtf())
+    assert full.bundle.provenance["u_filter"] == "learned-mip-trilinear-v1" and full.bundle.u_levels
+    cfg = small_config(tmp_path / "killed", *over)
+    with pytest.raises(Interrupted):
+        train(cfg, AnalyticBtf(), callbacks=[stop_at(21)])  # checkpoint at 20: pyramid steps 18..23
+    resumed = train(cfg, AnalyticBtf(), resume=True)
+    assert_same_checkpoint(load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint))
+    plain = train(small_config(tmp_path / "plain", "steps=18", "lod_pyramid=0"), AnalyticBtf())
+    for p in "UHD":
+        assert np.array_equal(plain.bundle.planes[p], full.bundle.planes[p])

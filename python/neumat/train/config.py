@@ -202,7 +202,7 @@ class TrainConfig:
     """Optimizer steps of the whole run (schedule and QAT phases are fractions of it); fewer when
     ``max_minutes`` rescales the run. The GPU preset ``assets/configs/train_gpu.json`` runs
     20000 steps of 65536."""
-    lod_pyramid: float = 0.1
+    lod_pyramid: float = 0.05
     """Feature LoD by a learned pyramid: the fraction of the run's optimizer steps, at its end,
     that fit free coarse U levels 1..L (initialised from the box mip chain of level 0) on
     prefiltered samples only (box means from one U texel to the tile), through the trilinear
@@ -211,8 +211,30 @@ class TrainConfig:
     run of the remaining steps (warm-up, QAT, decay), so every read at a footprint of at most one
     U texel is that run's, bit for bit; the bundle stores the levels (``u_filter =
     "learned-mip-trilinear-v1"``) and renders with feature LoD by default. 0: point samples only
-    (the bundle reads level 0). Point sources (``source.sampling = "points"``) only, and only
-    with ``source.lod_fraction`` 0; others train without it. Measured (README "Feature LoD"): see the README's table."""
+    (the bundle reads level 0). Point sources (``source.sampling = "points"``, or any source
+    with ``lod_target = "network"``), and only with ``source.lod_fraction`` 0. A pyramid step
+    costs about a point step on CPU (plus ~1M prefiltered samples rendered once), so the phase
+    costs ~5 % of the point steps a time budget allows. Measured on the shipped gravel (6000
+    point steps, then the pyramid; receding plane vs 4 x 4 supersampling, relief traced, FLIP /
+    relative L1, tiled): 300 steps 0.121 / 0.173, 600 steps 0.120 / 0.172; no LoD 0.120 /
+    0.377; the box chain of the same level 0 0.219 / 0.396; joint training (``source.
+    lod_fraction`` 0.25) 0.098 / 0.166 but held-out INT8 5.1 % against 3.9 % here."""
+    lod_lr: float = 3e-3
+    """Peak learning rate of the learned pyramid's levels (AdamW, cosine to
+    ``optim.min_lr_ratio`` over the phase). Shipped gravel, 600 pyramid steps, receding plane
+    vs 4 x 4 supersampling, tiled (FLIP / relative L1): 1e-1 0.155 / 0.225, 3e-2 0.136 / 0.195,
+    1e-2 0.124 / 0.179, 3e-3 0.120 / 0.172 (1500 steps at 1e-2: 0.141 / 0.205; fitting the box
+    means harder moves the levels away from what the frozen decoder renders well)."""
+    lod_target: str = "btf"
+    """What the learned pyramid's levels are fitted to: "btf" (rendered box means of the
+    material, 2 x 2 stratified taps each, point sources) or "network" (the frozen network's own
+    mean over ``lod_taps``² level-0 taps per box — what a supersampled render of the same
+    bundle shows — for any source, measured BTFs included). Shipped gravel, 600 pyramid steps
+    after the same 6000 point steps, receding plane vs 4 x 4 supersampling (FLIP / relative L1):
+    "btf" 0.124 / 0.179 tiled, 0.135 / 0.216 with synthesis; "network" 0.120 / 0.168 and 0.134 /
+    0.218, at ~14x the cost per pyramid step on CPU (16 decoder taps per box)."""
+    lod_taps: int = 4
+    """Taps per side of a box for ``lod_target = "network"``."""
     seed: int = 0
     """Seed of initialization and sampling; same seed + config + process count = same weights."""
     max_minutes: float = 10.0
@@ -303,7 +325,10 @@ def validate_config(cfg: TrainConfig) -> None:
         (cfg.keep_checkpoints >= 1 and cfg.max_minutes >= 0 and cfg.budget_probe_steps >= 1,
          "keep_checkpoints >= 1, max_minutes >= 0, budget_probe_steps >= 1"),
         (cfg.source.kind in ("", "material", "maps", "btf"), "source.kind must be material, maps or btf"),
-        (0 <= cfg.lod_pyramid < 1, "lod_pyramid must be in [0, 1) (a fraction of the steps)"),
+        (0 <= cfg.lod_pyramid < 1 and cfg.lod_lr > 0,
+         "lod_pyramid must be in [0, 1) (a fraction of the steps), lod_lr > 0"),
+        (cfg.lod_target in ("btf", "network") and 1 <= cfg.lod_taps <= 8,
+         "lod_target must be btf or network, lod_taps in [1, 8]"),
         (cfg.source.uv_space in ("surface", "reference"), "source.uv_space must be surface or reference"),
         (cfg.source.sampling in ("points", "slices") and cfg.source.pool_size >= 0,
          "source.sampling must be points or slices, source.pool_size >= 0"),

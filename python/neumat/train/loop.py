@@ -7,7 +7,7 @@ total)`` steps (:func:`pyramid_steps`) fit the learned coarse U levels
 (:meth:`TriplePlaneField.start_pyramid`) on prefiltered batches (split ``"prefiltered"``) with
 everything else frozen and the decoder fake-quantized with its frozen ranges (the INT8 path's
 form); the steps before are a point-only run of ``total - pyramid steps`` (its warm-up, QAT
-phases and decay are functions of that count). Its own AdamW (``lr_planes``, cosine to
+phases and decay are functions of that count). Its own AdamW (``lod_lr``, cosine to
 ``min_lr_ratio`` over the phase) is checkpointed as ``"pyramid_optimizer"``.
 
 L1 loss on scaled linear RGB (plus the H/D-plane smoothness prior ``optim.angular_smoothness``,
@@ -39,6 +39,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
@@ -56,7 +57,7 @@ from .evaluate import heldout_report
 from .export import heldout_record, material_surface, state_coding, surface_relief
 from .observers import StepObserver
 from .result import TrainResult
-from .sampling import GlobalBatchSampler, calibrate_output, validation_batch
+from .sampling import GlobalBatchSampler, PlaneBatch, box_batch, calibrate_output, validation_batch
 from .schedule import lr_factor, qat_phase
 from .validate import ValidationSet, validate
 
@@ -113,16 +114,18 @@ class TriplePlaneModel:
             source.limit_pool(cfg.steps * cfg.data.batch_size)
         self.source = source
         joint = cfg.source.lod_fraction > 0
-        self.lod_pyramid = cfg.lod_pyramid if isinstance(source, PointBtf) and not joint else 0.0
-        """Fraction of the steps fitting the learned LoD pyramid (0: off, joint LoD, or the
-        source has no boxes)."""
+        boxes = isinstance(source, PointBtf) or cfg.lod_target == "network"
+        self.lod_pyramid = cfg.lod_pyramid if boxes and not joint else 0.0
+        """Fraction of the steps fitting the learned LoD pyramid (0: off, joint LoD, or a
+        ``"btf"`` target on a source without rendered boxes)."""
         if cfg.lod_pyramid > 0 and not self.lod_pyramid and not joint:
-            log.warning("lod_pyramid %.3g ignored: %s draws no prefiltered samples (point sources only)",
+            log.warning("lod_pyramid %.3g ignored: %s draws no prefiltered samples (point sources only; "
+                        "lod_target 'network' fits any source)",
                         cfg.lod_pyramid, type(source).__name__)
         u_res = resolve_u_res(cfg.model.u_res, source)
         if isinstance(source, PointBtf):  # prefiltered boxes start at one U texel (material/mips.py)
             source.config.lod_res = u_res
-            if self.lod_pyramid:
+            if self.lod_pyramid and cfg.lod_target == "btf":
                 source.limit_lod_pool(pyramid_steps(cfg.steps, self.lod_pyramid) * cfg.data.batch_size)
         seed_everything(cfg.seed)
         m = cfg.model
@@ -239,11 +242,11 @@ class TriplePlaneModel:
         t = min(max(step, 0), max(steps - 1, 0)) / max(steps - 1, 1)
         factor = o.min_lr_ratio + (1.0 - o.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
         for group in self.pyramid_optimizer.param_groups:
-            group["lr"] = o.lr_planes * factor
+            group["lr"] = self.cfg.lod_lr * factor
         norm = float(self.sampler.local_samples * 3)
         total = torch.zeros((), device=self.info.device)
         self.pyramid_optimizer.zero_grad(set_to_none=True)
-        for mb in self.sampler.micro_batches(step, "prefiltered"):  # their own stream
+        for mb in self._pyramid_batches(step):
             uv, h, d, footprint, target = (torch.from_numpy(a).to(self.info.device, non_blocking=True)
                                            for a in (mb.uv, mb.h, mb.d, mb.footprint, mb.target))
             loss = (self.model(uv, h, d, footprint) - target).abs().sum() / norm
@@ -256,6 +259,19 @@ class TriplePlaneModel:
         self.pyramid_optimizer.step()
         self.last_smoothness = torch.zeros(())
         return total
+
+    def _pyramid_batches(self, step: int) -> list:
+        """The pyramid step's batches: rendered box means (split ``"prefiltered"``), or with
+        ``lod_target = "network"`` the frozen network's own mean over ``lod_taps``² level-0 taps
+        per box (decoded, averaged, re-encoded)."""
+        if self.cfg.lod_target != "network":
+            return self.sampler.micro_batches(step, "prefiltered")  # their own stream
+        box = box_batch(self.sampler, step, self.model.u_res, self.cfg.lod_taps)
+        with torch.no_grad():
+            taps = self.model(*(torch.from_numpy(a).to(self.info.device) for a in (box.tap_uv, box.tap_h, box.tap_d)))
+        k2 = self.cfg.lod_taps ** 2
+        values = self.output.decode(taps.float().cpu().numpy()).reshape(-1, k2, 3).mean(axis=1)
+        return [PlaneBatch(box.uv, box.h, box.d, box.footprint, self.output.encode(values.astype(np.float32)))]
 
     def _add_smoothness_gradient(self) -> torch.Tensor:
         """Add the gradient of the H/D smoothness penalty to the planes' gradients; returns it.

@@ -126,6 +126,46 @@ class GlobalBatchSampler:
         ]
 
 
+@dataclass
+class BoxBatch:
+    """A learned-pyramid batch whose targets are the frozen network's own box means: box centres
+    with their footprints, and ``taps``² stratified level-0 tap coordinates per box."""
+
+    uv: np.ndarray
+    """[B, 2] float32 box centres."""
+    h: np.ndarray
+    """[B, 2] float32 H coordinates at the centre, in the frame of the box's mean slope."""
+    d: np.ndarray
+    """[B, 2] float32 D coordinates, likewise."""
+    footprint: np.ndarray
+    """[B] float32 log2 UV-unit box sides, log-uniform from one U texel to the tile."""
+    tap_uv: np.ndarray
+    """[B * taps², 2] float32 tap uv (box-major)."""
+    tap_h: np.ndarray
+    """[B * taps², 2] float32 point H coordinates at the taps."""
+    tap_d: np.ndarray
+    """[B * taps², 2] float32 point D coordinates at the taps."""
+
+
+def box_batch(sampler: GlobalBatchSampler, step: int, u_res: int, taps: int) -> BoxBatch:
+    """This process's boxes of pyramid step ``step``: the directions and centres of its pieces of
+    a training draw from :data:`PYRAMID_STREAM`, footprints and stratified taps from the same
+    stream (see :class:`BoxBatch`)."""
+    chunks = [c for m in sampler.micro_chunks for c in m]
+    batch = concat_batches([sampler.source.sample(sampler.chunk_size, stream_rng(sampler.seed, PYRAMID_STREAM, step, c),
+                                                  "train") for c in chunks])
+    rng = stream_rng(sampler.seed, PYRAMID_STREAM, step, 1 << 20, chunks[0])
+    n, k = len(batch.uv), taps
+    uv = batch.uv.astype(np.float32)
+    footprint = ((rng.random(n) - 1.0) * np.log2(u_res)).astype(np.float32)
+    cells = np.stack(np.meshgrid(np.arange(k), np.arange(k)), -1).reshape(1, k * k, 2) + rng.random((n, k * k, 2))
+    tap_uv = ((uv[:, None, :] + (cells / k - 0.5) * np.exp2(footprint.astype(np.float64))[:, None, None]) % 1.0)
+    tap_uv = tap_uv.astype(np.float32).reshape(-1, 2)
+    h, d = sampler.coding.coords(uv, batch.wi, batch.wo, footprint)
+    tap_h, tap_d = sampler.coding.coords(tap_uv, np.repeat(batch.wi, k * k, 0), np.repeat(batch.wo, k * k, 0))
+    return BoxBatch(uv, h, d, footprint, tap_uv, tap_h, tap_d)
+
+
 def validation_batch(source: BtfSource, seed: int, n: int) -> BtfBatch:
     """The fixed held-out validation samples of a run (``n`` samples, seeded by ``seed``)."""
     return source.sample(n, stream_rng(seed, VALIDATION_STREAM), "heldout")
