@@ -32,6 +32,12 @@ Array conventions (numpy, C-order; the file stores them little-endian):
     along the normal is ``h_min + height * (h_max - h_min)`` with ``(h_min, h_max) =
     height_range`` (``h_min < h_max``) in :attr:`Bundle.height_units`: ``"uv"`` (1.0 = the
     surface length of one UV repeat) or ``"world"`` (scene units). No height map, no range.
+
+``u_levels``
+    Optional (``triple_plane`` only) learned coarse levels 1..L of the U plane for feature LoD,
+    float16 or float32 ``[rows >> l, cols >> l, C]`` with the U plane's axes (tensors
+    ``plane.U.level.<l>``): read by renderers in place of the box mip chain
+    (:func:`neumat.material.mips.u_chain`; provenance ``u_filter``). () for bundles without.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ at :func:`neumat.angles.plane_coords` (ωi, ωo) in the bundle's ``angle_param``
 frame, v3: at the slope of the bundle's height map at (u, v), :mod:`neumat.material.relief`, or the
 synthesis pass's ``relief_slope`` of the synthesized relief) — bilinear exactly as
 :func:`neumat.material.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
-the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a texel
-(trilinear, :mod:`neumat.material.mips`; when :attr:`InferPass.feature_lod` is set — by default for
-bundles trained on prefiltered samples; the synthesized ``u_features`` and ``relief_slope`` are read
+the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a U texel
+(trilinear through :func:`neumat.material.mips.u_chain`: the bundle's stored learned levels, or
+the box chain of level 0; the relief slope by the same lod rule, in U texels; when
+:attr:`InferPass.feature_lod` is set — by default for bundles trained for it; the synthesized ``u_features`` and ``relief_slope`` are read
 as given: the synthesis pass prefilters them by the same footprint, :mod:`neumat.synthesis.prefilter`) —
 then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
 ``mlp_int8.slang`` (bit-exact with :func:`neumat.quant.forward`), ``"fp32"``: a float MLP on the
@@ -217,8 +218,8 @@ class InferPass(RenderPass):
         self.feature_lod = trained_for_lod(bundle.provenance)
         """Read the U plane through its mip chain by the pixel footprint (module docstring); the
         MLPs (INT8 too) take the trilinear float features as they take level-0 ones. On by
-        default for bundles trained on prefiltered samples
-        (:func:`~neumat.material.mips.trained_for_lod`), off for point-trained ones, whose
+        default for bundles trained for it (learned pyramid or joint box chain,
+        :func:`~neumat.material.mips.trained_for_lod`), off for point-only ones, whose
         averaged features are not averaged appearance. With synthesis on, the renderer switches
         the synthesis pass's ``feature_lod`` with this one (prefiltered synthesized U features
         and relief slope, :mod:`neumat.synthesis.prefilter`); the INT8 MLP reads those float
