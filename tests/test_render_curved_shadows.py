@@ -19,8 +19,8 @@ SIZE = 96
 FRACTION_TOLERANCE = 0.02
 """Shadowed fractions within the issue's 2 percentage points. Measured at this test's 96² with
 the default shadow mode (``prisms``: shadow rays through the shell prisms) against the
-fixed-lift reference (mitsuba_shadows.SHADOW_LIFT_TEXELS): at most 1.2 points (the polar cap
-at 70°: see POLAR_CAP_IOU_BOUND), elsewhere at most 0.5.
+fixed-lift reference (mitsuba_shadows.SHADOW_LIFT_TEXELS): at most 1.7 points (the polar cap
+at 50°: see POLAR_CAP_IOU_BOUND), elsewhere at most 0.3.
 Before the per-pixel metric and any curved shadow path (one mesh-wide uv_to_world, straight
 tangent-plane rays), at 128²: sphere polar cap 48.5 / 21.5 / 5.6 % against Mitsuba's 61.2 /
 39.0 / 18.9 %, equator band 59.0 / 56.8 / 57.1 % against 49.5 / 44.9 / 44.3 %."""
@@ -28,9 +28,9 @@ IOU_BOUND = 0.9
 """IoU of the shadow masks, every region and elevation but the polar cap's (issue 12's bound).
 Measured here (96², Mitsuba mesh at 4 vertices per texel, shadow rays lifted 0.01 texel along
 the facet normal), prisms with the attached-shadow start test: sphere 0.97 / 0.96 / 0.96,
-equator band 0.97 / 0.98 / 0.98, cube flat faces 0.96 / 0.96 / 0.97, cloth 0.98 / 0.97 / 0.96."""
+equator band 0.97 / 0.98 / 0.98, cube flat faces 0.95 / 0.95 / 0.97, cloth 0.98 / 0.96 / 0.96."""
 POLAR_CAP_IOU_BOUND = {30.0: 0.9, 50.0: 0.85, 70.0: 0.78}
-"""The sphere's polar cap (|lat| > 60°), measured 0.95 / 0.91 / 0.82 here. With ``python -m
+"""The sphere's polar cap (|lat| > 60°), measured 0.96 / 0.90 / 0.80 here. With ``python -m
 neumat.bench.shadow_fidelity`` (256²) it reads 0.97 / 0.93 / 0.86, where the flat plane at 70°
 reads 0.92 (0.87 against the old ``spawn_ray`` reference, whose offset lit pits). What is left
 at 70° are sparse specks (9 % of the cap is shadowed): at 192², 60-75° latitude reads 0.855 (27
