@@ -27,11 +27,13 @@ from neumat.angles import (
     MINROT_PLANE_PARAMETERIZATION,
     PLANE_PARAMETERIZATION,
     PLANE_PARAMETERIZATIONS,
+    RELIEF_SLOPE_PLANE_PARAMETERIZATION,
     AngleParamError,
     from_minrot,
     from_rusinkiewicz,
     from_spherical,
     hemisphere_to_square,
+    interpolates_normals,
     minrot_difference,
     normalize,
     plane_coords,
@@ -203,12 +205,20 @@ def test13_plane_coords_ids():
     wi, wo = random_hemisphere(rng, 1000), random_hemisphere(rng, 1000)
     h1, d1 = plane_coords(wi, wo, LEGACY_PLANE_PARAMETERIZATION)
     h2, d2 = plane_coords(wi, wo, MINROT_PLANE_PARAMETERIZATION)
-    assert PLANE_PARAMETERIZATION == "relief-minrot-concentric-v3"
-    assert PLANE_PARAMETERIZATIONS == (LEGACY_PLANE_PARAMETERIZATION, MINROT_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION)
-    h3, d3 = plane_coords(wi, wo, PLANE_PARAMETERIZATION)  # no relief: v2, bit for bit
-    assert np.array_equal(h3, h2) and np.array_equal(d3, d2)
-    h3, d3 = plane_coords(wi, wo, PLANE_PARAMETERIZATION, np.zeros((len(wi), 2)))  # flat texels too
-    assert np.array_equal(h3, h2) and np.array_equal(d3, d2)
+    assert PLANE_PARAMETERIZATION == "relief-minrot-concentric-v4"
+    assert RELIEF_SLOPE_PLANE_PARAMETERIZATION == "relief-minrot-concentric-v3"
+    assert PLANE_PARAMETERIZATIONS == (LEGACY_PLANE_PARAMETERIZATION, MINROT_PLANE_PARAMETERIZATION,
+                                       RELIEF_SLOPE_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION)
+    for relief in (RELIEF_SLOPE_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION):
+        h3, d3 = plane_coords(wi, wo, relief)  # no relief: v2, bit for bit
+        assert np.array_equal(h3, h2) and np.array_equal(d3, d2)
+        h3, d3 = plane_coords(wi, wo, relief, np.zeros((len(wi), 2)))  # flat texels too
+        assert np.array_equal(h3, h2) and np.array_equal(d3, d2)
+    slope = random_slopes(rng, len(wi))  # v3 and v4 differ in how the slope is interpolated only
+    h3, d3 = plane_coords(wi, wo, RELIEF_SLOPE_PLANE_PARAMETERIZATION, slope)
+    h4, d4 = plane_coords(wi, wo, PLANE_PARAMETERIZATION, slope)
+    assert np.array_equal(h3, h4) and np.array_equal(d3, d4)
+    assert interpolates_normals(PLANE_PARAMETERIZATION) and not interpolates_normals(RELIEF_SLOPE_PLANE_PARAMETERIZATION)
     assert np.max(np.abs(h1 - h2)) < 1e-12  # the H plane is the same
     assert np.max(np.abs(d1 - d2)) > 0.1  # the D planes are not
     th, ph, td, pd = rusinkiewicz(wi, wo)

@@ -44,10 +44,12 @@ CASES = {
     "gravel_4lights_sphere": ("gravel", "sphere", [GRAZING, POINT, DIRECTIONAL, POINT],
                               dict(hf=True, synthesis=True, shadows=True)),
     "random_15_inputs": ("random", "plane", [DIRECTIONAL, POINT], dict(hf=True, synthesis=False, shadows=True)),
+    "random_15_inputs_synth": ("random", "plane", [DIRECTIONAL], dict(hf=True, synthesis=True, shadows=False)),
 }
 """Renders compared slot by slot: relief frame from the synthesized relief (synthesis on), the
 tiled height map (off), several lights with shadows, a point light alone, a network of 15 inputs
-in H, U, D order."""
+in H, U, D order. The shipped leather and gravel are v3 bundles, the random one v4 (the default
+of new bundles: the slope of the interpolated unit normals, tiled and synthesized)."""
 
 
 def _bundle(name: str):

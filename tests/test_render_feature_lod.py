@@ -2,7 +2,8 @@
 synthesis neumat.synthesis.prefilter / acf_synthesis.slang): the U plane's and the relief slope's
 mip chains (learned levels stored in the bundle, or the box chain) and trilinear lookups, on by
 default for bundles trained for them, one lod rule in U texels for features and slope, the
-Slang pass against the numpy reference with LoD (tiled and synthesized), the close-up render
+Slang pass against the numpy reference with LoD (tiled and synthesized; v3 and v4 relief
+frames, same tolerances), the close-up render
 unchanged to the bit, and a plane receding to the horizon closer to a 16x supersampled render
 with LoD than without (tiled and synthesized)."""
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from neumat.angles import PLANE_PARAMETERIZATION, RELIEF_SLOPE_PLANE_PARAMETERIZATION
 from neumat.material import bilinear_lookup_np
 from neumat.material.mips import mip_chain, trilinear_lookup_np
 from neumat.render import shapes
@@ -22,6 +24,9 @@ from neumat.render.reference.pipeline import display_values
 
 GRAVEL = Path(__file__).resolve().parents[1] / "assets" / "materials" / "gravel.nmat"
 LIGHTS = [DirectionalLight((0.3, 0.2, 0.9))]
+ANGLE_PARAMS = (RELIEF_SLOPE_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION)
+"""The relief-frame parameterizations the Slang-vs-numpy tests run in: v3 (bilinear slope at
+level 0) and v4 (slope of the bilinear unit normals at level 0; the same slope chain above)."""
 
 
 def test01_mip_chain_and_trilinear_lookup():
@@ -125,7 +130,8 @@ def test03_receding_plane_is_closer_to_supersampled_with_lod(renderer_factory):
     assert errors[True][1] < 0.6 * errors[False][1]  # relative L1
 
 
-def test04_slang_lod_matches_the_numpy_reference(device):
+@pytest.mark.parametrize("angle_param", ANGLE_PARAMS, ids=["v3", "v4"])
+def test04_slang_lod_matches_the_numpy_reference(device, angle_param):
     """With LoD, the pass's features equal reference_infer's on a receding relief plane, where
     the footprints span level 0 to the last: U (trilinear) to 2e-6, H/D (in the relief frame of
     the mean slope under the pixel) to 1e-4 as without LoD (tests/test_render_pipeline.py: the
@@ -138,6 +144,7 @@ def test04_slang_lod_matches_the_numpy_reference(device):
 
     bundle = make_random_bundle(np.random.default_rng(4), u_res=32, channels=4, plane_dtype=np.float32)
     bundle.provenance[U_FILTER_KEY] = BOX_MIP
+    bundle.angle_param = angle_param
     cam = Camera(eye=(0.0, -3.0, 0.4), target=(0.0, 0.0, 0.0), fov_y=50, width=48, height=32)
     r = Renderer(bundle, shapes.plane(8.0, segments=4), (48, 32), device=device)
     assert r.infer_pass(debug=True).feature_lod  # the bundle's default
@@ -197,7 +204,8 @@ def test06_receding_plane_with_synthesis_is_closer_to_supersampled_with_lod(rend
     assert errors[True][1] < 0.6 * errors[False][1]  # relative L1
 
 
-def test07_slang_lod_with_synthesis_matches_the_numpy_reference(device):
+@pytest.mark.parametrize("angle_param", ANGLE_PARAMS, ids=["v3", "v4"])
+def test07_slang_lod_with_synthesis_matches_the_numpy_reference(device, angle_param):
     """With synthesis and LoD, the pass's MLP input equals reference_infer's with the
     synthesizer (prefiltered synthesized U to 1e-5, H/D in the frame of the prefiltered
     synthesized relief to 1e-4 as test04) on a receding plane spanning level 0 to the last."""
@@ -208,6 +216,7 @@ def test07_slang_lod_with_synthesis_matches_the_numpy_reference(device):
 
     bundle = make_random_bundle(np.random.default_rng(4), u_res=32, channels=4, plane_dtype=np.float32)
     bundle.provenance[U_FILTER_KEY] = BOX_MIP
+    bundle.angle_param = angle_param
     cam = Camera(eye=(0.0, -3.0, 0.4), target=(0.0, 0.0, 0.0), fov_y=50, width=48, height=32)
     r = Renderer(bundle, shapes.plane(8.0, segments=4), (48, 32), device=device)
     out = r.render(cam, LIGHTS, hf=False, synthesis=True, shadows=False, aovs=("uv",), debug=True)
@@ -240,7 +249,8 @@ def test08_one_lod_rule_in_u_texels_for_features_and_slope():
     assert np.array_equal(same[same > 0], level_of_detail(f, 256, 9)[same > 0])
 
 
-def test09_learned_levels_and_a_finer_height_map_in_slang_match_numpy(device):
+@pytest.mark.parametrize("angle_param", ANGLE_PARAMS, ids=["v3", "v4"])
+def test09_learned_levels_and_a_finer_height_map_in_slang_match_numpy(device, angle_param):
     """A bundle with stored U levels and a height map twice the U plane's side: the pass's MLP
     input equals reference_infer's (U through the stored levels to 2e-6, H/D in the frame of
     the slope at the U-texel lod rule to 1e-4) on a receding plane spanning level 0 to the last;
@@ -256,6 +266,7 @@ def test09_learned_levels_and_a_finer_height_map_in_slang_match_numpy(device):
         bundle, height=rng.uniform(0, 1, (64, 64)).astype(np.float32), height_range=(-0.02, 0.03),
         u_levels=tuple(rng.normal(size=lv.shape).astype(np.float32) for lv in mip_chain(bundle.planes["U"])[1:]))
     bundle.provenance[U_FILTER_KEY] = LEARNED_MIP
+    bundle.angle_param = angle_param
     cam = Camera(eye=(0.0, -3.0, 0.4), target=(0.0, 0.0, 0.0), fov_y=50, width=48, height=32)
     r = Renderer(bundle, shapes.plane(8.0, segments=4), (48, 32), device=device)
     assert r.infer_pass(debug=True).feature_lod

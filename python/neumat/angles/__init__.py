@@ -7,7 +7,7 @@ Frame: +z = surface normal, +x = tangent, +y = bitangent; ``wi`` (towards the li
 * :mod:`.rusinkiewicz` — half/difference angles (Rusinkiewicz 1998) and their inverse.
 * :mod:`.minrot` — half vector and minimal-rotation difference vector, and their inverse.
 * :mod:`.planes` — [0, 1]^2 coordinates of the H and D feature planes (every parameterization,
-  the relief frame of v3).
+  the relief frame of v3 and v4).
 
 ``shaders/rusinkiewicz.slang`` holds the same functions for the renderer.
 """
@@ -18,8 +18,10 @@ from .planes import (
     MINROT_PLANE_PARAMETERIZATION,
     PLANE_PARAMETERIZATION,
     PLANE_PARAMETERIZATIONS,
+    RELIEF_SLOPE_PLANE_PARAMETERIZATION,
     AngleParamError,
     hemisphere_to_square,
+    interpolates_normals,
     parameterization_index,
     plane_coords,
     relief_frame,
@@ -34,6 +36,7 @@ __all__ = [
     "MINROT_PLANE_PARAMETERIZATION",
     "PLANE_PARAMETERIZATION",
     "PLANE_PARAMETERIZATIONS",
+    "RELIEF_SLOPE_PLANE_PARAMETERIZATION",
     "AngleParamError",
     "azimuth",
     "from_minrot",
@@ -41,6 +44,7 @@ __all__ = [
     "from_spherical",
     "half_vector",
     "hemisphere_to_square",
+    "interpolates_normals",
     "minrot_difference",
     "normalize",
     "parameterization_index",

@@ -7,7 +7,9 @@ own LUT) at the texel centres of level ``l``'s grid, ``((x, y) + .5) / (cols >> 
 (float32, unbounded: the synthesis does not repeat). Its slope at ``uv`` is the relief frame's
 (:mod:`neumat.material.relief`: central differences ``(H(x + 1) - H(x - 1)) * (cols_l / 2) *
 extent``, then bilinear at ``uv``), on the level's texel spacing. Level 0 is exactly the
-synthesis pass's slope without LoD.
+synthesis pass's slope without LoD; for v4 bundles (``normals``) its point slope is that of the
+interpolated unit texel normals, ``-m.xy / m.z`` (:mod:`neumat.material.relief`, step 2), and
+the coarser levels stay the bilinear slopes, as the tiled relief's chain does.
 
 With a pixel footprint of ``2^f`` UV units: the lod of the tiled relief's slope,
 :func:`neumat.material.mips.slope_level_of_detail` (counted in U texels: the level-0 slope while
@@ -23,14 +25,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..material.mips import blend_levels, slope_level_of_detail
+from ..material.relief import normal_slope, normal_texels
 from .prefilter import blend_level
 from .tiling import dual_tile_sample
 
 
-def level_slope(synth, uv: np.ndarray, extent: float, level: int) -> np.ndarray:
+def level_slope(synth, uv: np.ndarray, extent: float, level: int, normals: bool = False) -> np.ndarray:
     """float32 ``[B, 2]`` (dz/du, dz/dv) of the level-``level`` synthesized relief at float32
     ``uv`` ``[B, 2]``; ``synth`` a :class:`~.synthesizer.Synthesizer` with a height map,
-    ``extent`` = h_max - h_min (UV units)."""
+    ``extent`` = h_max - h_min (UV units); ``normals``: the slope of the bilinear unit texel
+    normals instead of the bilinear slope texels (v4's point slope)."""
     plane = synth.height_prefiltered
     rows, cols = plane.chain[level].shape[:2]
     uv = np.asarray(uv, np.float32)
@@ -52,16 +56,21 @@ def level_slope(synth, uv: np.ndarray, extent: float, level: int) -> np.ndarray:
     gx, gy = np.float32(1) - fx, np.float32(1) - fy
     g00, g01 = np.stack([du[:, 0, 0], dv[:, 0, 0]], -1), np.stack([du[:, 0, 1], dv[:, 0, 1]], -1)
     g10, g11 = np.stack([du[:, 1, 0], dv[:, 1, 0]], -1), np.stack([du[:, 1, 1], dv[:, 1, 1]], -1)
+    if normals:
+        g00, g01, g10, g11 = (normal_texels(g) for g in (g00, g01, g10, g11))
     top = g00 * gx + g01 * fx
     bottom = g10 * gx + g11 * fx
-    return (top * gy + bottom * fy).astype(np.float32)
+    out = (top * gy + bottom * fy).astype(np.float32)
+    return normal_slope(out) if normals else out
 
 
-def relief_slope(synth, uv: np.ndarray, extent: float, footprint: np.ndarray | None = None) -> np.ndarray:
+def relief_slope(synth, uv: np.ndarray, extent: float, footprint: np.ndarray | None = None,
+                 normals: bool = False) -> np.ndarray:
     """float32 ``[B, 2]`` slope of the synthesized relief at ``uv`` ``[B, 2]``; with footprints
-    ``[B]`` (log2 UV units) the prefiltered slope (module docstring)."""
+    ``[B]`` (log2 UV units) the prefiltered slope; ``normals``: v4's point slope at level 0
+    (module docstring)."""
     uv = np.asarray(uv, np.float32)
-    out = level_slope(synth, uv, extent, 0)
+    out = level_slope(synth, uv, extent, 0, normals)
     if footprint is None:
         return out
     plane = synth.height_prefiltered

@@ -165,13 +165,15 @@ class Synthesizer:
             height = None if self.height_raw is None else _linear_blend(self.height_raw, uv, sample, guide)[..., 0]
         return SynthesisResult(features, height, sample)
 
-    def relief_slope(self, uv: np.ndarray, extent: float, footprint: np.ndarray | None = None) -> np.ndarray:
+    def relief_slope(self, uv: np.ndarray, extent: float, footprint: np.ndarray | None = None,
+                     normals: bool = False) -> np.ndarray:
         """float32 ``[B, 2]`` slope (dz/du, dz/dv) of the synthesized relief at ``uv`` ``[B, 2]``
-        (height range ``extent`` UV units), prefiltered by footprints ``[B]`` when given
+        (height range ``extent`` UV units), prefiltered by footprints ``[B]`` when given;
+        ``normals``: v4's point slope (of the interpolated unit normals) at level 0
         (:mod:`.relief`). ValueError without a height map."""
         if self.height is None:
             raise ValueError("the synthesizer has no height map: no relief to take the slope of")
-        return relief_slope(self, uv, extent, footprint)
+        return relief_slope(self, uv, extent, footprint, normals)
 
     def plain_tiling(self, uv: np.ndarray) -> np.ndarray:
         """The U plane simply repeated (bilinear, wrap) at ``uv``: the baseline synthesis

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..angles import LEGACY_PLANE_PARAMETERIZATION
+from ..angles import LEGACY_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION
 from ..bundle import Bundle, export_inm, save_bundle
 from ..material import SOURCE_KEY, ReliefSlope
 from ..material.mips import BOX_MIP, LEARNED_MIP, U_FILTER_KEY
@@ -80,13 +80,14 @@ def material_surface(source: Any) -> dict[str, Any]:
             "height_range": (0.0, float(material.height_scale)), "height_units": "uv"}
 
 
-def surface_relief(surface: dict[str, Any], u_cols: int = 0) -> ReliefSlope | None:
+def surface_relief(surface: dict[str, Any], u_cols: int = 0,
+                   angle_param: str = PLANE_PARAMETERIZATION) -> ReliefSlope | None:
     """The relief (:mod:`neumat.material.relief`) of :func:`material_surface`'s height fields
-    beside a U plane ``u_cols`` wide, exactly as the exported bundle's will be; ``None`` without
-    height map (flat)."""
+    beside a U plane ``u_cols`` wide, with the point slope of ``angle_param``, exactly as the
+    exported bundle's will be; ``None`` without height map (flat)."""
     if not surface:
         return None
-    return ReliefSlope.from_height(surface["height"], surface["height_range"], u_cols)
+    return ReliefSlope.for_parameterization(angle_param, surface["height"], surface["height_range"], u_cols)
 
 
 def to_bundle(model: TriplePlaneField, output: OutputEncoding, angle_param: str,

@@ -160,7 +160,7 @@ class TriplePlaneModel:
                                            d.value_quantile, d.value_scale)
         self.observer = StepObserver(self.model.mlp, cfg.qat.observer_momentum)
         self.surface = material_surface(source)
-        relief = (surface_relief(self.surface, self.model.u_res) if uses_relief_frame(self.angle_param)
+        relief = (surface_relief(self.surface, self.model.u_res, self.angle_param) if uses_relief_frame(self.angle_param)
                   else None)
         coding = DirectionCoding(self.angle_param, relief)
         self.sampler = GlobalBatchSampler(source, cfg.seed, cfg.data.batch_size, cfg.data.chunks,

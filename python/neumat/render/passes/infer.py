@@ -7,8 +7,10 @@ the frame of the BTF's directions), ωi = towards the light and ωo =
 towards the camera eye (both pointing away from the surface, local frame), features in the
 bundle's input order — U at the g-buffer (u, v) (or the synthesis pass's ``u_features``), H / D
 at :func:`neumat.angles.plane_coords` (ωi, ωo) in the bundle's ``angle_param`` (for the relief
-frame, v3: at the slope of the bundle's height map at (u, v), :mod:`neumat.material.relief`, or the
-synthesis pass's ``relief_slope`` of the synthesized relief) — bilinear exactly as
+frame, v3 / v4: at the slope of the bundle's height map at (u, v), v4 the slope of its
+interpolated unit normals, :mod:`neumat.material.relief`, chosen in the shader by the
+parameterization's index ``frame.angleParam``, or the synthesis pass's ``relief_slope`` of the
+synthesized relief) — bilinear exactly as
 :func:`neumat.material.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
 the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a U texel
 (trilinear through :func:`neumat.material.mips.u_chain`: the bundle's stored learned levels, or

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...angles import interpolates_normals
 from ...material import has_relief_frame
 from ...slang_kernels import compute_kernel
 from ...synthesis import SynthesisConfig, Synthesizer
@@ -67,17 +68,21 @@ class SynthesisPass(RenderPass):
         synthesizer: the CPU-side data, e.g. ``Synthesizer.from_bundle(bundle, config)``.
         relief_extent: ``h_max - h_min`` (UV units) of the height when the bundle measures its
             directions in the relief frame (the ``relief_slope`` slot is written), else 0.
+        relief_normals: the slope's level 0 is that of the interpolated unit texel normals (v4
+            bundles, :func:`neumat.angles.interpolates_normals`), else the bilinear slope (v3).
     """
 
     INPUTS = (UV, MASK)
     OUTPUTS = (U_FEATURES, SYNTH_HEIGHT, TILE_SHIFTS, RELIEF_SLOPE)
 
-    def __init__(self, device, synthesizer: Synthesizer, relief_extent: float = 0.0) -> None:
+    def __init__(self, device, synthesizer: Synthesizer, relief_extent: float = 0.0,
+                 relief_normals: bool = False) -> None:
         import slangpy as spy
 
         self.device = device
         self.synthesizer = synthesizer
         self.relief_extent = float(np.float32(relief_extent)) if synthesizer.height is not None else 0.0
+        self.relief_normals = bool(relief_normals)
         usage = spy.BufferUsage.shader_resource
 
         def upload(a: np.ndarray, name: str):
@@ -108,7 +113,7 @@ class SynthesisPass(RenderPass):
     def from_bundle(cls, device, bundle, config: SynthesisConfig | None = None) -> SynthesisPass:
         """Build the synthesis data of ``bundle`` (:meth:`Synthesizer.from_bundle`) and upload it."""
         extent = bundle.height_range[1] - bundle.height_range[0] if has_relief_frame(bundle) else 0.0
-        return cls(device, Synthesizer.from_bundle(bundle, config), extent)
+        return cls(device, Synthesizer.from_bundle(bundle, config), extent, interpolates_normals(bundle.angle_param))
 
     def shader_params(self) -> dict:
         """Uniforms of ``acf_synthesize_points`` other than the per-frame buffers, named as in
@@ -163,7 +168,8 @@ class SynthesisPass(RenderPass):
             thread_count=[count, 1, 1], **self.shader_params(), uvs=inputs[UV].buffer, mask=inputs[MASK].buffer,
             outFeatures=out[U_FEATURES].buffer, outHeight=out[SYNTH_HEIGHT].buffer,
             outShifts=out[TILE_SHIFTS].buffer, outSlope=out[RELIEF_SLOPE].buffer,
-            reliefExtent=self.relief_extent, useLod=int(self.feature_lod), count=count,
+            reliefExtent=self.relief_extent, reliefNormals=int(self.relief_normals),
+            useLod=int(self.feature_lod), count=count,
         )
         return out
 
