@@ -329,35 +329,31 @@ class PointBtf(BtfSource):
         """The training pool (``pool_size`` fresh training samples from ``pool_seed``), rendered
         on first use with a progress bar, in chunks."""
         if self._pool is None:
-            from rich.progress import Progress
-
-            n, chunk = self.config.pool_size, 1 << 16
-            rng = np.random.default_rng(np.random.SeedSequence([self.config.pool_seed, 0x504F4F4C]))
-            parts = []
-            with Progress(transient=True) as progress:
-                task = progress.add_task(f"rendering {n:,} samples of {self.name}", total=n)
-                for a in range(0, n, chunk):
-                    parts.append(self._draw(min(chunk, n - a), rng, "train"))
-                    progress.advance(task, min(chunk, n - a))
-            self._pool = concat_batches(parts)
+            self._pool = self._render_pool(self.config.pool_size, 1 << 16, 0x504F4F4C, "samples",
+                                           lambda n, rng: self._draw(n, rng, "train"))
         return self._pool
 
     def lod_pool(self) -> BtfBatch:
         """The prefiltered pool (``lod_pool_size`` prefiltered samples, seeded from ``pool_seed``
         in a stream of their own), rendered on first use with a progress bar, in chunks."""
         if self._lod_pool is None:
-            from rich.progress import Progress
-
-            n, chunk = self.config.lod_pool_size, 1 << 14
-            rng = np.random.default_rng(np.random.SeedSequence([self.config.pool_seed, 0x4C4F4450]))
-            parts = []
-            with Progress(transient=True) as progress:
-                task = progress.add_task(f"rendering {n:,} prefiltered samples of {self.name}", total=n)
-                for a in range(0, n, chunk):
-                    parts.append(self._draw_prefiltered(min(chunk, n - a), rng))
-                    progress.advance(task, min(chunk, n - a))
-            self._lod_pool = concat_batches(parts)
+            self._lod_pool = self._render_pool(self.config.lod_pool_size, 1 << 14, 0x4C4F4450,
+                                               "prefiltered samples", self._draw_prefiltered)
         return self._lod_pool
+
+    def _render_pool(self, n: int, chunk: int, stream: int, what: str, draw) -> BtfBatch:
+        """``n`` samples from ``draw(count, rng)`` in chunks of ``chunk``, with a progress bar;
+        rng seeded from (``pool_seed``, ``stream``)."""
+        from rich.progress import Progress
+
+        rng = np.random.default_rng(np.random.SeedSequence([self.config.pool_seed, stream]))
+        parts = []
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"rendering {n:,} {what} of {self.name}", total=n)
+            for a in range(0, n, chunk):
+                parts.append(draw(min(chunk, n - a), rng))
+                progress.advance(task, min(chunk, n - a))
+        return concat_batches(parts)
 
     def heldout_images(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``(wi [3], wo [3], image [S, S, 3])`` float32 per :data:`HELDOUT_PAIRS` entry, rendered
