@@ -73,6 +73,10 @@ class OptimConfig:
     """Weight of the H/D-plane smoothness penalty (TriplePlaneField.angular_roughness) added to
     the L1 loss; 0: none. Measured held-out INT8 PSNR for 0 / 0.01 / 0.1 / 1 / 10: leather
     40.4 / 43.5 / 44.5 / 45.8 / 45.7 dB, fabric 33.6 / - / 35.1 / 37.6 / 37.3 dB."""
+    relative_l2: float = 0.0
+    """Weight of the relative L2 on decoded values added to the L1 data loss (:mod:`.data_loss`;
+    0: none). It makes the fit unbiased in the mean where a feature texel cannot resolve the
+    BTF (deep relief at grazing mirror configurations)."""
 
 
 @dataclass
@@ -307,8 +311,8 @@ def validate_config(cfg: TrainConfig) -> None:
          f"optim.betas must both be in [0, 1) and optim.eps > 0, got betas {list(o.betas)}, eps {o.eps}"),
         (o.restart_period >= 0 and o.restart_mult >= 1, "optim.restart_period must be >= 0, restart_mult >= 1"),
         (0 <= o.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]"),
-        (o.warmup_steps >= 0 and o.grad_clip >= 0 and o.angular_smoothness >= 0,
-         "optim.warmup_steps, grad_clip and angular_smoothness must be >= 0"),
+        (o.warmup_steps >= 0 and o.grad_clip >= 0 and o.angular_smoothness >= 0 and o.relative_l2 >= 0,
+         "optim.warmup_steps, grad_clip, angular_smoothness and relative_l2 must be >= 0"),
         (0 < q.quantize_start <= q.finetune_start <= 1, "need 0 < qat.quantize_start <= qat.finetune_start <= 1"),
         (0 < q.observer_momentum <= 1 and q.finetune_lr_scale > 0,
          "qat.observer_momentum must be in (0, 1] and qat.finetune_lr_scale > 0"),

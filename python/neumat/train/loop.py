@@ -10,8 +10,9 @@ form); the steps before are a point-only run of ``total - pyramid steps`` (its w
 phases and decay are functions of that count). Its own AdamW (``lod_lr``, cosine to
 ``min_lr_ratio`` over the phase) is checkpointed as ``"pyramid_optimizer"``.
 
-L1 loss on scaled linear RGB (plus the H/D-plane smoothness prior ``optim.angular_smoothness``,
-see :meth:`TriplePlaneField.angular_roughness`), AdamW with two parameter groups (planes,
+L1 loss on the encoded output (plus the relative L2 of :mod:`.data_loss`, weight
+``optim.relative_l2``, and the H/D-plane smoothness prior ``optim.angular_smoothness``, see
+:meth:`TriplePlaneField.angular_roughness`), AdamW with two parameter groups (planes,
 decoder), linear warm-up + cosine with warm restarts (:mod:`.schedule`), gradient
 accumulation, QAT phases observe -> quantize -> frozen-range fine-tune, optional AMP on CUDA,
 DDP under torchrun.
@@ -51,6 +52,7 @@ from ..models.triple_plane import TriplePlaneField
 from . import sources
 from .config import TrainConfig
 from .config_io import config_to_dict
+from .data_loss import DataLoss
 from .distributed import DistInfo, all_reduce_mean_
 from .engine import RESUME_MAY_CHANGE, Engine, StepCallback, seed_everything  # noqa: F401 (re-exported)
 from .evaluate import heldout_report
@@ -158,6 +160,7 @@ class TriplePlaneModel:
             d = cfg.data
             self.output = calibrate_output(source, cfg.seed, d.output_encoding, d.calibration_samples,
                                            d.value_quantile, d.value_scale)
+        self.data_loss = DataLoss(self.output, cfg.optim.relative_l2)
         self.observer = StepObserver(self.model.mlp, cfg.qat.observer_momentum)
         self.surface = material_surface(source)
         relief = (surface_relief(self.surface, self.model.u_res, self.angle_param) if uses_relief_frame(self.angle_param)
@@ -218,7 +221,7 @@ class TriplePlaneModel:
                 with sync:
                     with torch.autocast("cuda", dtype=torch.float16, enabled=autocast):
                         pred = net(uv, h, d, footprint)
-                    loss = (pred.float() - target).abs().sum() / norm
+                    loss = self.data_loss(pred.float(), target) / norm
                     self.scaler.scale(loss).backward()
                 total += loss.detach()
         finally:
@@ -249,7 +252,7 @@ class TriplePlaneModel:
         for mb in self._pyramid_batches(step):
             uv, h, d, footprint, target = (torch.from_numpy(a).to(self.info.device, non_blocking=True)
                                            for a in (mb.uv, mb.h, mb.d, mb.footprint, mb.target))
-            loss = (self.model(uv, h, d, footprint) - target).abs().sum() / norm
+            loss = self.data_loss(self.model(uv, h, d, footprint), target) / norm
             loss.backward()
             total += loss.detach()
         for level in self.model.u_levels:
