@@ -97,10 +97,10 @@ def render_data(
     metal_probability: Annotated[float, typer.Option(min=0, max=1, help="Chance of a partly metal scene.")] = 0.3,
     seed: Annotated[int, typer.Option(help="Seed of materials, rotations, cameras and lights.")] = 0,
     variant: Annotated[str, typer.Option(help="Mitsuba variant: auto, scalar_rgb, llvm_ad_rgb.")] = "auto",
-    shape: Annotated[str, typer.Option(help="Sample shape: plane (displaced height field) or sphere (the maps "
-                                            "wrapped on it, normal-mapped; background masked).")] = "plane",
+    shape: Annotated[str, typer.Option(help="Sample shape: plane (displaced height field), sphere or cylinder "
+                                            "(the maps wrapped on it, normal-mapped; background masked).")] = "plane",
 ) -> None:
-    """Render multi-view scenes of materials on a plane or a sphere (Mitsuba 3 images and diffuse
+    """Render multi-view scenes of materials on a plane, a sphere or a cylinder (Mitsuba 3 images and diffuse
     shading; exact albedo, metallic, roughness, camera-space normal maps from the project's
     reference geometry).
     Finished scenes are skipped; a killed run leaves no partial scene."""

@@ -30,7 +30,7 @@ Modules (one concept each; timm and accelerate, the ``inverse`` extra, are impor
   smoke runs);
 * :mod:`.views` — capture cameras and light of a scene, exact ground-truth buffers of a view
   (the frames and axes every other module uses);
-* :mod:`.shapes` — curved sample shapes (a sphere): Mitsuba's parametrization, exact buffers;
+* :mod:`.shapes` — curved sample shapes (a sphere, a cylinder): Mitsuba's parametrization, exact buffers;
 * :mod:`.dataset` — rendered training / evaluation data (Mitsuba 3 images and shading, reference
   ground truth), its folder and batch source;
 * :mod:`.register` — frames to the texture plane: homographies from known poses, or SIFT/ORB +

@@ -1,8 +1,9 @@
 """MVInverse training and evaluation data made here: multi-view renders of the project's materials
 (procedural and photo-based, :data:`neumat.data.materials.MATERIALS`, or PBR map folders) on a
-plane or wrapped on a sphere (:attr:`DataSettings.shape`; :mod:`.shapes`: Mitsuba's sphere with
-the same BSDF and normal map, ground truth from the analytic sphere, checked against Mitsuba's
-intersection, ``normalmap`` and ``aov`` integrator), with exact ground-truth intrinsic maps per view.
+plane or wrapped on a sphere or a cylinder (:attr:`DataSettings.shape`; :mod:`.shapes`: Mitsuba's
+own shapes with the same BSDF and normal map, ground truth from the analytic shapes, checked
+against Mitsuba's intersection, ``normalmap`` and ``aov`` integrator), with exact ground-truth
+intrinsic maps per view.
 
 **Renderers.** Images and diffuse shading are rendered by **Mitsuba 3**
 (:class:`neumat.video.scene.TrajectoryScene`: the displaced height field as a mesh, the project's
@@ -25,8 +26,9 @@ leaves no half scene, and a rerun skips finished ones)::
     <out>/<scene_id>/views.npz   image (uint8 sRGB [V, H, W, 3]), radiance (float16 linear),
                                  albedo, metallic, roughness, normal, shading (float16),
                                  points, depth (float32), all [V, H, W, C], row 0 at the top;
-                                 sphere scenes: mask (uint8 [V, H, W, 1], 1 = pixel fully on
-                                 the sphere; the batches mask every map by it)
+                                 sphere and cylinder scenes: mask (uint8 [V, H, W, 1],
+                                 1 = pixel fully on the shape's outside; the batches and
+                                 the figures mask every map by it)
     <out>/<scene_id>/poses.json  neumat.video.poses/1 (width, height, sample_size in meta)
     <out>/<scene_id>/scene.json  material name, source, seed, metal flag, renderer settings
 """
@@ -46,7 +48,7 @@ from ..data.procedural import smoothstep
 from ..fileio import atomic_write_bytes, staged_folder
 from ..video.trajectory import FramePose, load_poses, save_poses
 from .config import PATCH
-from .shapes import SHAPES, Sphere, sphere_gt_buffers
+from .shapes import CURVED, SHAPES, shape_gt_buffers
 from .views import CaptureGeometry, capture_poses, gt_buffers
 
 VIEWS_FILE, POSES_FILE, SCENE_FILE = "views.npz", "poses.json", "scene.json"
@@ -80,9 +82,9 @@ class DataSettings:
     geometry: CaptureGeometry = field(default_factory=CaptureGeometry)
     """Camera and light distribution."""
     shape: str = "plane"
-    """Sample shape (:data:`~.shapes.SHAPES`): ``plane`` (the displaced height field) or ``sphere``
-    (:class:`~.shapes.Sphere`: the maps wrapped on it, normal-mapped; a ``mask`` of the pixels
-    fully on it)."""
+    """Sample shape (:data:`~.shapes.SHAPES`): ``plane`` (the displaced height field), ``sphere``
+    or ``cylinder`` (:class:`~.shapes.Sphere`, :class:`~.shapes.Cylinder`: the maps wrapped on
+    it, normal-mapped; a ``mask`` of the pixels fully on it)."""
 
     def __post_init__(self) -> None:
         if self.size < PATCH or self.size % PATCH:
@@ -120,10 +122,10 @@ def render_views(material: PbrMaterial, poses: Sequence[FramePose], settings: Da
 
     rs = RenderSettings(settings.size, settings.size, settings.spp, settings.sample_size)
     with mitsuba_variant(variant) as mi:
-        if settings.shape == "sphere":
-            from .shapes import sphere_scene
+        if settings.shape in CURVED:
+            from .shapes import shape_scene
 
-            scene = sphere_scene(material, Sphere(), rs)
+            scene = shape_scene(material, CURVED[settings.shape](), rs)
         else:
             scene = TrajectoryScene(material, list(poses), rs)
         radiance = np.stack([scene.render(p) for p in poses])
@@ -143,9 +145,9 @@ def render_scene(material: PbrMaterial, poses: Sequence[FramePose], settings: Da
     from ..video.folder import srgb8
 
     radiance, shading = render_views(material, poses, settings, variant)
-    if settings.shape == "sphere":
-        gt = [sphere_gt_buffers(material, p, settings.size, settings.size, Sphere(), settings.sample_size,
-                                settings.supersample) for p in poses]
+    if settings.shape in CURVED:
+        gt = [shape_gt_buffers(material, p, settings.size, settings.size, CURVED[settings.shape](),
+                               settings.sample_size, settings.supersample) for p in poses]
     else:
         gt = [gt_buffers(material, p, settings.size, settings.size, settings.sample_size, settings.supersample)
               for p in poses]
