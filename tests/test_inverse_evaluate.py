@@ -4,6 +4,7 @@ trivial baselines and the markdown table."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,8 +15,9 @@ pytest.importorskip("skimage")
 
 from neumat.inverse.dataset import DataSettings, read_scene, render_data, scene_materials  # noqa: E402
 from neumat.inverse.evaluate import (aligned_albedo, angular_error_deg, baselines, consistency_rmse,  # noqa: E402
-                                     evaluate, markdown_table, reprojection_pairs, rmse, scene_figures, ssim,
-                                     summarize)
+                                     evaluate, margins, markdown_table, reprojection_pairs, rmse, scene_figures,
+                                     ssim, summarize, training_constants)
+from neumat.inverse.views import camera_from_world  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -66,21 +68,61 @@ def test03_reprojection_consistency(scene):
     assert consistency_rmse(shifted, pairs) == pytest.approx(expected, rel=0.01)
 
 
-def test04_baselines_and_table(scene):
-    base = baselines([scene])
-    report = evaluate([scene], {"truth": _truth, **base})
-    const, truth = report["methods"]["constant"], report["methods"]["truth"]
+def test04_baselines_margins_and_table(scene):
+    """Baselines from training-set constants: ``mean`` aligns to each view's per-channel mean
+    albedo (hand-computed), faces the camera; ``flat`` holds the plane's normal in each camera
+    frame; constants are trivially consistent (0). Margins: the truth as the "model" beats the
+    best baseline on every figure (ties only where the flat normal is already within a threshold
+    everywhere), consistency compared with ``image`` only (metallic / roughness: no comparison)."""
+    constants = training_constants([scene])
+    assert constants["metallic"] == pytest.approx(scene.arrays["metallic"].astype(np.float64).mean())
+    base = baselines(constants)
+    flat = base["flat"](scene)["normal"]
+    np.testing.assert_allclose(flat[1, 5, 7], camera_from_world(scene.poses[1])[:, 2])
+    report = evaluate([scene], {"mvinverse": _truth, **base})
+    const, truth = report["methods"]["mean"], report["methods"]["mvinverse"]
     gt = scene.arrays["albedo"].astype(np.float64)
     hand = np.mean([np.abs(g.mean(axis=(0, 1)) - g).sum() / g.sum() for g in gt])
     assert const["albedo_rel_l1"] == pytest.approx(hand, rel=1e-9)
-    assert const["consistency_albedo"] == 0.0  # a constant is trivially consistent
+    assert const["consistency_albedo"] == 0.0 and report["methods"]["flat"]["consistency_roughness"] == 0.0
     normals = scene.arrays["normal"].astype(np.float64)
     assert const["normal_mean_deg"] == pytest.approx(angular_error_deg(normals, np.array([0, 0, -1.0])).mean())
-    assert truth["albedo_rel_l1"] < const["albedo_rel_l1"] and truth["normal_mean_deg"] < const["normal_mean_deg"]
+    assert report["methods"]["flat"]["normal_mean_deg"] < const["normal_mean_deg"]  # the pose helps
+    report["margins"] = m = margins(report)
+    assert m["consistency_albedo"]["baseline"] == "image" and m["consistency_metallic"]["baseline"] is None
+    assert m["normal_mean_deg"]["baseline"] == "flat"
+    compared = {k: v for k, v in m.items() if v["baseline"] is not None}
+    assert all(v["margin"] >= 0 for v in compared.values()), m
+    # strictly better except where the flat plane normal is already within the thresholds everywhere
+    assert [k for k, v in compared.items() if not v["margin"] > 0] == [
+        k for k in ("normal_within_11.25_pct", "normal_within_30_pct") if m[k]["baseline_value"] == 100.0]
+    assert m["albedo_psnr"]["margin"] == pytest.approx(truth["albedo_psnr"] - max(
+        report["methods"][n]["albedo_psnr"] for n in ("mean", "flat", "image")))
     table = markdown_table(report)
     assert table.splitlines()[0].startswith("| method | albedo rel. L1")
-    assert [line.split("|")[1].strip() for line in table.splitlines()[2:5]] == ["truth", "constant", "image"]
-    assert "1 scenes, 3 views" in table
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:7]] == [
+        "mvinverse", "mean", "flat", "image", "**margin**"]
+    assert "1 scenes, 3 views" in table and "vs image" in table and "n/a" in table
+    assert "constant prediction scores 0" in table
+
+
+def test06_masked_figures(scene):
+    """With a ``mask`` (curved shapes), nothing outside it counts: a prediction wrecked there
+    scores as the intact one; the consistency pairs keep to the mask."""
+    masked = dataclasses.replace(scene, arrays={**scene.arrays})
+    mask = np.zeros(scene.arrays["image"].shape[:3] + (1,), np.uint8)
+    mask[:, 8:34, 6:30] = 1
+    masked.arrays["mask"] = mask
+    pred = {k: v + 0.05 for k, v in _truth(scene).items()}
+    wrecked = {k: v.copy() for k, v in pred.items()}
+    for v in wrecked.values():
+        v[mask[..., 0] == 0] = 0.9 * np.array([1.0, -1.0, 0.5])[:v.shape[-1]]
+    a, b = summarize([scene_figures(masked, pred)]), summarize([scene_figures(masked, wrecked)])
+    assert a == pytest.approx(b, rel=1e-9)
+    assert a != pytest.approx(summarize([scene_figures(scene, wrecked)]), rel=1e-3)
+    for i, j, pix, xy in reprojection_pairs(masked):
+        assert mask[i, pix[:, 0], pix[:, 1], 0].all()
+        assert np.all((xy >= [6, 8]) & (xy <= [29, 33]))
 
 
 def test05_eval_command(scene, tmp_path):
@@ -96,7 +138,8 @@ def test05_eval_command(scene, tmp_path):
     import json
 
     report = json.loads(js.read_text())
-    assert set(report["methods"]) == {"constant", "image"} and report["views"] == 3
+    assert set(report["methods"]) == {"mean", "flat", "image"} and report["views"] == 3
+    assert "oracle" in report["constants_from"] and "margins" not in report
     assert md.read_text().startswith("| method |")
     missing = CliRunner().invoke(app, ["inverse", "eval", str(data)])
     assert missing.exit_code == 2 and "needs trained weights" in " ".join(missing.output.replace("│", " ").split())

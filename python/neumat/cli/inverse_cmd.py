@@ -18,7 +18,7 @@ Examples::
     neumat inverse render-data data/inverse --scenes 20 --size 112
     neumat inverse train data/inverse --out runs/inverse --model tiny --minutes 10
     neumat inverse train data/inverse --out runs/inverse --pretrained weights/   # pi3 + resnext files
-    neumat inverse eval data/inverse_test --weights runs/inverse --json eval.json
+    neumat inverse eval data/inverse_test --weights runs/inverse --train-data data/inverse --json eval.json
     neumat inverse capture.mp4 --out maps/capture --weights runs/inverse
     neumat inverse out/videos/leather_rot000/video --out maps/leather      # posed: known poses
     neumat inverse frames/ --poses poses.json --out maps/sample             # frames + a pose file
@@ -196,15 +196,21 @@ def evaluate(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the report as JSON here.")] = None,
     markdown: Annotated[Optional[Path], typer.Option(help="Write the markdown table here.")] = None,
     baselines_only: Annotated[bool, typer.Option(help="Only the trivial baselines (no model).")] = False,
+    train_data: Annotated[Optional[Path], typer.Option(
+        help="The model's training scenes: the baselines' mean albedo / metallic / roughness come from them "
+             "(default: from the evaluation scenes themselves, an oracle).")] = None,
 ) -> None:
     """Albedo (scale-invariant rel. L1, PSNR, SSIM), metallic / roughness RMSE, normal angles and
     cross-view consistency by reprojection (seed Tables 1-4) of MVInverse on held-out rendered
-    views, beside trivial baselines; prints the markdown table."""
+    views, beside trivial baselines (training-set means, flat normals, the input image as albedo)
+    and the model's margin over the best of them per figure; prints the markdown table. A
+    constant is trivially consistent across views (0), so consistency is compared with the
+    input-image baseline only."""
     import json
 
     from ..fileio import OutputPathError, atomic_write_bytes, check_output_path
     from ..inverse.dataset import read_scene, scene_folders
-    from ..inverse.evaluate import baselines, evaluate as run_eval, markdown_table
+    from ..inverse.evaluate import baselines, evaluate as run_eval, margins, markdown_table, training_constants
     from ..inverse.predictor import WeightsNotFound, load_model, predict
 
     setup_logging()
@@ -213,7 +219,9 @@ def evaluate(
             if path is not None:
                 check_output_path(path, (suffix,), what)
         scenes = [read_scene(f) for f in scene_folders(data)]
-        methods = baselines(scenes)
+        source = scenes if train_data is None else [read_scene(f) for f in scene_folders(train_data)]
+        constants = training_constants(source)
+        methods = baselines(constants)
         if not baselines_only:
             net, description = load_model(weights, model, random_init)
             log.info("%s", description)
@@ -226,6 +234,11 @@ def evaluate(
         task = bar.add_task("evaluate", total=len(scenes))
         report = run_eval(scenes, methods, on_scene=lambda: bar.advance(task))
     report["data"] = str(data)
+    report["constants"] = constants
+    report["constants_from"] = (f"the training set {train_data}" if train_data is not None
+                                else "the evaluation set itself (oracle; give --train-data)")
+    if "mvinverse" in methods:
+        report["margins"] = margins(report)
     report["weights"] = str(weights) if weights else ("random" if random_init else None)
     table = markdown_table(report)
     if json_out is not None:
