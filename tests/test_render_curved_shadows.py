@@ -14,6 +14,11 @@ from neumat.bench.shadow_fidelity import markdown, measure_scene
 
 pytest.importorskip("mitsuba", reason="the shadow reference is a Mitsuba 3 render")
 
+from neumat.fidelity.reference import same_ray_available  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not same_ray_available(), reason="the shadow reference runs Mitsuba's llvm_ad_rgb, "
+                                "which needs libLLVM >= 16 (scripts/ensure_llvm.sh)")
+
 GRAVEL = Path(__file__).resolve().parents[1] / "assets" / "materials" / "gravel.nmat"
 SIZE = 96
 FRACTION_TOLERANCE = 0.02

@@ -11,10 +11,18 @@ two shadow masks there; and per region the texels between neumat's hit uv and Mi
 (the exact prism map), median and 90th percentile, and the median angle between neumat's relief
 normal and the displaced mesh's facet normal at the hits.
 
+With ``--supersample K`` (K > 1) both renderers also trace K × K rays per pixel (a camera at K
+times the resolution: sub-pixel centres on a regular grid, the same rays for both) and each
+row adds the shadowed fractions of those rays and the soft IoU of the per-pixel shadowed
+coverage (:func:`~neumat.render.reference.mitsuba_shadows.shadow_agreement`). One ray per
+pixel point-samples the shadow pattern: where a pixel spans many texels (near the UV sphere's
+poles, tens of u texels) the binary masks compare aliasing; the coverage compares what a
+pixel shows.
+
 Run: ``python -m neumat.bench.shadow_fidelity [--size 256] [--material assets/materials/gravel.nmat]
-[--shadow-mode prisms|march]``
-(prints a markdown table; a few minutes at 256² on two CPU cores, most of it Mitsuba's
-per-ray Python loop).
+[--shadow-mode prisms|march] [--supersample 4]``
+(prints a markdown table; most of the time goes to building Mitsuba's BVH of the displaced
+meshes, ~10 s each, and to neumat's passes at K² times the pixels).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from ..render.lights import DirectionalLight
 from ..render.passes import MASK, NORMAL, POSITION, UV, HfTracePass, RenderContext, ShellPass
 from ..render.passes.hf_trace import RELIEF_NORMAL
 from ..render.passes.shadow import DEFAULT_MODE, MODES, SHADOW, ShadowPass
-from ..render.reference.mitsuba_shadows import VERTICES_PER_TEXEL, displaced_surface, mitsuba_scene, \
+from ..render.reference.mitsuba_shadows import VERTICES_PER_TEXEL, displaced_surface, \
     reference_shadows, shadow_agreement
 from ..assets import ASSETS, DEMO_MESH
 from ..render.scene import HeightSpec, Scene
@@ -101,29 +109,48 @@ def neumat_shadows(device, mesh, spec: HeightSpec, camera: Camera, directions,
 
 
 def measure_scene(device, bundle, key: str, size: int, elevations=ELEVATIONS,
-                  vertices_per_texel: float = VERTICES_PER_TEXEL, shadow_mode: str = DEFAULT_MODE) -> list[dict]:
-    """Rows ``{region, elevation, ours, mitsuba, iou, pixels}`` of one scene (module docstring)."""
+                  vertices_per_texel: float = VERTICES_PER_TEXEL, shadow_mode: str = DEFAULT_MODE,
+                  supersample: int = 1) -> list[dict]:
+    """Rows ``{region, elevation, ours, mitsuba, iou, pixels}`` of one scene, one ray per pixel
+    centre, with the hit geometry (module docstring); with ``supersample`` k > 1 also
+    ``ss_ours``, ``ss_mitsuba``, ``soft_iou`` and ``ss_pixels`` from k × k rays per pixel."""
     fs = SCENES[key]
     mesh = fs.mesh()
     spec = HeightSpec.from_bundle(bundle, mesh)
-    camera = fs.camera(size)
+    surface = displaced_surface(mesh, spec, vertices_per_texel)
     directions = [light_direction(e) for e in elevations]
-    ours = neumat_shadows(device, mesh, spec, camera, directions, shadow_mode)
-    refs = reference_shadows(mitsuba_scene(*displaced_surface(mesh, spec, vertices_per_texel)), camera, directions,
-                             spec.height.shape[0])
+
+    def frame(k: int) -> tuple[dict, list, Callable[[str, int], dict]]:
+        """neumat's and Mitsuba's frames at k × k rays per pixel, and their agreement per
+        (region, light index)."""
+        camera = fs.camera(size * k)
+        ours = neumat_shadows(device, mesh, spec, camera, directions, shadow_mode)
+        refs = reference_shadows(surface, camera, directions, spec.height.shape[0])
+
+        def agreement(region: str, light: int) -> dict:
+            facing = np.sum(ours["normal"] * directions[light], axis=-1) > 0
+            counted = fs.regions[region](refs[0].position, ours["normal"]) & facing
+            return shadow_agreement(ours["mask"], ours["lit"][light], refs[light], counted, supersample=k)
+
+        return ours, refs, agreement
+
+    ours, refs, agreement = frame(1)
     uv_error = hit_uv_error(ours["uv"], refs[0].uv, spec.height.shape[0])
     rows = []
     for region, select in fs.regions.items():
-        base = select(refs[0].position, ours["normal"])
-        both = base & ours["mask"] & refs[0].hit
+        both = select(refs[0].position, ours["normal"]) & ours["mask"] & refs[0].hit
         err = uv_error[both]
         cos = np.sum(ours["relief_normal"][both] * refs[0].normal[both], axis=-1)
         geometry = {"uv_median": float(np.median(err)), "uv_p90": float(np.percentile(err, 90)),
                     "normal_median_deg": float(np.degrees(np.median(np.arccos(np.clip(cos, -1.0, 1.0)))))}
-        for e, d, lit, ref in zip(elevations, directions, ours["lit"], refs, strict=True):
-            facing = np.sum(ours["normal"] * d, axis=-1) > 0
-            rows.append({"region": region, "elevation": e, **shadow_agreement(ours["mask"], lit, ref, base & facing),
-                         **geometry})
+        rows += [{"region": region, "elevation": e, **agreement(region, i), **geometry}
+                 for i, e in enumerate(elevations)]
+    if supersample > 1:
+        _, _, agreement = frame(supersample)
+        for row in rows:
+            ss = agreement(row["region"], elevations.index(row["elevation"]))
+            row.update(ss_ours=ss["ours"], ss_mitsuba=ss["mitsuba"], soft_iou=ss["iou"], ss_pixels=ss["pixels"],
+                       supersample=supersample)
     return rows
 
 
@@ -135,16 +162,23 @@ def hit_uv_error(ours: np.ndarray, reference: np.ndarray, res: int) -> np.ndarra
 
 
 def markdown(rows: list[dict]) -> str:
-    """The issue's table layout: one line per region, the elevations side by side."""
-    lines = ["| shape | light elevation | neumat % shadowed | Mitsuba % shadowed | IoU of the shadow masks "
-             "| hit uv error, texels (median / p90) | relief normal vs mesh, median ° |", "|---|---|---|---|---|---|---|"]
+    """The issue's table layout: one line per region, the elevations side by side; with
+    supersampled rows also their fractions and the soft IoU of the coverage."""
+    k = rows[0].get("supersample")
+    ss = f" | {k}×{k} rays: neumat % | {k}×{k} rays: Mitsuba % | soft IoU of the coverage" if k else ""
+    lines = ["| shape | light elevation | neumat % shadowed | Mitsuba % shadowed | IoU of the shadow masks" + ss
+             + " | hit uv error, texels (median / p90) | relief normal vs mesh, median ° |",
+             "|---|---|---|---|---|" + ("---|---|---|" if k else "") + "---|---|"]
     for region in dict.fromkeys(r["region"] for r in rows):
         sel = [r for r in rows if r["region"] == region]
-        lines.append(f"| {region} | " + " / ".join(f"{r['elevation']:.0f}" for r in sel) + "° | "
-                     + " / ".join(f"{100 * r['ours']:.1f}" for r in sel) + " | "
-                     + " / ".join(f"{100 * r['mitsuba']:.1f}" for r in sel) + " | "
-                     + " / ".join(f"{r['iou']:.2f}" for r in sel)
-                     + f" | {sel[0]['uv_median']:.3f} / {sel[0]['uv_p90']:.3f} | {sel[0]['normal_median_deg']:.1f} |")
+        cells = [" / ".join(f"{r['elevation']:.0f}" for r in sel) + "°"]
+        cells += [" / ".join(f"{100 * r[key]:.1f}" for r in sel) for key in ("ours", "mitsuba")]
+        cells.append(" / ".join(f"{r['iou']:.2f}" for r in sel))
+        if k:
+            cells += [" / ".join(f"{100 * r[key]:.1f}" for r in sel) for key in ("ss_ours", "ss_mitsuba")]
+            cells.append(" / ".join(f"{r['soft_iou']:.2f}" for r in sel))
+        cells += [f"{sel[0]['uv_median']:.3f} / {sel[0]['uv_p90']:.3f}", f"{sel[0]['normal_median_deg']:.1f}"]
+        lines.append(f"| {region} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -160,11 +194,13 @@ def main(argv=None) -> None:
                     help="density of Mitsuba's displaced mesh")
     ap.add_argument("--shadow-mode", choices=MODES, default=DEFAULT_MODE,
                     help="the shadow pass's ray walk (render/passes/shadow.py)")
+    ap.add_argument("--supersample", type=int, default=1,
+                    help="also compare the shadowed coverage of K x K rays per pixel (1: off)")
     args = ap.parse_args(argv)
     device, bundle = default_device(), load_bundle(args.material)
     rows = [r for key in args.scenes.split(",")
             for r in measure_scene(device, bundle, key, args.size, vertices_per_texel=args.vertices_per_texel,
-                                  shadow_mode=args.shadow_mode)]
+                                  shadow_mode=args.shadow_mode, supersample=args.supersample)]
     print(markdown(rows))
 
 

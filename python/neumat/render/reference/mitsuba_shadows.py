@@ -8,7 +8,8 @@ k × k sub-triangles on a barycentric grid (k such that a sub-edge spans at most
 height of the bilinear, tiled height map H (``neumat.material.interp.bilinear``, texel centres at
 (i + .5)/R), b the barycentrics, s_i the :class:`~neumat.render.scene.HeightSpec` vertex factor
 (unnormalized vertex normals, as the prisms' caps) — that is ``Σ b_i Q_i + H(uv) Σ b_i T_i`` with the
-prisms' corners Q and extrusions T (:func:`neumat.render.prism.prism_corners`). Mitsuba (``scalar_rgb``) casts the
+prisms' corners Q and extrusions T (:func:`neumat.render.prism.prism_corners`). Mitsuba (the
+vectorized ``llvm_ad_rgb``, all rays of a frame in one call) casts the
 :meth:`~neumat.render.camera.Camera.rays` of every pixel centre against it and, from each hit,
 a shadow ray toward the light; a pixel is shadowed if the hit facet faces away from the light or
 that ray is blocked. The shadow ray starts :data:`SHADOW_LIFT_TEXELS` local texels above the hit
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...material.interp import bilinear
-from ...data.mitsuba_ref import require_mitsuba
+from ...fidelity.reference import SAME_RAY_VARIANT, mitsuba_variant
 from ..camera import Camera
 from ..prism import prism_corners
 from ..scene import HeightSpec
@@ -87,7 +88,8 @@ class ReferenceShadows:
     hit: np.ndarray
     """[H, W] bool: the camera ray meets the displaced surface."""
     shadowed: np.ndarray
-    """[H, W] bool: its shadow ray is blocked (False where not hit)."""
+    """[H, W] bool: the hit facet faces away from the light or its shadow ray is blocked (False
+    where not hit)."""
     position: np.ndarray
     """[H, W, 3] float32 hit points (0 where not hit)."""
     uv: np.ndarray
@@ -98,9 +100,9 @@ class ReferenceShadows:
     camera (0 where not hit)."""
 
 
-def mitsuba_scene(positions: np.ndarray, faces: np.ndarray, uvs: np.ndarray):
-    """A Mitsuba scene holding one triangle mesh with texture coordinates."""
-    mi = require_mitsuba()
+def mitsuba_scene(mi, positions: np.ndarray, faces: np.ndarray, uvs: np.ndarray):
+    """A Mitsuba scene holding one triangle mesh with texture coordinates, in the variant of the
+    module ``mi`` (the one set)."""
     mesh = mi.Mesh("displaced", positions.shape[0], faces.shape[0], has_vertex_texcoords=True)
     params = mi.traverse(mesh)
     for key, value, dtype in (("vertex_positions", positions, np.float32), ("faces", faces, np.uint32),
@@ -110,55 +112,79 @@ def mitsuba_scene(positions: np.ndarray, faces: np.ndarray, uvs: np.ndarray):
     return mi.load_dict({"type": "scene", "displaced": mesh})
 
 
-def reference_shadows(scene, camera: Camera, light_directions, texels_per_unit: int) -> list[ReferenceShadows]:
+def _rays(mi, o: np.ndarray, d: np.ndarray):
+    """``mi.Ray3f`` of origins and directions [N, 3] (float32; unbounded)."""
+    o, d = np.asarray(o, np.float32), np.asarray(d, np.float32)
+    return mi.Ray3f(mi.Point3f(o[:, 0], o[:, 1], o[:, 2]), mi.Vector3f(d[:, 0], d[:, 1], d[:, 2]))
+
+
+def reference_shadows(surface: tuple[np.ndarray, np.ndarray, np.ndarray], camera: Camera, light_directions,
+                      texels_per_unit: int) -> list[ReferenceShadows]:
     """Per light (unit world directions toward it): Mitsuba's hits of ``camera``'s pixel-centre
-    rays on ``scene`` (:func:`mitsuba_scene`) and their shadow rays (module docstring);
-    ``texels_per_unit``: height-map texels per UV unit (sets the shadow rays' lift)."""
-    mi = require_mitsuba()
+    rays on the displaced ``surface`` (:func:`displaced_surface`'s triple) and their shadow rays
+    (module docstring); ``texels_per_unit``: height-map texels per UV unit (sets the shadow
+    rays' lift). All rays of a frame go to Mitsuba at once, variant :data:`SAME_RAY_VARIANT`
+    (``neumat.fidelity.reference.same_ray_available`` says whether it runs here)."""
     o, d = camera.rays()
     h, w = o.shape[:2]
-    hit = np.zeros((h, w), bool)
-    pos = np.zeros((h, w, 3), np.float32)
-    uv = np.full((h, w, 2), np.nan, np.float32)
-    normal = np.zeros((h, w, 3), np.float32)
-    starts = {}  # (r, c) -> (hit point, facet normal toward the camera, lift), float64
-    for r in range(h):
-        for c in range(w):
-            si = scene.ray_intersect(mi.Ray3f(mi.Point3f(*o[r, c]), mi.Vector3f(*d[r, c])))
-            if si.is_valid():
-                p = np.array([si.p[0], si.p[1], si.p[2]], np.float64)
-                n = np.array([si.n[0], si.n[1], si.n[2]], np.float64)
-                n = -n if np.dot(n, d[r, c]) > 0 else n
-                texel = min(np.linalg.norm(np.array(si.dp_du)), np.linalg.norm(np.array(si.dp_dv))) / texels_per_unit
-                hit[r, c], pos[r, c], normal[r, c] = True, p, n
-                uv[r, c] = [si.uv[0], si.uv[1]]
-                starts[(r, c)] = (p, n, SHADOW_LIFT_TEXELS * texel)
-    out = []
-    for wi in light_directions:
-        wi = np.asarray(wi, np.float64) / np.linalg.norm(wi)
-        toward = mi.Vector3f(*wi)
-        shadowed = np.zeros((h, w), bool)
-        for (r, c), (p, n, lift) in starts.items():
+    o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+    with mitsuba_variant(SAME_RAY_VARIANT) as mi:
+        scene = mitsuba_scene(mi, *surface)
+        si = scene.ray_intersect(_rays(mi, o, d))
+        hit = np.array(si.is_valid(), bool)
+        p, n, uv = (np.array(v, np.float64).reshape(-1, hit.size).T for v in (si.p, si.n, si.uv))
+        texel = np.minimum(*(np.linalg.norm(np.array(v, np.float64).reshape(3, -1), axis=0)
+                             for v in (si.dp_du, si.dp_dv))) / texels_per_unit
+        n = np.where(np.sum(n * d, axis=-1, keepdims=True) > 0, -n, n)  # the facet's side toward the camera
+        p, n, uv = np.where(hit[:, None], p, 0.0), np.where(hit[:, None], n, 0.0), np.where(hit[:, None], uv, np.nan)
+        start = p[hit] + (SHADOW_LIFT_TEXELS * texel[hit])[:, None] * n[hit]
+        out = []
+        for wi in light_directions:
+            wi = np.asarray(wi, np.float64) / np.linalg.norm(wi)
             # dark where the facet faces away from the light, else where the lifted ray is blocked
-            shadowed[r, c] = n @ wi <= 0.0 or scene.ray_test(mi.Ray3f(mi.Point3f(*(p + lift * n)), toward))
-        out.append(ReferenceShadows(hit, shadowed, pos, uv, normal))
+            facing = n[hit] @ wi > 0.0
+            blocked = np.ones(facing.shape, bool)
+            lifted = start[facing]
+            blocked[facing] = np.array(scene.ray_test(_rays(mi, lifted, np.broadcast_to(wi, lifted.shape))), bool)
+            shadowed = np.zeros(hit.shape, bool)
+            shadowed[hit] = blocked
+            out.append(ReferenceShadows(hit.reshape(h, w), shadowed.reshape(h, w),
+                                        p.reshape(h, w, 3).astype(np.float32), uv.reshape(h, w, 2).astype(np.float32),
+                                        n.reshape(h, w, 3).astype(np.float32)))
     return out
 
 
 def shadow_agreement(ours_visible: np.ndarray, ours_lit: np.ndarray, ref: ReferenceShadows,
-                     region: np.ndarray | None = None) -> dict[str, float]:
-    """IoU of the shadowed sets and the shadowed fractions (neumat, Mitsuba) over the pixels
-    both see (and ``region``, [H, W] bool, when given); ``pixels``: how many.
+                     region: np.ndarray | None = None, supersample: int = 1) -> dict[str, float]:
+    """Agreement of the shadows over the rays both renderers see (and ``region`` selects).
+
+    With ``supersample`` k, the frame's k × k rays of a pixel are rows k·r .. k·r + k - 1,
+    columns k·c .. k·c + k - 1 of the arrays (a camera at k times the resolution: sub-pixel
+    centres on a regular grid); per pixel, of its n counted rays neumat shadows s_a and Mitsuba
+    s_b, the coverages a = s_a / n and b = s_b / n. Returns ``ours`` and ``mitsuba``, the
+    shadowed fractions Σ s / Σ n; ``iou``, the soft IoU Σ n·min(a, b) / Σ n·max(a, b) =
+    Σ min(s_a, s_b) / Σ max(s_a, s_b) (each pixel weighted by the rays it counts, so one at a
+    region's or silhouette's edge weighs what it covers; for k = 1 the IoU of the binary masks);
+    ``pixels``: how many pixels count a ray.
 
     Args:
-        ours_visible: [H, W] bool, neumat's mask.
-        ours_lit: [H, W] bool, neumat's visibility toward the light.
+        ours_visible: [kH, kW] bool, neumat's mask.
+        ours_lit: [kH, kW] bool, neumat's visibility toward the light.
+        ref: Mitsuba's frame at the same rays.
+        region: [kH, kW] bool, or None for every ray.
+        supersample: k.
     """
     sel = ours_visible & ref.hit
     if region is not None:
-        sel &= region
-    a, b = ~ours_lit[sel], ref.shadowed[sel]
-    union = np.sum(a | b)
-    return {"ours": float(a.mean()) if a.size else float("nan"),
-            "mitsuba": float(b.mean()) if b.size else float("nan"),
-            "iou": float(np.sum(a & b) / union) if union else 1.0, "pixels": int(sel.sum())}
+        sel = sel & region
+    k = supersample
+    h, w = sel.shape[0] // k, sel.shape[1] // k
+
+    def per_pixel(rays: np.ndarray) -> np.ndarray:
+        return rays.reshape(h, k, w, k).sum(axis=(1, 3))
+
+    n, a, b = per_pixel(sel), per_pixel(~ours_lit & sel), per_pixel(ref.shadowed & sel)
+    total, union = n.sum(), np.maximum(a, b).sum()
+    return {"ours": float(a.sum() / total) if total else float("nan"),
+            "mitsuba": float(b.sum() / total) if total else float("nan"),
+            "iou": float(np.minimum(a, b).sum() / union) if union else 1.0, "pixels": int(np.sum(n > 0))}
