@@ -145,7 +145,8 @@ def reference_shadows(surface: tuple[np.ndarray, np.ndarray, np.ndarray], camera
             facing = n[hit] @ wi > 0.0
             blocked = np.ones(facing.shape, bool)
             lifted = start[facing]
-            blocked[facing] = np.array(scene.ray_test(_rays(mi, lifted, np.broadcast_to(wi, lifted.shape))), bool)
+            if lifted.size:  # (Dr.Jit aborts on empty arrays)
+                blocked[facing] = np.array(scene.ray_test(_rays(mi, lifted, np.broadcast_to(wi, lifted.shape))), bool)
             shadowed = np.zeros(hit.shape, bool)
             shadowed[hit] = blocked
             out.append(ReferenceShadows(hit.reshape(h, w), shadowed.reshape(h, w),
