@@ -88,20 +88,23 @@ def test04_baselines_margins_and_table(scene):
     normals = scene.arrays["normal"].astype(np.float64)
     assert const["normal_mean_deg"] == pytest.approx(angular_error_deg(normals, np.array([0, 0, -1.0])).mean())
     assert report["methods"]["flat"]["normal_mean_deg"] < const["normal_mean_deg"]  # the pose helps
-    report["margins"] = m = margins(report)
-    assert m["consistency_albedo"]["baseline"] == "image" and m["consistency_metallic"]["baseline"] is None
-    assert m["normal_mean_deg"]["baseline"] == "flat"
-    compared = {k: v for k, v in m.items() if v["baseline"] is not None}
-    assert all(v["margin"] >= 0 for v in compared.values()), m
-    # strictly better except where the flat plane normal is already within the thresholds everywhere
-    assert [k for k, v in compared.items() if not v["margin"] > 0] == [
-        k for k in ("normal_within_11.25_pct", "normal_within_30_pct") if m[k]["baseline_value"] == 100.0]
+    report["margins"], report["margins_posed"] = free, posed = margins(report), margins(report, against=("flat",))
+    assert free["normal_mean_deg"]["baseline"] == "mean" and posed["normal_mean_deg"]["baseline"] == "flat"
+    assert free["consistency_albedo"]["baseline"] == "image" and free["consistency_metallic"]["baseline"] is None
+    assert posed["consistency_albedo"]["baseline"] is None and posed["roughness_rmse"]["baseline"] == "flat"
+    for m in (free, posed):
+        compared = {k: v for k, v in m.items() if v["baseline"] is not None}
+        assert all(v["margin"] >= 0 for v in compared.values()), m
+        # strictly better except where the flat plane normal is already within the thresholds everywhere
+        assert [k for k, v in compared.items() if not v["margin"] > 0] == [
+            k for k in ("normal_within_11.25_pct", "normal_within_30_pct") if m[k]["baseline_value"] == 100.0]
+    m = free
     assert m["albedo_psnr"]["margin"] == pytest.approx(truth["albedo_psnr"] - max(
         report["methods"][n]["albedo_psnr"] for n in ("mean", "flat", "image")))
     table = markdown_table(report)
     assert table.splitlines()[0].startswith("| method | albedo rel. L1")
-    assert [line.split("|")[1].strip() for line in table.splitlines()[2:7]] == [
-        "mvinverse", "mean", "flat", "image", "**margin**"]
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:8]] == [
+        "mvinverse", "mean", "flat", "image", "**margin**", "**margin vs posed**"]
     assert "1 scenes, 3 views" in table and "vs image" in table and "n/a" in table
     assert "constant prediction scores 0" in table
 

@@ -238,7 +238,7 @@ def evaluate(
     report["constants_from"] = (f"the training set {train_data}" if train_data is not None
                                 else "the evaluation set itself (oracle; give --train-data)")
     if "mvinverse" in methods:
-        report["margins"] = margins(report)
+        report["margins"], report["margins_posed"] = margins(report), margins(report, against=("flat",))
     report["weights"] = str(weights) if weights else ("random" if random_init else None)
     table = markdown_table(report)
     if json_out is not None:

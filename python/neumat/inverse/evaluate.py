@@ -35,7 +35,9 @@ Baselines (no learning, :func:`baselines`), their constants from the **training*
 ``mean`` and ``flat`` score exactly 0 on the consistency figures; the model's albedo consistency
 is compared with ``image`` instead, and metallic / roughness consistency (every baseline constant
 there) is reported without a comparison. :func:`margins` states, per figure, the model's margin
-over the best comparable baseline (positive: the model is better).
+over the best comparable baseline (positive: the model is better): over the pose-free ones
+(``mean``, ``image``: the network sees only the images), and separately over ``flat``, which
+knows each camera's pose.
 """
 
 from __future__ import annotations
@@ -277,18 +279,22 @@ COLUMNS = (("albedo_rel_l1", "albedo rel. L1 ↓", "{:.3f}"), ("albedo_psnr", "a
 
 BASELINES = ("mean", "flat", "image")
 """Names of :func:`baselines`' predictors."""
+POSE_FREE = ("mean", "image")
+"""Baselines that know what the network knows — the images — and not the camera poses."""
 
 
-def margins(report: Mapping[str, Any], model: str = "mvinverse") -> dict[str, dict[str, Any]]:
-    """Per figure of :data:`COLUMNS`: ``{"model", "baseline" (the best comparable baseline's name,
-    None where none is: :data:`COMPARABLE`), "baseline_value", "margin"}``; the margin is the
-    model's improvement over that baseline in the figure's own units, positive when the model is
-    better (baseline − model for smaller-is-better figures, model − baseline otherwise)."""
+def margins(report: Mapping[str, Any], model: str = "mvinverse", against: tuple[str, ...] = POSE_FREE
+            ) -> dict[str, dict[str, Any]]:
+    """Per figure of :data:`COLUMNS`: ``{"model", "baseline" (the best of the ``against``
+    baselines comparable on it, :data:`COMPARABLE`; None where none is), "baseline_value",
+    "margin"}``; the margin is the model's improvement over that baseline in the figure's own
+    units, positive when the model is better (baseline − model for smaller-is-better figures,
+    model − baseline otherwise)."""
     methods = report["methods"]
     out = {}
     for key, _, _ in COLUMNS:
         sign = 1.0 if key in HIGHER_IS_BETTER else -1.0
-        names = [n for n in COMPARABLE.get(key, BASELINES) if n in methods]
+        names = [n for n in COMPARABLE.get(key, BASELINES) if n in methods and n in against]
         best = max(names, key=lambda n: sign * methods[n][key], default=None)
         value = methods[model][key]
         out[key] = {"model": value, "baseline": best,
@@ -299,29 +305,33 @@ def margins(report: Mapping[str, Any], model: str = "mvinverse") -> dict[str, di
 
 NOTES = ("Baselines: `mean` — the training set's mean albedo / metallic / roughness (after the scale-invariant "
          "alignment a constant albedo is each view's mean), normals facing the camera; `flat` — the same constants, "
-         "normals the sample plane's in the camera frame (posed); `image` — the input view (linear) as albedo.",
+         "normals the sample plane's in the camera frame, from the ground-truth pose (the network is not given "
+         "poses); `image` — the input view (linear) as albedo.",
          "Cross-view consistency: any constant prediction scores 0 by construction, so the albedo consistency is "
          "compared with `image` (the input image as albedo); metallic / roughness consistency has no non-constant "
          "baseline and is not compared.",
          "Margin: the model's improvement over the best comparable baseline (named), in the figure's units; "
-         "positive = the model is better.")
+         "positive = the model is better. `margin` against the pose-free baselines (mean, image), `margin vs posed` "
+         "against `flat`.")
 """Notes printed under the markdown table."""
 
 
 def markdown_table(report: Mapping[str, Any]) -> str:
     """The report of :func:`evaluate` as a markdown table, one row per method, then (when the
-    report holds :func:`margins`) the model's margin per figure and the notes."""
+    report holds them: ``margins``, ``margins_posed`` of :func:`margins`) the model's margins per
+    figure and the notes."""
     head = "| method | " + " | ".join(h for _, h, _ in COLUMNS) + " |"
     rule = "|---" * (len(COLUMNS) + 1) + "|"
     rows = [f"| {name} | " + " | ".join(fmt.format(m[k]) for k, _, fmt in COLUMNS) + " |"
             for name, m in report["methods"].items()]
-    if "margins" in report:
-        cells = []
-        for key, _, fmt in COLUMNS:
-            mg = report["margins"][key]
-            cells.append("n/a" if mg["baseline"] is None
-                         else fmt.replace("{:", "{:+").format(mg["margin"]) + f" vs {mg['baseline']}")
-        rows.append("| **margin** | " + " | ".join(cells) + " |")
+    for field, label in (("margins", "margin"), ("margins_posed", "margin vs posed")):
+        if field in report:
+            cells = []
+            for key, _, fmt in COLUMNS:
+                mg = report[field][key]
+                cells.append("n/a" if mg["baseline"] is None
+                             else fmt.replace("{:", "{:+").format(mg["margin"]) + f" vs {mg['baseline']}")
+            rows.append(f"| **{label}** | " + " | ".join(cells) + " |")
     text = "\n".join([head, rule, *rows]) + f"\n\n{report['scenes']} scenes, {report['views']} views"
     if "constants_from" in report:
         text += f"; baseline constants from {report['constants_from']}"
