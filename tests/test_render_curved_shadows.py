@@ -37,11 +37,12 @@ equator band 0.97 / 0.98 / 0.98, cube flat faces 0.95 / 0.95 / 0.97, cloth 0.98 
 POLAR_CAP_IOU_BOUND = {30.0: 0.9, 50.0: 0.85, 70.0: 0.78}
 """The sphere's polar cap (|lat| > 60°), measured 0.96 / 0.90 / 0.80 here. With ``python -m
 neumat.bench.shadow_fidelity`` (256²) it reads 0.97 / 0.93 / 0.86, where the flat plane at 70°
-reads 0.92 (0.87 against the old ``spawn_ray`` reference, whose offset lit pits). What is left
-at 70° are sparse specks (9 % of the cap is shadowed): at 192², 60-75° latitude reads 0.855 (27
-mismatched pixels of 2774) and the 101 pixels within 5° of the pole 0.55, where a pixel spans
-tens of u texels and neumat's and Mitsuba's hits there lie 0.5-15 u texels apart (the cap's
-median is 0.004)."""
+reads 0.91. Supersampling does not close the gap (SOFT_IOU_BOUND): at 70° the cap at 60-85°
+latitude reads 0.90 with one ray per pixel and with 4² rays (256²), but within 5° of the pole
+(217 of the cap's 6786 pixels at 256²) neumat shadows 18.5 % of the rays and Mitsuba 35.2 %
+(50°: 33.6 against 47.4 %) at 1, 4², 8² and 16² rays per pixel alike, and Mitsuba's figures
+there do not move from 2 to 8 vertices per texel: a systematic difference at the pole, not
+aliasing of the one-ray masks."""
 HIT_UV_MEDIAN, HIT_UV_P90 = 0.01, 0.15
 """Texels between neumat's hits and Mitsuba's (the exact prism map) per region, median and 90th
 percentile (the tail includes the reference's own facets). Measured: median <= 0.004, p90 <=
@@ -72,3 +73,50 @@ def test01_shadows_match_mitsuba(device, gravel, scene):
         assert r["iou"] >= (POLAR_CAP_IOU_BOUND[r["elevation"]] if polar else IOU_BOUND), r
         assert r["uv_median"] <= HIT_UV_MEDIAN and r["uv_p90"] <= HIT_UV_P90, r
         assert r["normal_median_deg"] <= NORMAL_MEDIAN_DEG, r
+
+
+SUPERSAMPLE_SIZE, SUPERSAMPLE = 64, 4
+"""The supersampled comparison: 64² pixels of 4 × 4 rays each (a 256² frame for both
+renderers), per pixel the fraction of its counted rays shadowed
+(``shadow_agreement(..., supersample=4)``)."""
+SOFT_IOU_BOUND = 0.9
+"""Soft IoU of the per-pixel shadowed coverage, Σ min / Σ max over the pixels (issue 12's 0.9
+for the masks), every region and elevation; the fractions of the rays shadowed within
+FRACTION_TOLERANCE. Measured here: sphere 0.98 / 0.97 / 0.96, equator band 0.98 / 0.98 / 0.98,
+polar cap 0.97 / 0.94 / 0.87, cube flat faces 0.98 / 0.96 / 0.97, cloth 0.98 / 0.97 / 0.95
+(slack >= 0.04 but for the polar cap at 70°); fractions within 0.9 points (the polar cap at
+50°), elsewhere 0.8 (polar cap, 70°) or less. The polar cap at 70° stays below the bound at any
+sampling rate (POLAR_CAP_IOU_BOUND): 0.86 at 256² × 4², 0.87 at 128² × 8², 0.885 at 64² × 16²
+rays, so test03 expects it to fail until the pole is fixed."""
+POLAR_CAP_70 = ("sphere, polar cap (|lat| > 60°)", 70.0)
+
+
+@pytest.fixture(scope="module")
+def supersampled(device, gravel):
+    """Rows of ``measure_scene(..., SUPERSAMPLE_SIZE, supersample=SUPERSAMPLE)`` per scene,
+    measured once per module."""
+    rows = {}
+
+    def measure(scene: str) -> list[dict]:
+        if scene not in rows:
+            rows[scene] = measure_scene(device, gravel, scene, SUPERSAMPLE_SIZE, supersample=SUPERSAMPLE)
+            print("\n" + markdown(rows[scene]))
+        return rows[scene]
+
+    return measure
+
+
+@pytest.mark.parametrize("scene", ["sphere", "cube", "cloth"])
+def test02_supersampled_coverage_matches_mitsuba(supersampled, scene):
+    for r in supersampled(scene):
+        assert r["ss_pixels"] > 300, r  # each region holds enough pixels to measure
+        assert abs(r["ss_ours"] - r["ss_mitsuba"]) <= FRACTION_TOLERANCE, r
+        if (r["region"], r["elevation"]) != POLAR_CAP_70:  # test03
+            assert r["soft_iou"] >= SOFT_IOU_BOUND, r
+
+
+@pytest.mark.xfail(strict=True, reason="within 5° of the pole neumat shadows about half the rays Mitsuba "
+                   "does (SOFT_IOU_BOUND); the polar cap at 70° reads 0.87")
+def test03_supersampled_polar_cap_at_70_degrees(supersampled):
+    (row,) = [r for r in supersampled("sphere") if (r["region"], r["elevation"]) == POLAR_CAP_70]
+    assert row["soft_iou"] >= SOFT_IOU_BOUND, row
