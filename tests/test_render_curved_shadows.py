@@ -2,7 +2,9 @@
 the truly displaced mesh (4 vertices per texel), neumat's camera rays, one shadow ray per pixel
 (neumat.render.reference.mitsuba_shadows), gravel, light azimuth 30°, elevations 30/50/70°,
 over the pixels both see where the base mesh faces the light (neumat.bench.shadow_fidelity;
-the full-size table: ``python -m neumat.bench.shadow_fidelity``)."""
+the full-size table: ``python -m neumat.bench.shadow_fidelity [--supersample 4]``): the binary
+shadow masks at one ray per pixel (test01) and the per-pixel shadowed coverage of 4 × 4 rays
+per pixel (test02, test03)."""
 
 from __future__ import annotations
 

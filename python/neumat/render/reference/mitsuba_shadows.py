@@ -20,8 +20,9 @@ pits whose occluder lies within that offset, and the IoU against neumat read 0.8
 fixed lift it reads 0.928 (0.968 → 0.984 at 30°, 0.941 → 0.969 at 50°). The hits' uv (the
 mesh's texture coordinates) is the exact prism map (:mod:`neumat.render.prism`).
 
-Comparison (:func:`shadow_agreement`): on pixels that both renderers see, the IoU of the
-shadowed sets and both shadowed fractions.
+Comparison (:func:`shadow_agreement`): on the rays both renderers see, both shadowed fractions
+and, with one ray per pixel, the IoU of the shadowed sets, with k × k rays per pixel the soft IoU
+of the per-pixel shadowed coverage.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ VERTICES_PER_TEXEL = 4.0
 """Default density of the displaced mesh. The reference has converged there: on the UV sphere
 (gravel, 128², lights at 30/50/70°) its shadow masks agree with a 16-vertices-per-texel mesh at
 IoU >= 0.945 on every region (polar cap at 70° the lowest; 2 vertices per texel: 0.86), and
-with an 8-vertices-per-texel one at >= 0.97."""
+with an 8-vertices-per-texel one at >= 0.97. Within 5° of the pole (128² × 4² rays, lights at
+50 / 70°) the shadowed fractions move by less than a point from 2 to 8 vertices per texel
+(85-88° latitude: 43.4 / 42.8 / 42.6 % at 50°, 31.5 % at all three at 70°)."""
 
 
 def subdivision_level(mesh: Mesh, res: int, vertices_per_texel: float) -> int:
