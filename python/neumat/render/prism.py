@@ -40,8 +40,8 @@ def prism_corners(mesh: Mesh, spec: HeightSpec) -> tuple[np.ndarray, np.ndarray]
 
 def subsegments(extrusion: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """[F] int32 straight pieces per ray segment: 1 where the face's prism is affine (its three
-    extrusions equal) or its base triangle degenerate (a UV sphere's pole faces), else
-    :data:`CURVED_SUBSEGMENTS`.
+    extrusions equal) or its base triangle degenerate (a UV sphere's pole faces, curtains:
+    :func:`curtain_corners`), else :data:`CURVED_SUBSEGMENTS`.
 
     Args:
         extrusion: [F, 3, 3] the T of :func:`prism_corners` (float32 as the shader reads it).
@@ -50,6 +50,18 @@ def subsegments(extrusion: np.ndarray, positions: np.ndarray) -> np.ndarray:
     affine = np.all(extrusion == extrusion[:, :1], axis=(1, 2))
     area = np.linalg.norm(np.cross(positions[:, 1] - positions[:, 0], positions[:, 2] - positions[:, 0]), axis=1)
     return np.where(affine | (area <= 1e-12), 1, CURVED_SUBSEGMENTS).astype(np.int32)
+
+
+def curtain_corners(bottom: np.ndarray) -> np.ndarray:
+    """[F] int32: per prism of bottom corners ``bottom`` [F, 3, 3] (:func:`prism_corners`' Q, or
+    the shell soup's bottom caps), the corner k whose two other corners coincide — the prism is
+    a curtain (``shaders/prism.slang``: a UV sphere's pole faces cover a UV triangle but no
+    area) — else -1 (also where all three coincide)."""
+    same = [np.all(bottom[:, (k + 1) % 3] == bottom[:, (k + 2) % 3], axis=-1) for k in range(3)]
+    out = np.full(bottom.shape[0], -1, np.int32)
+    for k in range(3):
+        out[same[k] & ~same[(k + 1) % 3]] = k
+    return out
 
 
 def prism_coordinates(bottom: np.ndarray, extrusion: np.ndarray, uv: np.ndarray, x: np.ndarray,

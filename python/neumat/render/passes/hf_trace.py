@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...slang_kernels import compute_kernel
-from ..prism import prism_corners, subsegments
+from ..prism import curtain_corners, prism_corners, subsegments
 from ..scene import HeightSpec, Scene
 from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, Resource, SlotSpec
 from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, face_metric_rows
@@ -153,7 +153,9 @@ class HfTracePass(RenderPass):
 
         f = mesh.faces
         bottom, extrusion = prism_corners(mesh, spec)
-        pieces = subsegments(extrusion.astype(np.float32), mesh.positions[f])
+        # straight pieces per segment; 0 marks a curtain (prism.slang: its UV segment is marched)
+        pieces = np.where(curtain_corners(bottom.astype(np.float32)) >= 0, 0,
+                          subsegments(extrusion.astype(np.float32), mesh.positions[f]))
         self._faces = {"face_uv": per_corner(mesh.uvs[f], "face_uv"),
                        "face_bottom": per_corner(bottom, "face_bottom", pieces[:, None]),
                        "face_normal": per_corner(mesh.normals[f], "face_normal", thickness),
@@ -223,8 +225,8 @@ class HfTracePass(RenderPass):
 
     def face_params(self) -> dict:
         """The ``PrismFaces`` uniform of ``shadow_prisms.slang``: ``face_uv``, ``face_bottom``
-        (prism bottom corners, curved pieces) and ``face_normal`` (n, relief thickness), three
-        rows per base face."""
+        (prism bottom corners, curved pieces: 0 for a curtain) and ``face_normal`` (n, relief
+        thickness), three rows per base face."""
         return {k: self._faces[k] for k in ("face_uv", "face_bottom", "face_normal")}
 
     def reflect(self) -> dict[str, SlotSpec]:

@@ -13,6 +13,11 @@ are (its crossings paired per prism) and marched in each prism it crosses by hf_
 ``marchSegment`` on the prism's exact (u, v, h01) map. No UV metric or curvature is assumed, so
 it holds on any mesh, and a fold of the mesh casts shadows on another. It starts in the hit's
 own prism (the base face index is the ``dpdu`` slot's w), kShadowLift above the bilinear relief.
+Curtains (``shaders/prism.slang``: the faces of a UV sphere's pole row cover a UV triangle but
+no area, and the displaced mesh there is a vertical sheet holding the relief of that triangle)
+block the rays that cross them; a hit on one is dark where the light is behind the sheet's
+side facing the camera (``relief_normal``, hf_trace's), else its ray starts just off the sheet
+on that side.
 Against Mitsuba 3 (``python -m neumat.bench.shadow_fidelity --shadow-mode prisms``, 128², IoU
 at light elevations 30 / 50 / 70°): sphere 0.97 / 0.96 / 0.95, its polar cap 0.95 / 0.92 / 0.84,
 draped cloth 0.96 / 0.95 / 0.93, shadowed fractions within 0.7 points everywhere. Each ray
@@ -37,6 +42,7 @@ slot                channels  meaning
 g-buffer (in)       see base  ``uv``, ``normal``, ``tangent``, ``position``, ``mask``, and
                               the surface slots ``dpdu``, ``dpdv``, ``shape`` (``"prisms"``
                               reads ``uv``, ``normal``, ``tangent``, ``mask``, ``dpdu``)
+``relief_normal``   4 f32     hf_trace's (in; ``"prisms"`` only, on curtains)
 ``shadow``          4 f32     visibility of lights 0..3 in {0, 1} (1 for unused lights; all
                               0 off the mask)
 ==================  ========  ===============================================================
@@ -63,7 +69,7 @@ from .base import (
     Resource,
     SlotSpec,
 )
-from .hf_trace import HfTracePass
+from .hf_trace import RELIEF_NORMAL, HfTracePass
 
 SHADOW = "shadow"
 KERNELS = {"march": ("shadow.slang", "shadow"), "prisms": ("shadow_prisms.slang", "shadow_prisms")}
@@ -114,7 +120,7 @@ class ShadowPass(RenderPass):
         ValueError: an unknown mode, or ``"prisms"`` with a trace that has no shell pass.
     """
 
-    INPUTS = (UV, NORMAL, TANGENT, POSITION, MASK) + SURFACE
+    INPUTS = (UV, NORMAL, TANGENT, POSITION, MASK) + SURFACE + (RELIEF_NORMAL,)
     OUTPUTS = (SHADOW,)
 
     def __init__(self, device, trace: HfTracePass, mode: str = DEFAULT_MODE) -> None:
@@ -128,13 +134,14 @@ class ShadowPass(RenderPass):
         """DirectionalLight / PointLight, at most :data:`MAX_LIGHTS`; set before :meth:`execute`."""
 
     def reflect(self) -> dict[str, SlotSpec]:
-        specs = {**GBUFFER_SPECS, **SURFACE_SPECS}
+        specs = {**GBUFFER_SPECS, **SURFACE_SPECS, RELIEF_NORMAL: SlotSpec("float32", 4)}
         return {**{s: specs[s] for s in self.INPUTS}, SHADOW: SlotSpec("float32", 4)}
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         self.check_inputs(inputs)
         out = self.allocate_outputs(ctx)
-        slots = self.INPUTS if self.mode == "march" else (UV, NORMAL, TANGENT, MASK, DPDU)
+        march = (UV, NORMAL, TANGENT, POSITION, MASK) + SURFACE
+        slots = march if self.mode == "march" else (UV, NORMAL, TANGENT, MASK, DPDU, RELIEF_NORMAL)
         prisms = {} if self.mode == "march" else {"shell": self.trace.shell.bvh_params(),
                                                    "faces": self.trace.face_params()}
         self.kernel.dispatch(

@@ -31,6 +31,7 @@ import numpy as np
 
 from ...slang_kernels import compute_kernel
 from ..metric import face_metric
+from ..prism import curtain_corners
 from ..scene import Scene, build_bvh, reorder, shell_soup
 from ..shapes import Mesh
 from .base import (
@@ -80,9 +81,10 @@ def _float4_rows(a: np.ndarray) -> np.ndarray:
 
 
 def _tri_rows(pos: np.ndarray, soup) -> np.ndarray:
-    """[3T, 4] rows (v0, is_bottom_cap), (e1, 0), (e2, 0) of the soup's triangles."""
+    """[3T, 4] rows (v0, is_bottom_cap), (e1, is_curtain), (e2, 0) of the soup's triangles."""
     rows = _float4_rows(pos).reshape(-1, 3, 4)
     rows[:, 0, 3] = is_bottom_cap(soup)
+    rows[:, 1, 3] = is_curtain(soup)
     return rows.reshape(-1, 4)
 
 
@@ -104,6 +106,16 @@ def corner_thickness(scene: Scene) -> np.ndarray:
     if spec is None:
         return np.zeros(mesh.faces.shape, np.float32)
     return (spec.scale_of(mesh)[mesh.faces] * np.float32(spec.d_hi - spec.d_lo)).astype(np.float32)
+
+
+def is_curtain(soup) -> np.ndarray:
+    """[T] bool: the triangle bounds a curtain, a prism whose bottom cap has two coincident
+    corners (:func:`~neumat.render.prism.curtain_corners`; shell.slang never counts two of its
+    crossings as one)."""
+    caps = is_bottom_cap(soup)
+    curtain = np.zeros(int(soup.prism.max()) + 1, bool)
+    curtain[soup.prism[caps]] = curtain_corners(soup.positions[caps]) >= 0
+    return curtain[soup.prism]
 
 
 def is_bottom_cap(soup) -> np.ndarray:

@@ -2,14 +2,15 @@
 (:func:`neumat.render.scene.shell_soup`) in float64; of the crossings up to the nearest
 bottom-cap crossing, the ``2·MAX_SEGMENTS`` nearest are paired per prism into segments exactly
 as ``shell.slang`` does (a crossing of a prism within :data:`SAME_T` of a nearer crossing of
-the same prism, the ray through an edge two of its triangles share, counts once)."""
+the same prism, the ray through an edge two of its triangles share, counts once, but never a
+curtain's; a curtain's segment, of zero length, goes before one entered at its t)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..camera import Camera
-from ..passes.shell import MAX_SEGMENTS, is_bottom_cap
+from ..passes.shell import MAX_SEGMENTS, is_bottom_cap, is_curtain
 from ..scene import TriangleSoup
 
 SAME_T = 2e-6
@@ -54,6 +55,7 @@ def shell_reference(camera: Camera, soup: TriangleSoup, base_only: bool, chunk: 
     prisms = np.full((n, MAX_SEGMENTS), -1)
     uvh = soup.uvh.astype(np.float64)
     bottom = is_bottom_cap(soup)
+    curtain = is_curtain(soup)
     keep = 1 if base_only else 2 * MAX_SEGMENTS
     for start in range(0, n, chunk):
         t, b1, b2 = intersect_all(o[start:start + chunk], d[start:start + chunk], soup)
@@ -62,7 +64,7 @@ def shell_reference(camera: Camera, soup: TriangleSoup, base_only: bool, chunk: 
         t = np.where(t <= t_bottom[:, None], t, np.inf)
         near = np.argsort(t, axis=1, kind="stable")
         for r in range(t.shape[0]):
-            hits = _distinct([k for k in near[r] if np.isfinite(t[r, k])], t[r], soup.prism)[:keep]
+            hits = _distinct([k for k in near[r] if np.isfinite(t[r, k])], t[r], soup.prism, curtain)[:keep]
             ends = []
             for k in hits:
                 bary = np.array([1 - b1[r, k] - b2[r, k], b1[r, k], b2[r, k]])
@@ -78,18 +80,20 @@ def shell_reference(camera: Camera, soup: TriangleSoup, base_only: bool, chunk: 
             "prisms": prisms.reshape(h, w, MAX_SEGMENTS)}
 
 
-def _distinct(hits: list, t: np.ndarray, prism: np.ndarray) -> list:
+def _distinct(hits: list, t: np.ndarray, prism: np.ndarray, curtain: np.ndarray) -> list:
     """``hits`` (triangle ids in t order) without the crossings within :data:`SAME_T` of a
-    kept crossing of the same prism."""
+    kept crossing of the same prism, unless a curtain's (``curtain`` [T] bool)."""
     kept = []
     for k in hits:
-        if not any(prism[j] == prism[k] and abs(t[j] - t[k]) <= SAME_T * t[k] for j in kept):
+        if curtain[k] or not any(prism[j] == prism[k] and abs(t[j] - t[k]) <= SAME_T * t[k] for j in kept):
             kept.append(k)
     return kept
 
 
 def _pair(ends: list) -> list:
-    """Consecutive crossings of the same prism, in order of the first one."""
+    """Consecutive crossings of the same prism, in order of the first one, but a pair of zero
+    length (a curtain's; within :data:`SAME_T`) before the one just paired if that is entered
+    at its t."""
     used, pairs = set(), []
     for i, (prism, _) in enumerate(ends):
         if i in used:
@@ -97,6 +101,8 @@ def _pair(ends: list) -> list:
         for j in range(i + 1, len(ends)):
             if j not in used and ends[j][0] == prism:
                 used.add(j)
-                pairs.append((ends[i], ends[j]))
+                t = ends[i][1][0]
+                first = ends[j][1][0] - t <= SAME_T * t and pairs and abs(pairs[-1][0][1][0] - t) <= SAME_T * t
+                pairs.insert(len(pairs) - 1 if first else len(pairs), (ends[i], ends[j]))
                 break
     return pairs
