@@ -9,7 +9,9 @@ row: % of pixels shadowed (neumat, Mitsuba) over the pixels both see where the b
 the light (n·ωi > 0; attached shadows, trivially dark in both, are left out), and the IoU of the
 two shadow masks there; and per region the texels between neumat's hit uv and Mitsuba's
 (the exact prism map), median and 90th percentile, and the median angle between neumat's relief
-normal and the displaced mesh's facet normal at the hits.
+normal and the displaced mesh's facet normal at the hits. Both include the curtains of the UV
+sphere's pole row (faces with two coincident corners, displaced into vertical sheets:
+``shaders/prism.slang``).
 
 With ``--supersample K`` (K > 1) both renderers also trace K × K rays per pixel (a camera at K
 times the resolution: sub-pixel centres on a regular grid, the same rays for both) and each
