@@ -19,8 +19,9 @@ block the rays that cross them; a hit on one is dark where the light is behind t
 side facing the camera (``relief_normal``, hf_trace's), else its ray starts just off the sheet
 on that side.
 Against Mitsuba 3 (``python -m neumat.bench.shadow_fidelity --shadow-mode prisms``, 128², IoU
-at light elevations 30 / 50 / 70°): sphere 0.97 / 0.96 / 0.95, its polar cap 0.95 / 0.92 / 0.84,
-draped cloth 0.96 / 0.95 / 0.93, shadowed fractions within 0.7 points everywhere. Each ray
+at light elevations 30 / 50 / 70°): sphere 0.97 / 0.97 / 0.96, its polar cap 0.96 / 0.94 / 0.87
+(0.95 / 0.92 / 0.84 before curtains were traced), draped cloth 0.96 / 0.95 / 0.93, shadowed
+fractions within 0.7 points everywhere. Each ray
 first marches its own prism up to its exit (most shadowed rays end there) and walks the BVH only
 if that is clear; on lavapipe at 512² the pass costs ~4× the march (README, frame times).
 
