@@ -191,7 +191,7 @@ class TriplePlaneModel:
 
     # -- one optimizer step ------------------------------------------------------------------
     def train_step(self, step: int, total_steps: int) -> torch.Tensor:
-        """Run optimizer step ``step``; returns this process's L1 data loss (0-d, encoded units).
+        """Run optimizer step ``step``; returns this process's data loss (0-d; :mod:`.data_loss`).
 
         The smoothness penalty's value of the step is left in :attr:`last_smoothness`. The last
         :func:`pyramid_steps` of the run fit the learned LoD pyramid (:meth:`_pyramid_step`).
@@ -237,7 +237,7 @@ class TriplePlaneModel:
 
     def _pyramid_step(self, step: int, steps: int) -> torch.Tensor:
         """Step ``step`` of the ``steps`` fitting the learned coarse U levels on prefiltered
-        batches (module docstring); returns this process's L1 data loss (0-d, encoded units)."""
+        batches (module docstring); returns this process's data loss (0-d; :mod:`.data_loss`)."""
         if not self.model.pyramid:
             self.model.start_pyramid()
         self.model.set_qat_mode("quantize")  # frozen ranges: the INT8 path's form
