@@ -121,7 +121,10 @@ class ShadowPass(RenderPass):
         ValueError: an unknown mode, or ``"prisms"`` with a trace that has no shell pass.
     """
 
-    INPUTS = (UV, NORMAL, TANGENT, POSITION, MASK) + SURFACE + (RELIEF_NORMAL,)
+    SLOTS = {"march": (UV, NORMAL, TANGENT, POSITION, MASK) + SURFACE,
+             "prisms": (UV, NORMAL, TANGENT, MASK, DPDU, RELIEF_NORMAL)}
+    """The input slots each mode's kernel reads."""
+    INPUTS = tuple(dict.fromkeys(SLOTS["march"] + SLOTS["prisms"]))
     OUTPUTS = (SHADOW,)
 
     def __init__(self, device, trace: HfTracePass, mode: str = DEFAULT_MODE) -> None:
@@ -141,8 +144,7 @@ class ShadowPass(RenderPass):
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         self.check_inputs(inputs)
         out = self.allocate_outputs(ctx)
-        march = (UV, NORMAL, TANGENT, POSITION, MASK) + SURFACE
-        slots = march if self.mode == "march" else (UV, NORMAL, TANGENT, MASK, DPDU, RELIEF_NORMAL)
+        slots = self.SLOTS[self.mode]
         prisms = {} if self.mode == "march" else {"shell": self.trace.shell.bvh_params(),
                                                    "faces": self.trace.face_params()}
         self.kernel.dispatch(

@@ -141,6 +141,8 @@ def reference_shadows(surface: tuple[np.ndarray, np.ndarray, np.ndarray], camera
         n = np.where(np.sum(n * d, axis=-1, keepdims=True) > 0, -n, n)  # the facet's side toward the camera
         p, n, uv = np.where(hit[:, None], p, 0.0), np.where(hit[:, None], n, 0.0), np.where(hit[:, None], uv, np.nan)
         start = p[hit] + (SHADOW_LIFT_TEXELS * texel[hit])[:, None] * n[hit]
+        frame = (hit.reshape(h, w), p.reshape(h, w, 3).astype(np.float32), uv.reshape(h, w, 2).astype(np.float32),
+                 n.reshape(h, w, 3).astype(np.float32))  # the camera rays' hits, shared by every light
         out = []
         for wi in light_directions:
             wi = np.asarray(wi, np.float64) / np.linalg.norm(wi)
@@ -152,9 +154,7 @@ def reference_shadows(surface: tuple[np.ndarray, np.ndarray, np.ndarray], camera
                 blocked[facing] = np.array(scene.ray_test(_rays(mi, lifted, np.broadcast_to(wi, lifted.shape))), bool)
             shadowed = np.zeros(hit.shape, bool)
             shadowed[hit] = blocked
-            out.append(ReferenceShadows(hit.reshape(h, w), shadowed.reshape(h, w),
-                                        p.reshape(h, w, 3).astype(np.float32), uv.reshape(h, w, 2).astype(np.float32),
-                                        n.reshape(h, w, 3).astype(np.float32)))
+            out.append(ReferenceShadows(frame[0], shadowed.reshape(h, w), *frame[1:]))
     return out
 
 
