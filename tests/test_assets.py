@@ -26,9 +26,9 @@ def test01_shipped_material_is_small_and_valid(name):
     assert bundle.angle_param == "relief-minrot-concentric-v4"
     assert bundle.provenance["source"]["name"] == name and bundle.provenance["source"]["sampling"] == "points"
     assert bundle.provenance["metrics"]["int8"]["rel_l1"] < SHIPPED[name]
-    from neumat.material.mips import LEARNED_MIP, U_FILTER_KEY, mip_chain
+    from neumat.material.mips import LEARNED_MIP_VISIBLE, U_FILTER_KEY, mip_chain
 
-    assert bundle.provenance[U_FILTER_KEY] == LEARNED_MIP  # renders with feature LoD through its stored levels
+    assert bundle.provenance[U_FILTER_KEY] == LEARNED_MIP_VISIBLE  # feature LoD: stored levels, visible frame
     assert [lv.shape for lv in bundle.u_levels] == [lv.shape for lv in mip_chain(bundle.planes["U"])[1:]]
 
 

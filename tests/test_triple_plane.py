@@ -170,7 +170,7 @@ def test09_learned_pyramid_leaves_every_point_read_bit_identical(point_and_pyram
     held-out figures equal the point-only run's; the levels are stored, reloaded, tagged
     learned-mip, moved away from the box chain, and features and INT8 outputs at footprints of at
     most one U texel are bit-identical between the two bundles."""
-    from neumat.material.mips import LEARNED_MIP, U_FILTER_KEY, mip_chain, trained_for_lod, trilinear_lookup_np, u_chain
+    from neumat.material.mips import LEARNED_MIP_VISIBLE, U_FILTER_KEY, mip_chain, trained_for_lod, trilinear_lookup_np, u_chain
     from neumat.quant import forward
 
     point, pyramid = point_and_pyramid_runs
@@ -181,7 +181,7 @@ def test09_learned_pyramid_leaves_every_point_read_bit_identical(point_and_pyram
     assert np.array_equal(a.mlps["rgb"].scales, b.mlps["rgb"].scales)
     assert point.metrics["int8_rel_l1"] == pyramid.metrics["int8_rel_l1"]
     assert U_FILTER_KEY not in a.provenance and not a.u_levels
-    assert b.provenance[U_FILTER_KEY] == LEARNED_MIP and trained_for_lod(b.provenance)
+    assert b.provenance[U_FILTER_KEY] == LEARNED_MIP_VISIBLE and trained_for_lod(b.provenance)
     save_bundle(b, tmp_path / "p.nmat")
     b = load_bundle(tmp_path / "p.nmat")
     box = mip_chain(b.planes["U"])
@@ -244,7 +244,7 @@ def test11_network_target_pyramid_on_any_source_resumes_bit_identically(tmp_path
 
     over = ("lod_pyramid=0.25", 'lod_target="network"', "lod_taps=2")
     full = train(small_config(tmp_path / "full", *over), AnalyticBtf())
-    assert full.bundle.provenance["u_filter"] == "learned-mip-trilinear-v1" and full.bundle.u_levels
+    assert full.bundle.provenance["u_filter"] == "learned-mip-visible-slope-v2" and full.bundle.u_levels
     cfg = small_config(tmp_path / "killed", *over)
     with pytest.raises(Interrupted):
         train(cfg, AnalyticBtf(), callbacks=[stop_at(21)])  # checkpoint at 20: pyramid steps 18..23

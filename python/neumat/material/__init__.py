@@ -2,7 +2,8 @@
 
 * :mod:`.common` — the float32 bilinear plane fetch every evaluator uses, provenance numbers,
   the recorded data source, :class:`EvalError`.
-* :mod:`.relief` — the relief frame: the slope of a material's height map at any uv.
+* :mod:`.relief` — the relief frame: the slope of a material's height map at any uv;
+  :mod:`.visible_slope` — the visible frame of a prefiltered pixel (the slope the viewer sees).
 * :mod:`.heightfield` — the tiled bilinear height field and its exact ray intersection (the
   relief the training data, the renderer's references and the fidelity suite all trace);
   :mod:`.interp` — the float64 bilinear texel lookup it and the data renderers use.

@@ -15,21 +15,27 @@ operations as without LoD. Otherwise the bilinear (wrapping) lookups of levels f
 floor(lod) + 1 blended by frac(lod) (float32).
 
 Which chain a bundle is read through (:func:`u_chain`, the one function every renderer asks):
-averaged features decode to averaged appearance only for a material trained for it. Two ways,
+averaged features decode to averaged appearance only for a material trained for it. Three ways,
 named by provenance ``u_filter`` (:data:`U_FILTER_KEY`):
 
-* ``"learned-mip-trilinear-v1"`` (:data:`LEARNED_MIP`, the default since 2026-12-07): level 0 and
+* ``"learned-mip-visible-slope-v2"`` (:data:`LEARNED_MIP_VISIBLE`, the default): level 0 and
   the MLP are trained on point samples only; a final phase fits free coarse levels 1..L
   (initialised from this module's box chain of level 0) on prefiltered samples through the same
   trilinear lookup, with level 0, the H/D planes and the quantized MLP frozen
   (NeuMIP-style decoupled pyramid; :attr:`neumat.train.TrainConfig.lod_pyramid`). The levels are
   stored in the bundle (:attr:`neumat.bundle.Bundle.u_levels`); every read at level 0 is the
-  point-trained bundle's, bit for bit.
+  point-trained bundle's, bit for bit. A relief-frame bundle's coarse reads take their H/D
+  coordinates in the *visible* relief frame (:mod:`.visible_slope`: the slope the viewer sees
+  under the pixel, tilted toward it), which the frozen decoder turns into the darkening of
+  grazing box means that the mean-slope frame could not express (shipped gravel, receding plane
+  vs 4 x 4 supersampling, FLIP: 0.141 in the mean-slope frame, 0.113 here, 0.121 without LoD).
+* ``"learned-mip-trilinear-v1"`` (:data:`LEARNED_MIP`, bundles of 2026-12-07): the same, coarse
+  reads in the mean-slope frame.
 * ``"box-mip-trilinear-v1"`` (:data:`BOX_MIP`, bundles of 2026-12-05/06): level 0 trained jointly
   on point and prefiltered samples through the box chain (:func:`mip_chain`), which renderers
   rebuild.
 
-:func:`trained_for_lod` is true for both; renderers turn feature LoD on for them by default. A
+:func:`trained_for_lod` is true for all three; renderers turn feature LoD on for them by default. A
 bundle trained on point samples alone reads level 0 (with the shipped point-trained gravel of
 2026-12-04, the box chain made a receding plane worse against 16x supersampling: FLIP 0.197 vs
 0.109).
@@ -58,6 +64,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .common import bilinear_lookup_np
+from .visible_slope import VISIBLE_SLOPE_GAIN
 
 
 U_FILTER_KEY = "u_filter"
@@ -68,13 +75,23 @@ box chain (:func:`mip_chain`; module docstring)."""
 LEARNED_MIP = "learned-mip-trilinear-v1"
 """:data:`U_FILTER_KEY` of a bundle whose coarse U levels were fitted after level 0 and stored
 (:attr:`neumat.bundle.Bundle.u_levels`; module docstring)."""
-LOD_FILTERS = (LEARNED_MIP, BOX_MIP)
+LEARNED_MIP_VISIBLE = "learned-mip-visible-slope-v2"
+""":data:`U_FILTER_KEY` of a bundle whose learned coarse levels were fitted in the visible relief
+frame (:mod:`.visible_slope`; the default since 2026-12-07's second revision)."""
+LOD_FILTERS = (LEARNED_MIP_VISIBLE, LEARNED_MIP, BOX_MIP)
 """Every :data:`U_FILTER_KEY` value a renderer reads with feature LoD."""
 
 
 def trained_for_lod(provenance: dict) -> bool:
     """Whether a bundle's U plane was trained to be read through a mip chain (module docstring)."""
     return provenance.get(U_FILTER_KEY) in LOD_FILTERS
+
+
+def visible_gain(provenance: dict) -> float:
+    """The gain of the visible relief frame a bundle's coarse levels are read in
+    (:data:`.visible_slope.VISIBLE_SLOPE_GAIN` for :data:`LEARNED_MIP_VISIBLE`, else 0: the mean
+    slope under the pixel)."""
+    return VISIBLE_SLOPE_GAIN if provenance.get(U_FILTER_KEY) == LEARNED_MIP_VISIBLE else 0.0
 
 
 def u_chain(bundle) -> list[np.ndarray]:

@@ -34,7 +34,10 @@ evaluator computes the same frame:
      copper: mean 8.6 % -> 5.6 %, back-scatter 26.9 % -> 14.0 %).
 
    With feature LoD (:meth:`ReliefSlope.at` with footprints) the point slope is level 0 of the
-   trilinear blend; levels >= 1 are the slope texels' mip chain in both.
+   trilinear blend; levels >= 1 are the slope texels' mip chain in both. Bundles whose coarse
+   levels were fitted in the visible frame (:attr:`ReliefSlope.visible_gain`,
+   :mod:`.visible_slope`) blend the slopes' moments the same way and read, where the lod is
+   above 0, the slope the viewer sees under the pixel instead of the mean.
 
 A bundle without height map is flat: slope 0, and the v3 / v4 coordinates equal v2's.
 ``shaders/relief_frame.slang`` performs the same arithmetic (``reliefSlope`` /
@@ -51,7 +54,8 @@ import numpy as np
 
 from ..angles import interpolates_normals, plane_coords, uses_relief_frame
 from .common import bilinear_lookup_np
-from .mips import blend_levels, mip_chain, slope_level_of_detail
+from .mips import blend_levels, mip_chain, slope_level_of_detail, visible_gain
+from .visible_slope import moment_texels, synthesized_moments, visible_slope
 
 
 class ReliefFrameError(ValueError):
@@ -112,20 +116,23 @@ class ReliefSlope:
     normals: bool = False
     """True: the point slope is that of the interpolated unit texel normals (v4,
     :attr:`normal_texels`); False: the interpolated slope texels (v3). Module docstring, step 2."""
+    visible_gain: float = 0.0
+    """With feature LoD: the gain of the visible frame (:mod:`.visible_slope`) for bundles whose
+    coarse U levels were fitted in it (:func:`.mips.visible_gain`); 0: the mean slope."""
 
     @classmethod
     def from_height(cls, height: np.ndarray, height_range: tuple[float, float], u_cols: int = 0,
-                    normals: bool = False) -> ReliefSlope:
+                    normals: bool = False, visible_gain: float = 0.0) -> ReliefSlope:
         """The relief of a height map in [0, 1] of ``height_range`` (UV units), read beside a U
-        plane ``u_cols`` wide (0: the map's own width); ``normals``: :attr:`normals`."""
-        return cls(slope_texels(height, height_range), int(u_cols), bool(normals))
+        plane ``u_cols`` wide (0: the map's own width); ``normals``, ``visible_gain``: the fields."""
+        return cls(slope_texels(height, height_range), int(u_cols), bool(normals), float(visible_gain))
 
     @classmethod
     def for_parameterization(cls, angle_param: str, height: np.ndarray, height_range: tuple[float, float],
-                             u_cols: int = 0) -> ReliefSlope:
+                             u_cols: int = 0, visible_gain: float = 0.0) -> ReliefSlope:
         """:meth:`from_height` with the point slope of parameterization ``angle_param``
         (:func:`neumat.angles.interpolates_normals`)."""
-        return cls.from_height(height, height_range, u_cols, interpolates_normals(angle_param))
+        return cls.from_height(height, height_range, u_cols, interpolates_normals(angle_param), visible_gain)
 
     @classmethod
     def of_bundle(cls, bundle) -> ReliefSlope | None:
@@ -134,12 +141,41 @@ class ReliefSlope:
         if not has_relief_frame(bundle):
             return None
         return cls.for_parameterization(bundle.angle_param, bundle.height, bundle.height_range,
-                                        bundle.planes["U"].shape[1])
+                                        bundle.planes["U"].shape[1], visible_gain(bundle.provenance))
 
     @cached_property
     def chain(self) -> list[np.ndarray]:
-        """The slope texels' mip chain (:func:`.mips.mip_chain`), level 0 = :attr:`texels`."""
-        return mip_chain(self.texels)
+        """The slope texels' mip chain (:func:`.mips.mip_chain`), level 0 = :attr:`texels`
+        (levels >= 1: the first two channels of :attr:`moment_chain`)."""
+        return [self.texels, *(level[..., :2] for level in self.moment_chain[1:])]
+
+    @cached_property
+    def moment_chain(self) -> list[np.ndarray]:
+        """The mip chain (:func:`.mips.mip_chain`) of the slope texels' moments ``[rows_L,
+        cols_L, 5]`` (:func:`.visible_slope.moment_texels`), which the visible frame reads."""
+        return mip_chain(moment_texels(self.texels))
+
+    def lod(self, footprint: np.ndarray) -> np.ndarray:
+        """Float32 ``[B]`` level of detail of :attr:`chain` for footprints ``[B]`` (log2 UV units,
+        :func:`.mips.slope_level_of_detail`)."""
+        cols = self.texels.shape[1]
+        return slope_level_of_detail(footprint, self.u_cols or cols, cols, len(self.moment_chain))
+
+    def visible_of(self, slope: np.ndarray, footprint: np.ndarray, wo: np.ndarray,
+                   covariances: np.ndarray) -> np.ndarray:
+        """Float32 ``[B, 2]``: a prefiltered slope ``[B, 2]`` of a relief without moment chain
+        (the synthesized one) in the visible frame of :attr:`visible_gain` where the lod of its
+        footprint is above 0, its moments the slope's plus that relief's per-level
+        ``covariances`` ``[levels, 3]`` (:func:`.visible_slope.synthesized_moments`); as given
+        elsewhere and without a gain."""
+        out = np.array(slope, dtype=np.float32)
+        if not self.visible_gain:
+            return out
+        lod = self.lod(footprint)
+        minified = np.flatnonzero(lod > 0)
+        moments = synthesized_moments(out[minified], lod[minified], covariances)
+        out[minified] = visible_slope(moments, np.asarray(wo, np.float32)[minified], self.visible_gain)
+        return out
 
     @cached_property
     def normal_texels(self) -> np.ndarray:
@@ -154,19 +190,28 @@ class ReliefSlope:
             return normal_slope(bilinear_lookup_np(self.normal_texels, uv, wrap=True))
         return bilinear_lookup_np(self.texels, uv, wrap=True)
 
-    def at(self, uv: np.ndarray, footprint: np.ndarray | None = None) -> np.ndarray:
+    def at(self, uv: np.ndarray, footprint: np.ndarray | None = None, wo: np.ndarray | None = None) -> np.ndarray:
         """Float32 ``[B, 2]`` slope at float32 ``[B, 2]`` uv (:meth:`point`); with pixel
         footprints ``[B]`` (log2 UV units) the mean slope under them, trilinear through
         :attr:`chain` at :func:`.mips.slope_level_of_detail` with :meth:`point` as level 0
-        (exactly the point slope where a footprint is at most one U texel)."""
+        (exactly the point slope where a footprint is at most one U texel). With a
+        :attr:`visible_gain` and view directions ``wo`` ``[B, 3]`` (local frame), where the lod
+        is above 0: the visible frame (:func:`.visible_slope.visible_slope`) of the moments
+        blended the same way through :attr:`moment_chain`."""
         uv = np.asarray(uv, dtype=np.float32)
         point = self.point(uv)
         if footprint is None:
             return point
-        cols = self.texels.shape[1]
-        chain = self.chain
-        lod = slope_level_of_detail(footprint, self.u_cols or cols, cols, len(chain))
-        return blend_levels(lod, point, len(chain), lambda level, sel: bilinear_lookup_np(chain[level], uv[sel], True))
+        lod = self.lod(footprint)
+        if not self.visible_gain or wo is None:
+            chain = self.chain
+            return blend_levels(lod, point, len(chain), lambda level, sel: bilinear_lookup_np(chain[level], uv[sel], True))
+        moments = self.moment_chain
+        blended = blend_levels(lod, moment_texels(point), len(moments),
+                               lambda level, sel: bilinear_lookup_np(moments[level], uv[sel], True))
+        minified = np.flatnonzero(lod > 0)
+        point[minified] = visible_slope(blended[minified], np.asarray(wo, np.float32)[minified], self.visible_gain)
+        return point
 
 
 @dataclass(frozen=True)
@@ -182,10 +227,10 @@ class DirectionCoding:
                footprint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Float32 ``([B, 2], [B, 2])`` H and D coordinates of float32 ``uv`` ``[B, 2]`` and unit
         directions ``wi``, ``wo`` ``[B, 3]`` (local frame, +z = macro normal); ``footprint``
-        ``[B]`` (log2 UV units): the relief frame of the mean slope under each pixel
+        ``[B]`` (log2 UV units): the relief frame of the mean (or visible) slope under each pixel
         (:meth:`ReliefSlope.at`, feature LoD)."""
         wi, wo = np.asarray(wi, np.float32), np.asarray(wo, np.float32)
         use = self.relief is not None and uses_relief_frame(self.angle_param)
-        slope = self.relief.at(uv, footprint) if use else None
+        slope = self.relief.at(uv, footprint, wo) if use else None
         h, d = plane_coords(wi, wo, self.angle_param, slope)
         return h.astype(np.float32), d.astype(np.float32)

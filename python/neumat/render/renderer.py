@@ -212,6 +212,8 @@ class Renderer:
             edges[U_FEATURES] = f"synthesis.{U_FEATURES}"
             if infer.has_relief:  # the relief frame of the synthesized relief
                 edges[RELIEF_SLOPE] = f"synthesis.{RELIEF_SLOPE}"
+                if infer.visible_gain and infer.feature_lod:
+                    infer.use_synthesized_relief(synth.relief_covariances())
         g.add("infer", infer, edges)
         self.compose.settings = compose
         compose_edges = {BTF: f"infer.{BTF}", IRRADIANCE: f"infer.{IRRADIANCE}", MASK: f"{vis}.{MASK}"}

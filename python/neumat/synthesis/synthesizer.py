@@ -39,7 +39,7 @@ from .acf import DEFAULT_CENTRAL_THRESHOLD, DEFAULT_GAMMA, OffsetPdf, autocovari
 from .histogram import GaussianizedPlane, gaussianize, inverse_histogram
 from .offsets import OffsetTables
 from .prefilter import PrefilteredPlane, blend_lod
-from .relief import relief_slope
+from .relief import relief_slope, slope_covariances
 from .tiling import SINGULARITY_WEIGHT, DualTileSample, bilinear_wrap, dual_tile_sample
 
 BLENDS = ("histogram", "linear")
@@ -174,6 +174,18 @@ class Synthesizer:
         if self.height is None:
             raise ValueError("the synthesizer has no height map: no relief to take the slope of")
         return relief_slope(self, uv, extent, footprint, normals)
+
+    def relief_covariances(self, extent: float, normals: bool = False) -> np.ndarray:
+        """float32 ``[levels, 3]`` slope covariance a texel of each level of the synthesized
+        relief hides (:func:`.relief.slope_covariances`; the visible relief frame's), computed
+        once per ``(extent, normals)``. ValueError without a height map."""
+        if self.height is None:
+            raise ValueError("the synthesizer has no height map: no relief to take the slope of")
+        key = (float(np.float32(extent)), bool(normals))
+        cache = self.__dict__.setdefault("_relief_covariances", {})
+        if key not in cache:
+            cache[key] = slope_covariances(self, extent, normals)
+        return cache[key]
 
     def plain_tiling(self, uv: np.ndarray) -> np.ndarray:
         """The U plane simply repeated (bilinear, wrap) at ``uv``: the baseline synthesis

@@ -51,7 +51,7 @@ from .. import __version__
 from ..angles import LEGACY_PLANE_PARAMETERIZATION, PLANE_PARAMETERIZATION
 from ..bundle import Bundle, export_inm, save_bundle
 from ..material import SOURCE_KEY, ReliefSlope
-from ..material.mips import BOX_MIP, LEARNED_MIP, U_FILTER_KEY
+from ..material.mips import BOX_MIP, LEARNED_MIP_VISIBLE, U_FILTER_KEY
 from ..models.qat import export_int8
 from ..models.triple_plane import ADDRESSING, FEATURE_ORDER, TriplePlaneField
 from ..output_encoding import OutputEncoding
@@ -80,14 +80,16 @@ def material_surface(source: Any) -> dict[str, Any]:
             "height_range": (0.0, float(material.height_scale)), "height_units": "uv"}
 
 
-def surface_relief(surface: dict[str, Any], u_cols: int = 0,
-                   angle_param: str = PLANE_PARAMETERIZATION) -> ReliefSlope | None:
+def surface_relief(surface: dict[str, Any], u_cols: int = 0, angle_param: str = PLANE_PARAMETERIZATION,
+                   visible_gain: float = 0.0) -> ReliefSlope | None:
     """The relief (:mod:`neumat.material.relief`) of :func:`material_surface`'s height fields
-    beside a U plane ``u_cols`` wide, with the point slope of ``angle_param``, exactly as the
-    exported bundle's will be; ``None`` without height map (flat)."""
+    beside a U plane ``u_cols`` wide, with the point slope of ``angle_param`` and the visible
+    frame's gain (the learned pyramid's runs: :data:`~neumat.material.visible_slope.VISIBLE_SLOPE_GAIN`),
+    exactly as the exported bundle's will be; ``None`` without height map (flat)."""
     if not surface:
         return None
-    return ReliefSlope.for_parameterization(angle_param, surface["height"], surface["height_range"], u_cols)
+    return ReliefSlope.for_parameterization(angle_param, surface["height"], surface["height_range"], u_cols,
+                                            visible_gain)
 
 
 def to_bundle(model: TriplePlaneField, output: OutputEncoding, angle_param: str,
@@ -105,7 +107,7 @@ def to_bundle(model: TriplePlaneField, output: OutputEncoding, angle_param: str,
     prefiltered = isinstance(spec, dict) and isinstance(spec.get("points"), dict) and \
         spec["points"].get("lod_fraction", 0) > 0
     levels = tuple(level.detach().float().cpu().numpy().copy() for level in model.u_levels) if model.pyramid else ()
-    u_filter = LEARNED_MIP if levels else BOX_MIP if prefiltered else None
+    u_filter = LEARNED_MIP_VISIBLE if levels else BOX_MIP if prefiltered else None
     prov = {
         **({U_FILTER_KEY: u_filter} if u_filter else {}),
         **output.provenance(),

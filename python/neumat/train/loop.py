@@ -48,6 +48,7 @@ from ..angles import uses_relief_frame
 from ..bundle import Bundle
 from ..data import BtfSource, PointBtf
 from ..material import SOURCE_KEY, DirectionCoding
+from ..material.visible_slope import VISIBLE_SLOPE_GAIN
 from ..models.triple_plane import TriplePlaneField
 from . import sources
 from .config import TrainConfig
@@ -163,8 +164,9 @@ class TriplePlaneModel:
         self.data_loss = DataLoss(self.output, cfg.optim.relative_l2)
         self.observer = StepObserver(self.model.mlp, cfg.qat.observer_momentum)
         self.surface = material_surface(source)
-        relief = (surface_relief(self.surface, self.model.u_res, self.angle_param) if uses_relief_frame(self.angle_param)
-                  else None)
+        gain = VISIBLE_SLOPE_GAIN if self.lod_pyramid else 0.0  # the pyramid's coarse reads: the visible frame
+        relief = (surface_relief(self.surface, self.model.u_res, self.angle_param, gain)
+                  if uses_relief_frame(self.angle_param) else None)
         coding = DirectionCoding(self.angle_param, relief)
         self.sampler = GlobalBatchSampler(source, cfg.seed, cfg.data.batch_size, cfg.data.chunks,
                                           cfg.data.accum_steps, info.rank, info.world_size, self.output, coding)

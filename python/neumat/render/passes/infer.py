@@ -186,9 +186,18 @@ class InferPass(RenderPass):
         self.has_relief = bundle_has_relief(bundle)
         """True when the bundle's H/D coordinates are measured in the frame of its relief."""
         height = bundle.height if self.has_relief else np.zeros((1, 1), np.float32)
-        slope_mips = bundle_relief(bundle).chain[1:] if self.has_relief else []
+        relief = bundle_relief(bundle) if self.has_relief else None
+        slope_mips = relief.moment_chain[1:] if relief is not None else []
         slope_mip_offset = u_mip_offset + sum(m.size for m in u_mips)
         data += [m.ravel() for m in slope_mips]
+        if relief is not None:  # feature_planes.slang visibleGain
+            data.append(np.array([relief.visible_gain], np.float32))
+        self.visible_gain = float(relief.visible_gain) if relief is not None else 0.0
+        """Gain of the visible relief frame the coarse reads take (:mod:`neumat.material.visible_slope`; 0: the mean slope)."""
+        self._slope_levels = 1 + len(slope_mips)
+        self._slot_covariances = device.create_buffer(usage=usage, data=np.zeros(3 * self._slope_levels, np.float32),
+                                                      label="infer.slot_covariances")
+        self._slot_table: np.ndarray | None = None  # what use_synthesized_relief uploaded
         self._planes = {"data": device.create_buffer(usage=usage, data=np.concatenate(data), label="infer.planes"),
                         "seg0": segs[0], "seg1": segs[1], "seg2": segs[2], "coord": coord,
                         "uLevels": 1 + len(u_mips), "uMipOffset": u_mip_offset,
@@ -288,7 +297,7 @@ class InferPass(RenderPass):
         params = {"frame": frame, "io": io, "lights": pack_lights(self.device, self.lights),
                   "planes": {**self._planes, "uLevels": self._planes["uLevels"] if self.feature_lod else 1,
                              "slopeLevels": self._planes["slopeLevels"] if self.feature_lod else 1,
-                             "reliefMode": relief_mode}}
+                             "reliefMode": relief_mode, "slotCovariances": self._slot_covariances}}
         self._ran_native = native
         if native:
             self.native().execute(ctx, params, int(shadow is not None), len(self.lights))
@@ -297,6 +306,22 @@ class InferPass(RenderPass):
                 thread_count=[ctx.width, ctx.height, 1], useShadow=int(shadow is not None),
                 mlp={"int8": self._int8, "fp32": self._fp32, "fp16": self._fp16}[self.precision], **params)
         return out
+
+    def use_synthesized_relief(self, covariances: np.ndarray) -> None:
+        """The synthesized relief's per-level slope covariances ``[levels, 3]``
+        (:meth:`.synthesis.SynthesisPass.relief_covariances`), which the visible frame of the
+        ``relief_slope`` slot adds to its slope's moments; uploaded when they change (levels
+        past the tiled chain's dropped, missing ones repeat the last)."""
+        import slangpy as spy
+
+        if covariances is self._slot_table:
+            return
+        table = np.asarray(covariances, np.float32)
+        rows = np.minimum(np.arange(self._slope_levels), len(table) - 1)
+        self._slot_covariances = self.device.create_buffer(
+            usage=spy.BufferUsage.shader_resource, data=np.ascontiguousarray(table[rows]).ravel(),
+            label="infer.slot_covariances")
+        self._slot_table = covariances
 
     def resolved_backend(self) -> str:
         """The backend :attr:`backend` stands for at :attr:`precision` on this device

@@ -115,6 +115,14 @@ class SynthesisPass(RenderPass):
         extent = bundle.height_range[1] - bundle.height_range[0] if has_relief_frame(bundle) else 0.0
         return cls(device, Synthesizer.from_bundle(bundle, config), extent, interpolates_normals(bundle.angle_param))
 
+    def relief_covariances(self) -> np.ndarray:
+        """float32 ``[levels, 3]`` slope covariance a texel of each level of the synthesized
+        relief hides (:meth:`Synthesizer.relief_covariances`), for the infer pass's visible
+        relief frame. ValueError without a relief."""
+        if not self.relief_extent:
+            raise ValueError("the synthesis pass writes no relief slope (no relief-frame height)")
+        return self.synthesizer.relief_covariances(self.relief_extent, self.relief_normals)
+
     def shader_params(self) -> dict:
         """Uniforms of ``acf_synthesize_points`` other than the per-frame buffers, named as in
         the shader: ``tables`` (AcfOffsetTables), ``features`` / ``height`` (GaussianPlane),

@@ -16,7 +16,7 @@ import numpy as np
 
 from ...bundle import Bundle
 from ...angles import interpolates_normals, plane_coords
-from ...material import DirectionCoding, bilinear_lookup_np, has_relief_frame
+from ...material import DirectionCoding, bilinear_lookup_np
 from ...material.mips import trained_for_lod, trilinear_lookup_np, u_chain
 from ...material.triple_plane import WRAP_PLANES, bundle_output_encoding, bundle_relief
 from ...quant import forward
@@ -97,9 +97,11 @@ def reference_infer(bundle: Bundle, gbuffer: dict[str, np.ndarray], eye, light,
     if synthesizer is None:
         hc, dc = DirectionCoding(bundle.angle_param, bundle_relief(bundle)).coords(uv[:, :2], wi, wo, footprint)
     else:
-        extent = bundle.height_range[1] - bundle.height_range[0]
-        slope = (synthesizer.relief_slope(uv[:, :2], extent, footprint, interpolates_normals(bundle.angle_param))
-                 if has_relief_frame(bundle) else None)
+        extent, normals = bundle.height_range[1] - bundle.height_range[0], interpolates_normals(bundle.angle_param)
+        relief = bundle_relief(bundle)
+        slope = synthesizer.relief_slope(uv[:, :2], extent, footprint, normals) if relief is not None else None
+        if slope is not None and footprint is not None and relief.visible_gain:
+            slope = relief.visible_of(slope, footprint, wo, synthesizer.relief_covariances(extent, normals))
         hc, dc = (c.astype(np.float32) for c in plane_coords(wi, wo, bundle.angle_param, slope))
     coords = {"U": uv[:, :2], "H": hc, "D": dc}
 
