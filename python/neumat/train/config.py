@@ -220,15 +220,19 @@ class TrainConfig:
     (NeuMIP-style; :mod:`neumat.material.mips`). The point phase before it is a full point-only
     run of the remaining steps (warm-up, QAT, decay), so every read at a footprint of at most one
     U texel is that run's, bit for bit; the bundle stores the levels (``u_filter =
-    "learned-mip-trilinear-v1"``) and renders with feature LoD by default. 0: point samples only
-    (the bundle reads level 0). Point sources (``source.sampling = "points"``, or any source
+    "learned-mip-visible-slope-v2"``) and renders with feature LoD by default. The prefiltered
+    samples' H/D coordinates are taken in the visible relief frame
+    (:mod:`neumat.material.visible_slope`), as the renderers read the levels. 0: point samples
+    only (the bundle reads level 0). Point sources (``source.sampling = "points"``, or any source
     with ``lod_target = "network"``), and only with ``source.lod_fraction`` 0. A pyramid step
     costs about a point step on CPU (plus ~1M prefiltered samples rendered once), so the phase
-    costs ~5 % of the point steps a time budget allows. Measured on the shipped gravel (6000
-    point steps, then the pyramid; receding plane vs 4 x 4 supersampling, relief traced, FLIP /
-    relative L1, tiled): 300 steps 0.121 / 0.173, 600 steps 0.120 / 0.172; no LoD 0.120 /
-    0.377; the box chain of the same level 0 0.219 / 0.396; joint training (``source.
-    lod_fraction`` 0.25) 0.098 / 0.166 but held-out INT8 5.1 % against 3.9 % here."""
+    costs ~5 % of the point steps a time budget allows. Measured on the shipped gravel (receding
+    plane vs 4 x 4 supersampling, relief traced, FLIP / relative L1, tiled), v4 relief frame, 6000
+    point steps then 316 pyramid steps: 0.113 / 0.164 in the visible frame, 0.141 / 0.200 in the
+    mean-slope frame (2026-12-07, before it); no LoD 0.121 / 0.389; the box chain of the same
+    level 0 0.216 / 0.383. The v3 gravel before it, mean-slope frame: 300 steps 0.121 / 0.173, 600
+    steps 0.120 / 0.172; joint training (``source.lod_fraction`` 0.25) 0.098 / 0.166 but held-out
+    INT8 5.1 % against 3.9 % here."""
     lod_lr: float = 3e-3
     """Peak learning rate of the learned pyramid's levels (AdamW, cosine to
     ``optim.min_lr_ratio`` over the phase). Shipped gravel, 600 pyramid steps, receding plane
