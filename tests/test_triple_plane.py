@@ -170,7 +170,9 @@ def test09_learned_pyramid_leaves_every_point_read_bit_identical(point_and_pyram
     held-out figures equal the point-only run's; the levels are stored, reloaded, tagged
     learned-mip, moved away from the box chain, and features and INT8 outputs at footprints of at
     most one U texel are bit-identical between the two bundles."""
+    from neumat.material import ReliefSlope
     from neumat.material.mips import LEARNED_MIP_VISIBLE, U_FILTER_KEY, mip_chain, trained_for_lod, trilinear_lookup_np, u_chain
+    from neumat.material.visible_slope import VISIBLE_SLOPE_GAIN
     from neumat.quant import forward
 
     point, pyramid = point_and_pyramid_runs
@@ -182,6 +184,8 @@ def test09_learned_pyramid_leaves_every_point_read_bit_identical(point_and_pyram
     assert point.metrics["int8_rel_l1"] == pyramid.metrics["int8_rel_l1"]
     assert U_FILTER_KEY not in a.provenance and not a.u_levels
     assert b.provenance[U_FILTER_KEY] == LEARNED_MIP_VISIBLE and trained_for_lod(b.provenance)
+    # the coarse levels were fitted in the visible relief frame, and renderers read them in it
+    assert ReliefSlope.of_bundle(b).visible_gain == VISIBLE_SLOPE_GAIN and ReliefSlope.of_bundle(a).visible_gain == 0
     save_bundle(b, tmp_path / "p.nmat")
     b = load_bundle(tmp_path / "p.nmat")
     box = mip_chain(b.planes["U"])
