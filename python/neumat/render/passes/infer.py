@@ -14,9 +14,12 @@ synthesized relief) — bilinear exactly as
 :func:`neumat.material.bilinear_lookup_np` (texel centres at (i + .5)/res, U wraps, H/D clamp) —
 the U plane through its mip chain where the pixel's footprint (``uv.w``) exceeds a U texel
 (trilinear through :func:`neumat.material.mips.u_chain`: the bundle's stored learned levels, or
-the box chain of level 0; the relief slope by the same lod rule, in U texels; when
-:attr:`InferPass.feature_lod` is set — by default for bundles trained for it; the synthesized ``u_features`` and ``relief_slope`` are read
-as given: the synthesis pass prefilters them by the same footprint, :mod:`neumat.synthesis.prefilter`) —
+the box chain of level 0; the relief slope by the same lod rule, in U texels, in the visible
+frame of the slope moments under the pixel for bundles fitted in it,
+:mod:`neumat.material.visible_slope`; when :attr:`InferPass.feature_lod` is set — by default for
+bundles trained for it; the synthesized ``u_features`` and ``relief_slope`` are read as given:
+the synthesis pass prefilters them by the same footprint, :mod:`neumat.synthesis.prefilter`, and
+the visible frame adds the synthesized relief's covariances, :meth:`InferPass.use_synthesized_relief`) —
 then the MLP of :attr:`InferPass.precision` (:data:`PRECISIONS`): the INT8 MLP of
 ``mlp_int8.slang`` (bit-exact with :func:`neumat.quant.forward`), ``"fp32"``: a float MLP on the
 dequantized weights ``W_l · sw_l`` (ReLU, output clamped to [0, 1]), ``"fp16"``: the same with
