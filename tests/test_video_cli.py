@@ -33,7 +33,7 @@ def test02_bad_options_exit_2_before_rendering(tmp_path):
     runner = CliRunner()
     for extra, message in ((["--material", "marble"], "unknown material"),
                            (["--trajectories", "spiral"], "trajectories"),
-                           (["--captioner", str(tmp_path)], "not supported"),
+                           (["--captioner", str(tmp_path)], "not a captioning model: missing config.json"),
                            (["--rotations", "45"], "multiples of 90")):
         result = runner.invoke(app, ["video", "render-dataset", str(tmp_path / "out"), *TINY, *extra])
         assert result.exit_code == 2 and message in _flat(result.output), result.output

@@ -16,6 +16,7 @@ Examples::
     neumat video render-dataset out/videos --material leather --size 256 --spp 16 --workers 2
     neumat video render-dataset out/videos --maps textures/rock --height-scale 0.02 --not-tileable
     neumat video render-dataset out/videos --address ray://head:10001      # a Ray cluster
+    neumat video render-dataset out/videos --captioner models/blip-large   # captions by a local BLIP
     neumat video rpc out/videos/leather_rot000/video --json rpc.json
 """
 
@@ -61,20 +62,23 @@ def render_dataset(
     variant: Annotated[str, typer.Option(help="Mitsuba variant: auto, scalar_rgb, llvm_ad_rgb.")] = "auto",
     workers: Annotated[int, typer.Option(min=0, help="Local Ray workers (0: render in this process).")] = 0,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: local).")] = None,
-    captioner: Annotated[Optional[Path], typer.Option(help="Local captioner model folder (not supported yet).")] = None,
+    captioner: Annotated[Optional[Path], typer.Option(
+        help="Local image-to-text model folder (e.g. BLIP, saved with save_pretrained; never downloaded) that "
+             "captions each video; default: metadata templates.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Render materials along the gonioreflectometer trajectories with Mitsuba 3 (true
     displacement, traced soft shadows). Finished videos are skipped; a killed run resumes."""
     from ..data import DataError, MATERIALS, PbrLoadError, load_pbr_maps, make_material
     from ..fileio import OutputPathError, check_output_dir
-    from ..video.captions import require_no_captioner
+    from ..video.captioner import load_captioner
     from ..video.dataset import dataset_jobs, render_dataset as render
     from ..video.scene import RenderSettings
 
     setup_logging()
     try:
-        require_no_captioner(captioner)
+        if captioner is not None:
+            captioner = load_captioner(captioner).path
         check_output_dir(out, "OUT")
         settings = RenderSettings(size, size, spp, sample_size)
         names = material if material is not None else ([] if maps else sorted(MATERIALS))
@@ -85,9 +89,9 @@ def render_dataset(
             materials.append(m)
         jobs = dataset_jobs(materials, settings, _split(trajectories), _split(rotations, int), frames, per_axis,
                             tileable_only)
-    except (DataError, PbrLoadError, OutputPathError, ValueError, NotImplementedError) as e:
+    except (DataError, PbrLoadError, OutputPathError, ValueError) as e:
         raise typer.BadParameter(str(e)) from None
-    results = render(jobs, out, settings, variant, workers, address, progress)
+    results = render(jobs, out, settings, variant, workers, address, progress, captioner)
     done = [r for r in results if not r["cached"]]
     for r in done:
         log.info("%s: %d frames in %.1f s (%.3f s/frame)", r["video"], r["frames"], r["seconds"],

@@ -4,6 +4,7 @@
   their JSON pose files and the pinhole camera model of a pose;
 * :mod:`.folder` — the on-disk layout of one posed video (frames, poses, caption, maps, marker);
 * :mod:`.captions` — captions from material metadata (prompt templates, lighting filter);
+* :mod:`.captioner` — an optional image-to-text captioner (BLIP-like) from a local folder;
 * :mod:`.scene` — the Mitsuba 3 scene of a material sample for one frame's pose;
 * :mod:`.dataset` — Mitsuba 3 renders of materials along the trajectories, on Ray;
 * :mod:`.metrics` — RPC, Residual Parallax Coherence, of a posed video;

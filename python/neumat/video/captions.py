@@ -10,8 +10,9 @@ metalness) and relief (from ``height_scale``). The filtered template describes t
 moving light and camera in its own sentences, which :func:`filter_lighting` then removes — the
 same operation the seed applies to the captioner's free text.
 
-A captioner loaded from a local directory is not supported yet: :func:`require_no_captioner`
-says so before any rendering.
+With ``--captioner DIR`` both styles come instead from an image-to-text model loaded from a
+local folder (:mod:`.captioner`), prompted the seed's two ways on a representative frame, its
+free description passed through the same :func:`filter_lighting`.
 """
 
 from __future__ import annotations
@@ -71,14 +72,6 @@ def template_captions(material: PbrMaterial) -> dict[str, str]:
     words = material_attributes(material)
     return {"material_only": MATERIAL_ONLY_TEMPLATE.format(**words),
             "filtered": filter_lighting(FILTERED_TEMPLATE.format(**words))}
-
-
-def require_no_captioner(path) -> None:
-    """Raise a clear error if a captioner directory was given (not supported yet)."""
-    if path is not None:
-        raise NotImplementedError(
-            f"a captioner from a local path ({path}) is not supported yet: captions come from the "
-            "material metadata templates (neumat.video.captions); leave --captioner out")
 
 
 def _hue_name(rgb: np.ndarray) -> str:

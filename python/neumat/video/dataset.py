@@ -8,7 +8,11 @@
   (:func:`.trajectory.cross_trajectory`);
 * the ``tileable`` flag of each material (its ``meta["tileable"]``, procedural ones are) is
   recorded in ``caption.json``'s metadata and ``done.json``, and can select the tileable
-  subset (the seed's tileable variant).
+  subset (the seed's tileable variant);
+* ``caption.json`` holds the two caption styles (:mod:`.captions`) from the metadata
+  templates, or from a local captioner model (``captioner``, :mod:`.captioner`) run on the
+  video's representative frame, and ``provenance`` saying which (``"captioner": "templates"``
+  or the model's name and fingerprint, the frame, prompts and raw text).
 
 **Cache and resume.** Each video's key is a SHA-256 (:func:`neumat.data.disk_cache.hash_key`)
 over the maps, poses, render settings and Mitsuba variant. A video is rendered in
@@ -16,7 +20,8 @@ over the maps, poses, render settings and Mitsuba variant. A video is rendered i
 there under the same key are kept, so a killed render resumes frame by frame), then
 ``done.json`` is written and the folder renamed into place. A video whose ``done.json`` holds the
 same key is skipped, so a repeated or resumed run redoes nothing finished; a different key
-re-renders it.
+re-renders it. The captions are not in the key: a finished video whose ``caption.json`` came
+from another captioner only has its captions rewritten (atomically).
 
 **Scale.** :func:`render_dataset` runs one idempotent task per video: in this process
 (``workers=0``), or on Ray — ``workers`` local worker processes, or the cluster at ``address``
@@ -39,6 +44,7 @@ import numpy as np
 from ..data.disk_cache import hash_key
 from ..data.pbr import PbrMaterial
 from ..fidelity.reference import mitsuba_variant, same_ray_available
+from .captioner import load_captioner, representative_frame
 from .captions import template_captions
 from .folder import (CAPTION_FILE, DONE_FILE, MAPS_DIR, POSES_FILE, frame_path, srgb8, write_exr, write_json,
                      write_png)
@@ -134,8 +140,10 @@ def video_key(job: VideoJob, settings: RenderSettings, variant: str) -> str:
                     [asdict(p) for p in job.poses], asdict(settings), variant, job.tileable)
 
 
-def render_video(job: VideoJob, out: str | Path, settings: RenderSettings, variant: str) -> dict:
+def render_video(job: VideoJob, out: str | Path, settings: RenderSettings, variant: str,
+                 captioner: str | None = None) -> dict:
     """Render (or find finished) one video under ``out`` (module docstring); idempotent.
+    ``captioner``: a local captioner model folder (:mod:`.captioner`), or None for the templates.
 
     Returns:
         ``{"video": folder, "cached": bool, "seconds": render time, "frames": count}``.
@@ -144,6 +152,8 @@ def render_video(job: VideoJob, out: str | Path, settings: RenderSettings, varia
     key = video_key(job, settings, variant)
     done = final / DONE_FILE
     if done.is_file() and _done_key(done) == key:
+        if _caption_source(final) != _captioner_name(captioner):
+            _write_caption(job, final, settings, variant, captioner)
         return {"video": str(final), "cached": True, "seconds": 0.0, "frames": len(job.poses)}
     partial = final.parent / f".{job.trajectory}.partial"
     if (partial / KEY_FILE).is_file() and (partial / KEY_FILE).read_text() != key:
@@ -161,7 +171,7 @@ def render_video(job: VideoJob, out: str | Path, settings: RenderSettings, varia
             write_exr(exr, linear)
             write_png(png, srgb8(linear))
     seconds = time.perf_counter() - start
-    _write_extras(job, partial, settings, variant)
+    _write_extras(job, partial, settings, variant, captioner)
     write_json(partial / DONE_FILE, {"key": key, "material_id": job.material.name, "trajectory": job.trajectory,
                                      "frames": len(job.poses), "variant": variant, "tileable": job.tileable,
                                      "settings": asdict(settings)})
@@ -173,16 +183,21 @@ def render_video(job: VideoJob, out: str | Path, settings: RenderSettings, varia
 
 
 def render_dataset(jobs: list[VideoJob], out: str | Path, settings: RenderSettings, variant: str = "auto",
-                   workers: int = 0, address: str | None = None, progress: bool = True) -> list[dict]:
+                   workers: int = 0, address: str | None = None, progress: bool = True,
+                   captioner: str | Path | None = None) -> list[dict]:
     """Render every job (module docstring), in this process (``workers=0``, no ``address``)
-    or as Ray tasks. Returns :func:`render_video`'s results in job order."""
+    or as Ray tasks, captioned by the model folder ``captioner`` if given (loaded here first,
+    so a bad folder fails before any rendering). Returns :func:`render_video`'s results in job
+    order."""
     variant = choose_variant(variant)
+    if captioner is not None:
+        captioner = str(load_captioner(str(captioner)).path)
     Path(out).mkdir(parents=True, exist_ok=True)
     bar = _Bar(len(jobs), progress)
     if workers <= 0 and address is None:
         results = []
         for job in jobs:
-            results.append(render_video(job, out, settings, variant))
+            results.append(render_video(job, out, settings, variant, captioner))
             bar.advance(results[-1])
         bar.close()
         return results
@@ -196,7 +211,7 @@ def render_dataset(jobs: list[VideoJob], out: str | Path, settings: RenderSettin
                  log_to_driver=False, logging_level=logging.WARNING)
     try:
         task = ray.remote(num_cpus=1, max_retries=2)(render_video)
-        refs = {task.remote(job, str(out), settings, variant): i for i, job in enumerate(jobs)}
+        refs = {task.remote(job, str(out), settings, variant, captioner): i for i, job in enumerate(jobs)}
         results: list[dict | None] = [None] * len(jobs)
         pending = list(refs)
         while pending:
@@ -210,15 +225,13 @@ def render_dataset(jobs: list[VideoJob], out: str | Path, settings: RenderSettin
     return results
 
 
-def _write_extras(job: VideoJob, video: Path, settings: RenderSettings, variant: str) -> None:
-    """poses.json, caption.json and maps/*.png of a video folder."""
+def _write_extras(job: VideoJob, video: Path, settings: RenderSettings, variant: str,
+                  captioner: str | None) -> None:
+    """poses.json, caption.json and maps/*.png of a video folder (frames already there)."""
     m = job.material
     save_poses(video / POSES_FILE, list(job.poses), width=settings.width, height=settings.height,
                sample_size=settings.sample_size, trajectory=job.trajectory, material_id=m.name)
-    metadata = {"material_id": m.name, "tileable": job.tileable, "height_scale": m.height_scale,
-                "resolution": m.resolution, "variant": variant, "spp": settings.spp,
-                **{k: v for k, v in m.meta.items() if isinstance(v, (str, int, float, bool))}}
-    write_json(video / CAPTION_FILE, {**template_captions(m), "metadata": metadata})
+    _write_caption(job, video, settings, variant, captioner)
     maps = video / MAPS_DIR
     write_png(maps / "albedo.png", srgb8(m.albedo))
     write_png(maps / "height.png", np.round(m.height * 65535.0).astype(np.uint16))
@@ -226,6 +239,35 @@ def _write_extras(job: VideoJob, video: Path, settings: RenderSettings, variant:
     write_png(maps / "metallic.png", np.round(m.metallic * 255.0).astype(np.uint8))
     if m.normal is not None:
         write_png(maps / "normal.png", np.round((0.5 * m.normal + 0.5) * 255.0).astype(np.uint8))
+
+
+def _write_caption(job: VideoJob, video: Path, settings: RenderSettings, variant: str,
+                   captioner: str | None) -> None:
+    """caption.json: the templates' captions, or the captioner's of the representative frame."""
+    m = job.material
+    metadata = {"material_id": m.name, "tileable": job.tileable, "height_scale": m.height_scale,
+                "resolution": m.resolution, "variant": variant, "spp": settings.spp,
+                **{k: v for k, v in m.meta.items() if isinstance(v, (str, int, float, bool))}}
+    if captioner is None:
+        captions, provenance = template_captions(m), {"captioner": _captioner_name(None)}
+    else:
+        import imageio.v3 as iio
+
+        frame = representative_frame(list(job.poses))
+        captions, provenance = load_captioner(captioner).captions(iio.imread(frame_path(video, frame)))
+        provenance["frame"] = frame
+    write_json(video / CAPTION_FILE, {**captions, "metadata": metadata, "provenance": provenance})
+
+
+def _captioner_name(captioner: str | None) -> str:
+    return "templates" if captioner is None else load_captioner(captioner).name
+
+
+def _caption_source(video: Path) -> str | None:
+    try:
+        return json.loads((video / CAPTION_FILE).read_text()).get("provenance", {}).get("captioner")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _done_key(path: Path) -> str | None:
