@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from neumat.inverse.batch import InverseBatch  # noqa: E402
 from neumat.inverse.intrinsics import Intrinsic  # noqa: E402
 from neumat.inverse.losses import (albedo_scale, cosine_normal_loss, map_loss, msg_loss, mse_loss,  # noqa: E402
-                                   reliable_albedo, scale_invariant_mse, total_loss)
+                                   relative_mse, reliable_albedo, scale_invariant_mse, total_loss)
 
 
 def _map(rows: list[list[float]]) -> torch.Tensor:
@@ -114,3 +114,18 @@ def test08_weighted_sum_over_supervised_maps():
     assert float(loss) == pytest.approx(2.0 * 0.25 + 0.5 * 1.0)
     with pytest.raises(ValueError, match="supervises no map"):
         total_loss(pred, InverseBatch(b.images), weights, True)
+
+
+def test09_relative_mse_divides_each_view_by_its_variance():
+    # view 0: target [0, 2] (variance 1), error 1 everywhere -> 1 / (1 + f); view 1: target [1, 1]
+    # (variance 0), error 0.1 -> 0.01 / f; the mean over the two views; the masked pixel is ignored
+    target = torch.tensor([[[[0.0, 2.0, 9.0]]], [[[1.0, 1.0, 9.0]]]], dtype=torch.float64)
+    pred = target + torch.tensor([1.0, 0.1], dtype=torch.float64)[:, None, None, None]
+    mask = torch.tensor([True, True, False]).reshape(1, 1, 1, 3).expand(2, 1, 1, 3)
+    f = 0.01
+    assert float(relative_mse(pred, target, mask, floor=f)) == pytest.approx((1 / (1 + f) + 0.01 / f) / 2)
+    # the view's mean colour scores 1 (up to the floor) whatever the view's contrast
+    rng = torch.Generator().manual_seed(0)
+    t = torch.rand(3, 3, 5, 4, generator=rng) * torch.tensor([0.01, 0.1, 1.0])[:, None, None, None]
+    full = torch.ones(3, 1, 5, 4, dtype=torch.bool)
+    assert float(relative_mse(t.mean(dim=(-2, -1), keepdim=True).expand_as(t), t, full, floor=0.0)) == pytest.approx(1.0)

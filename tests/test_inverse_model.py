@@ -3,6 +3,7 @@ views, input checks that name the frame, the full-size config on the meta device
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ torch = pytest.importorskip("torch")
 from neumat.inverse.batch import ViewError, check_images, stack_views  # noqa: E402
 from neumat.inverse.config import ModelConfig  # noqa: E402
 from neumat.inverse.intrinsics import SPECS, Intrinsic  # noqa: E402
-from neumat.inverse.model import MVInverse, parameter_count  # noqa: E402
+from neumat.inverse.model import MVInverse, parameter_count, start_at_constants  # noqa: E402
 
 EQUIVARIANCE_TOL = 1e-5
 """Largest |f(P x) - P f(x)| allowed (float32; only the summation order differs: measured ~1e-7)."""
@@ -133,3 +134,21 @@ def test08_invalid_config_is_refused():
         MVInverse(ModelConfig(pairs=4, head_layers=(0, 1, 2, 4)))
     with pytest.raises(ValueError, match="fused_heads"):
         MVInverse(ModelConfig(fused_heads="albedo,specular"))
+
+
+def test09_start_at_constants_predicts_them_everywhere():
+    """Zeroed output layers: the untrained network predicts the given constants (and normals
+    facing the camera) at every pixel of every view, with or without the image skip."""
+    constants = {"albedo": [0.3, 0.2, 0.1], "metallic": 0.25, "roughness": 0.6}
+    images = torch.rand(1, 3, 3, 28, 28, generator=torch.Generator().manual_seed(1))
+    for skip in (True, False):
+        torch.manual_seed(0)
+        model = MVInverse(dataclasses.replace(ModelConfig.tiny(), image_skip=skip)).eval()
+        start_at_constants(model, constants)
+        with torch.no_grad():
+            out = model(images)
+        want = {Intrinsic.ALBEDO: constants["albedo"], Intrinsic.METALLIC: [0.25], Intrinsic.ROUGHNESS: [0.6],
+                Intrinsic.NORMAL: [0.0, 0.0, -1.0], Intrinsic.SHADING: [0.5] * 3}
+        for m, value in want.items():
+            expected = torch.tensor(value)[None, None, :, None, None].expand_as(out[m])
+            assert torch.allclose(out[m], expected, atol=1e-6), m

@@ -262,17 +262,22 @@ def train(
         help="Folder of pretrained weights: pi3.safetensors (Pi3's model.safetensors: encoder + decoder) or "
              "dinov2.safetensors, and resnext.safetensors (.pth / .pt / .bin too); local files only.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out.")] = False,
+    start_at_mean: Annotated[bool, typer.Option(
+        help="Start the heads at the training set's mean albedo / metallic / roughness (zeroed output layers) "
+             "instead of random output layers (the seed's start).")] = False,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a field of neumat.inverse.config.InverseTrainConfig: field=value, repeatable.")] = None,
 ) -> None:
     """Train MVInverse on rendered scenes (both stages of the seed; checkpoints, exact --resume,
     time budget), from random weights or from --pretrained (the seed's Pi3 / DINOv2 / ResNeXt
-    start; neumat.inverse.weights documents the accepted key layouts)."""
+    start; neumat.inverse.weights documents the accepted key layouts); with --start-at-mean the
+    untrained network predicts the training set's means (neumat.inverse.model.start_at_constants)."""
     import json
 
     from ..train.config_io import ConfigError, apply_overrides, load_config
     from ..inverse.config import InverseTrainConfig
-    from ..inverse.dataset import dataset_batches
+    from ..inverse.dataset import dataset_batches, read_scene, scene_folders
+    from ..inverse.evaluate import training_constants
     from ..inverse.train import run_training
     from ..inverse.weights import WeightsError, find_weight_files
 
@@ -292,10 +297,11 @@ def train(
         if cfg.pretrained and not resume:
             find_weight_files(cfg.pretrained)  # the folder's layout, checked before any work
         batches = dataset_batches(data)
+        constants = training_constants(read_scene(f) for f in scene_folders(data)) if start_at_mean else None
     except (ConfigError, ValueError, OSError) as e:
         raise typer.BadParameter(str(e)) from None
     try:
-        result = run_training(cfg, batches, resume=resume)
+        result = run_training(cfg, batches, resume=resume, constants=constants)
     except WeightsError as e:  # raised while the run is set up, before its directory is written
         raise typer.BadParameter(str(e)) from None
     last = next((h for h in reversed(result.history) if h.get("kind") == "train"), {})

@@ -84,6 +84,12 @@ class ModelConfig:
     """Comma-separated maps whose heads fuse the ResNeXt features (seed §3.2, Fig. 7 / 9; the
     authors' released model fuses them into albedo and shading only)."""
 
+    image_skip: bool = False
+    """Feed the normalized input image, at full resolution, to every head's last convolutions
+    (concatenated to the upsampled DPT feature): per-pixel detail finer than the DPT's finest
+    level (stride 3.5 px), which matters at the tiny model's 28-84 px images (not the seed's;
+    ``tests/test_inverse_baselines.py`` measures it)."""
+
     @classmethod
     def full(cls) -> "ModelConfig":
         """The seed's network (ViT-L/14 encoder, 18 alternating blocks, ResNeXt-101 32x8d)."""
@@ -159,6 +165,10 @@ class InverseTrainConfig:
     albedo_warmup: float = 0.0625
     """Fraction of the pretraining steps whose albedo loss is plain MSE before the
     scale-invariant one (seed §7: "several epochs"; 5 of 80 here, a guess)."""
+    relative_albedo: bool = False
+    """Albedo MSE term divided by each view's albedo variance (:func:`~.losses.relative_mse`)
+    instead of the seed's plain mean: low-contrast views weigh as much as high-contrast ones, as
+    in the per-view albedo PSNR of :mod:`.evaluate` (not the seed's)."""
     msg_scales: int = 4
     """Scales of the multi-scale gradient loss (eq. 3; 4 as MegaDepth / Careaga & Aksoy)."""
     albedo_low: float = 0.01

@@ -5,7 +5,9 @@ A head reads the features of four alternating blocks (tokens of one view, ``[N, 
 after dropping the register tokens), reassembles them into maps at strides 14/4, 14/2, 14 and
 28 pixels (1x1 projection, then transposed convolution x4 / x2, identity, or a stride-2
 convolution), brings each to ``head_features`` channels and fuses them coarse to fine with
-RefineNet blocks; a last upsampling to the input resolution and two convolutions give the map.
+RefineNet blocks; a last upsampling to the input resolution and two convolutions give the map
+(with :attr:`~.config.ModelConfig.image_skip`, the normalized input image is concatenated to the
+upsampled feature first: detail below the finest level's 3.5-pixel stride).
 
 Detail fusion (the DPT-hybrid-like part): the auxiliary ResNeXt encoder sees the image resized
 by 8/7, so its four stages land on exactly the DPT levels' grids (2H/7, H/7, H/14, H/28 up to
@@ -94,6 +96,7 @@ class DPTHead(nn.Module):
 
     def __init__(self, cfg: ModelConfig, spec: IntrinsicSpec, detail_channels: tuple[int, ...] | None) -> None:
         super().__init__()
+        self.image_skip = cfg.image_skip
         in_dim, ch, feat = 2 * cfg.dim, cfg.head_channels, cfg.head_features
         self.spec = spec
         self.norm = nn.LayerNorm(in_dim)
@@ -109,17 +112,20 @@ class DPTHead(nn.Module):
                        if detail_channels is not None else None)
         self.refine = nn.ModuleList(RefineBlock(feat, with_skip=k < 3) for k in range(4))
         self.out_conv1 = nn.Conv2d(feat, feat // 2, 3, padding=1)
-        self.out_conv2 = nn.Sequential(nn.Conv2d(feat // 2, cfg.head_hidden, 3, padding=1), nn.ReLU(),
+        skip = 3 if self.image_skip else 0
+        self.out_conv2 = nn.Sequential(nn.Conv2d(feat // 2 + skip, cfg.head_hidden, 3, padding=1), nn.ReLU(),
                                        nn.Conv2d(cfg.head_hidden, spec.channels, 1))
 
     def forward(self, features: list[torch.Tensor], rows: int, cols: int,
-                detail: list[torch.Tensor] | None = None) -> torch.Tensor:
+                detail: list[torch.Tensor] | None = None, image: torch.Tensor | None = None) -> torch.Tensor:
         """The map of ``N`` views.
 
         Args:
             features: four ``[N, rows * cols, 2 * dim]`` patch features (register tokens removed).
             rows, cols: the patch grid; the output is ``14 rows x 14 cols`` pixels.
             detail: four ResNeXt maps ``[N, C_k, h_k, w_k]`` when this head fuses them.
+            image: ``[N, 3, 14 rows, 14 cols]``, the normalized input views, when the head has
+                :attr:`~.config.ModelConfig.image_skip`.
         Returns:
             ``[N, channels, 14 rows, 14 cols]`` after the activation (:func:`activate`).
         """
@@ -136,4 +142,6 @@ class DPTHead(nn.Module):
         out = self.refine[0](out, levels[0], (2 * levels[0].shape[-2], 2 * levels[0].shape[-1]))
         out = self.out_conv1(out)
         out = F.interpolate(out, size=(rows * PATCH, cols * PATCH), mode="bilinear", align_corners=True)
+        if self.image_skip:
+            out = torch.cat([out, image], dim=1)
         return activate(self.out_conv2(out), self.spec.activation)

@@ -23,6 +23,9 @@ from .intrinsics import SPECS, Intrinsic
 
 EPS = 1e-8
 """Guard of the least-squares scale's denominator (a prediction that is 0 on the mask gets s = 0)."""
+VARIANCE_FLOOR = 1e-4
+"""Added to each view's albedo variance in :func:`relative_mse` (linear albedo squared: views
+flatter than this, ~40 dB PSNR of their mean colour, weigh no more than one at it)."""
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -96,6 +99,23 @@ def scale_invariant_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Te
     return mse_loss(albedo_scale(pred, target, mask) * pred, target, mask)
 
 
+def relative_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                 floor: float = VARIANCE_FLOOR) -> torch.Tensor:
+    """Per view, the MSE over the valid pixels (and channels) divided by the variance of the
+    target there (about each channel's mean; not differentiated) plus ``floor``, then the mean
+    over views: ``1/N Σ_v MSE_v / (Var_v + floor)``, the fraction of each view's albedo variance
+    left unexplained (1 for the view's mean colour, the scale-aligned constant). Every view
+    weighs by its contrast, as the per-view PSNR of :mod:`.evaluate` does (``10 log10`` of this
+    ratio is the PSNR lost to the constant); a view without valid pixels adds 0."""
+    m = mask.to(pred.dtype)
+    count = (m.sum(dim=(1, 2, 3)) * pred.shape[1]).clamp(min=1)
+    err = (((pred - target) ** 2) * m).sum(dim=(1, 2, 3)) / count
+    with torch.no_grad():
+        mean = (target * m).sum(dim=(-2, -1), keepdim=True) / m.sum(dim=(-2, -1), keepdim=True).clamp(min=1)
+        var = (((target - mean) ** 2) * m).sum(dim=(1, 2, 3)) / count
+    return (err / (var + floor)).mean()
+
+
 def cosine_normal_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Eq. 4: ``L_n = 1/n Σ_i (1 - n̂_i · n_i)`` over the valid pixels, both normals made unit
     length first (so only their directions count); 0 for equal directions, 2 for opposite.
@@ -105,21 +125,21 @@ def cosine_normal_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Ten
 
 
 def map_loss(kind: Intrinsic, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-             scale_invariant: bool = False, scales: int = 4) -> torch.Tensor:
+             scale_invariant: bool = False, scales: int = 4, relative: bool = False) -> torch.Tensor:
     """The loss of one map: cosine (eq. 4) for normals; MSE + multi-scale gradient (eq. 2 + 3)
     for the others, on the aligned prediction ``s* ⊙ Â`` (eq. 7) when ``scale_invariant`` (the
     albedo after its MSE warm-up: eq. 8 and its gradient term, so the whole term ignores a
-    per-channel scale)."""
+    per-channel scale); ``relative``: :func:`relative_mse` in place of the MSE."""
     if SPECS[kind].loss == "cosine":
         return cosine_normal_loss(pred, target, mask)
     if scale_invariant:
         pred = albedo_scale(pred, target, mask) * pred
-    return mse_loss(pred, target, mask) + msg_loss(pred, target, mask, scales)
+    return (relative_mse if relative else mse_loss)(pred, target, mask) + msg_loss(pred, target, mask, scales)
 
 
 def total_loss(pred: Mapping[Intrinsic, torch.Tensor], batch: InverseBatch, weights: Mapping[Intrinsic, float],
                scale_invariant_albedo: bool, scales: int = 4, albedo_range: tuple[float, float] = (0.01, 0.99),
-               ) -> tuple[torch.Tensor, dict[str, float]]:
+               relative_albedo: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 5: ``L = Σ_k λ_k L_k`` over the maps ``batch`` supervises.
 
     Args:
@@ -129,6 +149,7 @@ def total_loss(pred: Mapping[Intrinsic, torch.Tensor], batch: InverseBatch, weig
         scale_invariant_albedo: albedo by eq. 8 (after the warm-up) rather than plain MSE.
         scales: of the gradient loss.
         albedo_range: ``(low, high)`` of :func:`reliable_albedo`, applied to the albedo targets.
+        relative_albedo: the albedo's MSE term by :func:`relative_mse` (per-view variance).
     Returns:
         ``(loss, {map name: its unweighted term})``.
     """
@@ -140,7 +161,8 @@ def total_loss(pred: Mapping[Intrinsic, torch.Tensor], batch: InverseBatch, weig
         mask = torch.ones_like(t[:, :1], dtype=torch.bool) if given is None else given.flatten(0, 1).bool()
         if kind == Intrinsic.ALBEDO:
             mask = mask & reliable_albedo(t, *albedo_range)
-        term = map_loss(kind, p, t, mask, scale_invariant_albedo and kind == Intrinsic.ALBEDO, scales)
+        albedo = kind == Intrinsic.ALBEDO
+        term = map_loss(kind, p, t, mask, scale_invariant_albedo and albedo, scales, relative_albedo and albedo)
         parts[kind.value] = float(term.detach())
         weighted = weights[kind] * term
         loss = weighted if loss is None else loss + weighted

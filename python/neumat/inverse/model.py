@@ -21,6 +21,10 @@ multiples of 14; :mod:`.batch`) -> per view, at the input resolution, ``[B, V, C
    :attr:`~.config.ModelConfig.fused_heads` also fuse the ResNeXt detail encoder's features of
    the image resized by 8/7 (:mod:`.encoders`).
 
+Heads with :attr:`~.config.ModelConfig.image_skip` also see the normalized input image at full
+resolution before their last convolutions; :func:`start_at_constants` makes an untrained
+network predict given constants (the training set's means) everywhere.
+
 Parameter groups (what the training phases freeze, :mod:`.train`): ``encoders`` (the DINOv2
 ViT and the ResNeXt), ``decoder`` (attention blocks and register tokens), ``heads``
 (everything in the DPT heads, the detail fusion's projections included).
@@ -28,7 +32,8 @@ ViT and the ResNeXt), ``decoder`` (attention blocks and register tokens), ``head
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -131,7 +136,7 @@ class MVInverse(nn.Module):
         out = {}
         for m in maps:
             head = self.heads[m.value]
-            y = head(features, rows, cols, detail if head.detail is not None else None)
+            y = head(features, rows, cols, detail if head.detail is not None else None, x)
             out[m] = y.reshape(b, v, *y.shape[1:])
         return out
 
@@ -139,3 +144,22 @@ class MVInverse(nn.Module):
 def parameter_count(module: nn.Module) -> int:
     """Number of parameter elements of ``module`` (works on the ``meta`` device)."""
     return sum(p.numel() for p in module.parameters())
+
+
+def start_at_constants(model: MVInverse, constants: Mapping[str, Any]) -> None:
+    """Residual start around the training-set means: zero every head's output layer (the last
+    1x1 convolution) and set its bias so that the untrained network predicts ``constants``
+    everywhere — ``{"albedo": [r, g, b], "metallic", "roughness"}`` in [0, 1] (linear; clamped to
+    [0.01, 0.99] before the sigmoid's inverse), e.g. :func:`~.evaluate.training_constants` —
+    normals facing the camera (0, 0, -1) and shading 0.5. Training then starts exactly at the
+    ``mean`` baseline of :mod:`.evaluate` and learns the maps as residuals (in logit space)
+    around it; gradients reach the rest of the head from the first step on."""
+    targets = {Intrinsic.ALBEDO: constants["albedo"], Intrinsic.METALLIC: [constants["metallic"]],
+               Intrinsic.ROUGHNESS: [constants["roughness"]], Intrinsic.NORMAL: [0.0, 0.0, -1.0],
+               Intrinsic.SHADING: [0.5, 0.5, 0.5]}
+    with torch.no_grad():
+        for m, value in targets.items():
+            out = model.heads[m.value].out_conv2[-1]
+            v = torch.tensor(value, dtype=out.bias.dtype)
+            out.weight.zero_()
+            out.bias.copy_(v if SPECS[m].activation == "unit" else torch.logit(v.clamp(0.01, 0.99)))

@@ -47,7 +47,7 @@ from .batch import InverseBatch, dynamic_views
 from .config import InverseTrainConfig
 from .intrinsics import SPECS, Intrinsic
 from .losses import total_loss
-from .model import MVInverse
+from .model import MVInverse, start_at_constants
 
 if TYPE_CHECKING:
     from ..train.engine import RunOutcome, StepCallback
@@ -91,8 +91,8 @@ def loss_weights(cfg: InverseTrainConfig) -> dict[Intrinsic, float]:
 
 def optimizer_step(model: MVInverse, optimizer: torch.optim.Optimizer, batch: InverseBatch,
                    weights: Mapping[Intrinsic, float], scale_invariant_albedo: bool, scales: int = 4,
-                   albedo_range: tuple[float, float] = (0.01, 0.99),
-                   info: DistInfo | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                   albedo_range: tuple[float, float] = (0.01, 0.99), info: DistInfo | None = None,
+                   relative_albedo: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
     """One optimizer step of ``model`` on ``batch``: forward, eq. 5 (:func:`~.losses.total_loss`),
     backward, gradients averaged over processes (``info``, if distributed), ``optimizer.step()``.
 
@@ -101,7 +101,7 @@ def optimizer_step(model: MVInverse, optimizer: torch.optim.Optimizer, batch: In
     """
     model.train()
     pred = model(batch.images, maps=tuple(batch.targets))
-    loss, parts = total_loss(pred, batch, weights, scale_invariant_albedo, scales, albedo_range)
+    loss, parts = total_loss(pred, batch, weights, scale_invariant_albedo, scales, albedo_range, relative_albedo)
     apply_gradients(optimizer, loss, info)
     return loss.detach(), parts
 
@@ -140,12 +140,16 @@ class InversePlugin:
         model: the network with its pretrained weights loaded (:mod:`.weights`), or None: built
             seeded with ``cfg.seed``, then ``cfg.pretrained`` loaded into it when set (not on
             resume); a checkpoint's weights replace either.
+        constants: the training set's mean albedo / metallic / roughness
+            (:func:`~.evaluate.training_constants`), or None: a network built here (not on
+            resume) starts at them (:func:`~.model.start_at_constants`).
     """
 
     check_loss = True
 
     def __init__(self, cfg: InverseTrainConfig, batches: BatchSource, info: DistInfo,
-                 state: dict[str, Any] | None, model: MVInverse | None = None) -> None:
+                 state: dict[str, Any] | None, model: MVInverse | None = None,
+                 constants: Mapping[str, Any] | None = None) -> None:
         if model is None:
             from ..train.engine import seed_everything
 
@@ -155,6 +159,8 @@ class InversePlugin:
                 from .weights import load_pretrained_dir
 
                 load_pretrained_dir(model, cfg.pretrained)
+            if constants is not None and state is None:
+                start_at_constants(model, constants)
         self.cfg, self.batches, self.info = cfg, batches, info
         self.model = model.to(info.device)
         self.stages = [(name, n) for name, n in (("pretrain", cfg.steps), ("heads", cfg.heads_steps)) if n > 0]
@@ -229,7 +235,8 @@ class InversePlugin:
         batch = self.batches(request).to(self.info.device)
         scale_invariant = stage != "pretrain" or local >= cfg.albedo_warmup * length
         loss, parts = optimizer_step(self.model, self.optimizer, batch, self.weights, scale_invariant,
-                                     cfg.msg_scales, (cfg.albedo_low, cfg.albedo_high), self.info)
+                                     cfg.msg_scales, (cfg.albedo_low, cfg.albedo_high), self.info,
+                                     cfg.relative_albedo)
         self.samples_per_step = scenes * views * self.info.world_size
         self.fields = {"stage": stage, "lr": lr, "views": views, "scenes": scenes,
                        "albedo_loss": "scale-invariant" if scale_invariant else "mse", **parts}
@@ -238,13 +245,15 @@ class InversePlugin:
 
 
 def run_training(cfg: InverseTrainConfig, batches: BatchSource, model: MVInverse | None = None,
-                 resume: bool | str = False, callbacks: Sequence[StepCallback] = ()) -> RunOutcome:
+                 resume: bool | str = False, callbacks: Sequence[StepCallback] = (),
+                 constants: Mapping[str, Any] | None = None) -> RunOutcome:
     """Train both stages on the engine (``steps + heads_steps`` planned steps; checkpoints,
     resume and budget as :class:`~neumat.train.engine.Engine`); ``model``: pretrained weights
-    loaded, or None (random, seeded). Returns the engine's outcome (``history`` with each step's
-    stage, learning rate, batch shape and loss terms)."""
+    loaded, or None (random, seeded; started at ``constants`` when given: :class:`InversePlugin`).
+    Returns the engine's outcome (``history`` with each step's stage, learning rate, batch shape
+    and loss terms)."""
     from ..train.engine import Engine
 
-    engine = Engine(cfg, lambda info, state: InversePlugin(cfg, batches, info, state, model), resume=resume,
-                    callbacks=callbacks, planned_steps=cfg.steps + cfg.heads_steps)
+    engine = Engine(cfg, lambda info, state: InversePlugin(cfg, batches, info, state, model, constants),
+                    resume=resume, callbacks=callbacks, planned_steps=cfg.steps + cfg.heads_steps)
     return engine.run()
