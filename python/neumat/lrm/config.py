@@ -67,6 +67,11 @@ class LrmModelConfig:
     """Side of T_off and T_rgb, texels: the upsampler's frame-sized output is resampled to it."""
     channels: int = 12
     """Features per texture (seed: 12 each; must match the universal decoders)."""
+    residual: bool = True
+    """Zero-initialised texture head (the upsampler's new ``conv_out``): the textures start as the
+    flat texture of the head's bias — one mean texel, learned on the training materials only —
+    and the rest of the head learns the spatial residual over it (:mod:`.model`); False:
+    PyTorch's default initialisation of the head."""
     precision: str = "fp32"
     """``fp32`` or ``bf16`` autocast of the DiT and the upsampler (:data:`PRECISIONS`); the seed
     trains 256² at fp32 and 1024² at bf16."""

@@ -20,10 +20,14 @@ Latents are normalised with the VAE's ``latents_mean`` / ``latents_std`` (as Wan
 statistics before the decoder, so a pretrained decoder sees latents at its own scale.
 
 Trained: the DiT, the stand-in text tokens, the VAE's post-quant conv and decoder. Frozen: the
-VAE encoder and quant conv (``requires_grad`` off, eval mode). Randomly initialised even with
-pretrained Wan weights (the "heads", seed §4.3): the DiT's ``proj_out`` and the decoder's
-``conv_out`` (2C instead of 3 output channels). ``bf16`` precision autocasts the DiT and the
-decoder; the textures come out float32.
+VAE encoder and quant conv (``requires_grad`` off, eval mode). Initialised afresh even with
+pretrained Wan weights (the "heads", seed §4.3): the DiT's ``proj_out`` (PyTorch's default) and
+the decoder's ``conv_out`` (2C instead of 3 output channels), zeroed with ``cfg.residual``: the
+textures then start flat — the head's bias, one mean texel per texture (0 at start) that
+training fits to the training materials — and the head learns the spatial residual over that
+mean texture, so an untrained LRM *is* the mean-texture baseline of :mod:`.evaluate` and
+training can only be judged on what it adds. ``bf16`` precision autocasts the DiT and the decoder; the textures come out
+float32.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from .config import LrmModelConfig
 TRAINABLE_PREFIXES = ("dit.", "text_tokens", "vae.post_quant_conv.", "vae.decoder.")
 """Parameter-name prefixes of the trained parts (the rest, the VAE encoder, is frozen)."""
 HEAD_PREFIXES = ("dit.proj_out.", "vae.decoder.conv_out.")
-"""Parameter-name prefixes of the randomly initialised heads."""
+"""Parameter-name prefixes of the heads initialised afresh (module docstring)."""
 
 
 def input_indices(video_frames: int, frames: int) -> list[int]:
@@ -76,6 +80,8 @@ class LrmNetwork(nn.Module):
         self.vae = AutoencoderKLWan(**cfg.vae_kwargs())
         width = self.vae.decoder.conv_out.in_channels
         self.vae.decoder.conv_out = WanCausalConv3d(width, 2 * cfg.channels, 3, padding=1)
+        if cfg.residual:
+            self.zero_texture_head()
         self.text_tokens = nn.Parameter(torch.zeros(1, cfg.text_tokens, cfg.dit_text_dim))
         self.freeze_encoder()
         self.register_buffer("latents_mean", torch.tensor(self.vae.config.latents_mean).view(1, -1, 1, 1, 1),
@@ -96,9 +102,18 @@ class LrmNetwork(nn.Module):
 
     def reset_heads(self) -> None:
         """Re-draw the heads (:data:`HEAD_PREFIXES`) with PyTorch's default initialisation (after
-        loading pretrained Wan weights, whose heads do not fit the task)."""
+        loading pretrained Wan weights, whose heads do not fit the task); with ``cfg.residual`` the
+        texture head then starts at zero (module docstring)."""
         self.dit.proj_out.reset_parameters()
         self.vae.decoder.conv_out.reset_parameters()
+        if self.cfg.residual:
+            self.zero_texture_head()
+
+    def zero_texture_head(self) -> None:
+        """Zero the texture head's weights and bias: the network's textures are then flat, the
+        bias (module docstring)."""
+        nn.init.zeros_(self.vae.decoder.conv_out.weight)
+        nn.init.zeros_(self.vae.decoder.conv_out.bias)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Every parameter that trains (module docstring), in registration order."""

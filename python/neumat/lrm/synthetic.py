@@ -2,8 +2,9 @@
 smoke runs and the held-out materials of ``neumat lrm eval``.
 
 Materials: the shipped ``stone_tiles_neumip`` textures (64² texels) turned by k·90° and, for
-k >= 4, transposed (8 distinct materials), average-pooled to ``texels``² and read by the
-shipped universal decoders (INT8, the bundle's ``value_scale``). Each is rendered with
+k >= 4, transposed (8 distinct materials), average-pooled to ``texels``², optionally shifted
+circularly by whole texels (more training materials of the same look), and read by the shipped
+universal decoders (INT8, the bundle's ``value_scale``). Each is rendered with
 :func:`neumat.video.frame_render.render_bundle_frame` (the dataset's disk light) along the
 two-phase video (:func:`~neumat.video.trajectory.video_trajectory`) and the cross-joined set
 (:func:`~neumat.video.trajectory.cross_trajectory`) and written as 8-bit sRGB posed folders in
@@ -16,6 +17,7 @@ The frame renderer is exactly the LRM's rendering loss, so a perfect LRM reaches
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +36,11 @@ VARIANTS = 8
 """Distinct materials :func:`stone_variants` can make (4 turns x transposed or not)."""
 
 
-def stone_variants(count: int, texels: int = 16) -> dict[str, Bundle]:
-    """``count`` (<= :data:`VARIANTS`) NeuMIP bundles ``stone_k`` (module docstring) of ``texels``²
-    texels (a divisor of 64)."""
+def stone_variants(count: int, texels: int = 16, shifts: Sequence[tuple[int, int]] = ((0, 0),)) -> dict[str, Bundle]:
+    """NeuMIP bundles of the first ``count`` (<= :data:`VARIANTS`) variants (module docstring) of
+    ``texels``² texels (a divisor of 64), each circularly shifted by every ``(rows, columns)`` of
+    ``shifts`` (texels; the texture tiles, so a shift is another material of the same look):
+    ``stone_k`` unshifted, ``stone_k_r<rows>c<columns>`` shifted."""
     import torch
 
     from ..models.neumip import NeuMipField
@@ -54,14 +58,16 @@ def stone_variants(count: int, texels: int = 16) -> dict[str, Bundle]:
     k = side // texels
     out = {}
     for i in range(count):
-        field = NeuMipField(1, texels, max_offset, nets)
-        with torch.no_grad():
-            for name, tex in (("offset", field.textures[0].offset), ("rgb", field.textures[0].rgb)):
-                plane = np.rot90(np.asarray(stone.planes[name], np.float32), i % 4, axes=(0, 1))
-                plane = plane.transpose(1, 0, 2) if i >= 4 else plane
-                pooled = plane.reshape(texels, k, texels, k, -1).mean((1, 3))
-                tex.copy_(torch.from_numpy(np.ascontiguousarray(pooled)))
-        out[f"stone_{i}"] = to_bundle(field, 0, scale, {"material": f"stone_{i}"})
+        for rows, cols in shifts:
+            name = f"stone_{i}" + (f"_r{rows}c{cols}" if rows or cols else "")
+            field = NeuMipField(1, texels, max_offset, nets)
+            with torch.no_grad():
+                for plane_name, tex in (("offset", field.textures[0].offset), ("rgb", field.textures[0].rgb)):
+                    plane = np.rot90(np.asarray(stone.planes[plane_name], np.float32), i % 4, axes=(0, 1))
+                    plane = plane.transpose(1, 0, 2) if i >= 4 else plane
+                    pooled = plane.reshape(texels, k, texels, k, -1).mean((1, 3))
+                    tex.copy_(torch.from_numpy(np.ascontiguousarray(np.roll(pooled, (rows, cols), axis=(0, 1)))))
+            out[name] = to_bundle(field, 0, scale, {"material": name})
     return out
 
 

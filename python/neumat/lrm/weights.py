@@ -6,8 +6,9 @@ from, and the trained LRM that ``neumat lrm reconstruct`` / ``neumat video2mat``
 (``AutoencoderKLWan``) are read, each ``config.json`` + one or more ``*.safetensors`` shards. Every
 tensor of the network must be there at its shape, except the new upsampler head
 (``decoder.conv_out``: 2C outputs instead of RGB); the heads (:data:`.model.HEAD_PREFIXES`) are then
-re-drawn. Any missing or mis-shaped tensor is a :class:`LrmWeightsError` listing them, raised after
-reading only the files' headers: nothing is loaded then.
+re-drawn (the texture head zeroed with ``model.residual``). Any missing or mis-shaped tensor is a
+:class:`LrmWeightsError` listing them, raised after reading only the files' headers: nothing is
+loaded then.
 
 **A trained LRM** (:func:`save_lrm`, :func:`load_lrm`), one folder::
 
