@@ -6,7 +6,8 @@
   ``<run>/val/``; the trained LRM in ``<run>/weights/``. Multi-GPU launch lines (8 and 64 GPUs):
   :mod:`neumat.lrm.train`.
 * ``reconstruct`` — one forward pass: a trajectory video (file or frame folder) → ``.nmat``.
-* ``eval`` — held-out figures of a trained LRM against the mean-texture baseline and direct fitting.
+* ``eval`` — held-out figures of a trained LRM against the mean-texture baseline and direct fitting,
+  and a picture grid of a novel view and light (ground truth / LRM / direct fit / T_off).
 
 Everything a command reads is checked before any network is built: output paths, the data set
 (frame counts, sizes, poses), the weights folders (their JSON and safetensors headers against
@@ -190,7 +191,7 @@ def reconstruct(
 def evaluate(
     data: Annotated[Path, typer.Argument(help="Data set of held-out materials (<material>/video + /cross).")],
     weights: Annotated[Path, typer.Option(help="Trained LRM folder.")],
-    out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.md.")],
+    out: Annotated[Path, typer.Option(help="Folder for eval.json, eval.md and grid.png.")],
     frames: Annotated[int, typer.Option(min=1, help="Frames per material, evenly spread over the 162.")] = 162,
     fit_steps: Annotated[int, typer.Option(min=0, help="Direct-fitting steps of the baseline (0: no fit).")] = 500,
     decoders: Annotated[Path, typer.Option(help="Universal decoders of the direct fit.")] = DEFAULT_DECODERS,
@@ -198,7 +199,8 @@ def evaluate(
     device: Annotated[str, typer.Option(help="LRM: auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Held-out figures of the LRM against the mean-texture baseline and direct fitting (JSON +
-    markdown; :mod:`neumat.lrm.evaluate`)."""
+    markdown; :mod:`neumat.lrm.evaluate`) and the picture grid of the first materials
+    (:mod:`neumat.lrm.grid`)."""
     from ..fileio import check_output_dir
     from ..lrm.data import scan_dataset
     from ..lrm.evaluate import evaluate as run, markdown, write_report
@@ -215,7 +217,9 @@ def evaluate(
         if fit_steps:
             load_decoders(decoders)
         perceptual = make_perceptual("auto", lpips_weights or "", info.model.frame_size)
-        report = run(TrainedLrm.load(weights, _device(device)), materials, frames, perceptual, fit_steps, decoders)
-        write_report(report, out)
+        grid: list = []
+        report = run(TrainedLrm.load(weights, _device(device)), materials, frames, perceptual, fit_steps, decoders,
+                     grid)
+        paths = write_report(report, out, grid)
     typer.echo(markdown(report))
-    typer.echo(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
+    typer.echo(f"wrote {', '.join(map(str, paths))}")

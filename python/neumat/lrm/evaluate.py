@@ -12,8 +12,9 @@ evenly spread over its 81 trajectory + 81 cross-joined frames, for three materia
 Each bundle is rendered through its INT8 networks (:func:`neumat.video.frame_render.render_bundle_frame`,
 the dataset's disk light): the figures are those of the ``.nmat`` files. ``seconds`` is the
 time to make the material (the LRM's forward pass; the fit's optimisation). Written as
-``eval.json`` (per material and means, the perceptual term named) and ``eval.md`` (a table of the
-means).
+``eval.json`` (per material and means, the perceptual term named), ``eval.md`` (a table of the
+means) and ``grid.png`` (ground truth / LRM / direct fit / T_off of a novel view and light for the
+first materials, :mod:`.grid`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..bundle import Bundle
 from ..fileio import atomic_write_bytes
 from ..video.frame_render import render_bundle_frame
 from .data import LrmMaterial
+from .grid import GRID_ROWS, GridRow, columns, grid_row, write_grid
 from .loss import Perceptual
 from .metrics import FIGURES, frame_figures
 from .model import input_indices
@@ -65,10 +67,12 @@ def direct_fit(material: LrmMaterial, steps: int, texture_resolution: int, decod
 
 
 def evaluate(lrm: TrainedLrm, materials: list[LrmMaterial], frames: int, perceptual: Perceptual,
-             fit_steps: int, decoders_file: Path) -> dict[str, Any]:
+             fit_steps: int, decoders_file: Path, grid: list[GridRow] | None = None) -> dict[str, Any]:
     """The report (module docstring): ``{"materials": {name: {method: figures + seconds}},
     "mean": {method: figures + seconds}, "perceptual_metric", "frames", "fit_steps"}``;
-    ``fit_steps`` 0 leaves direct fitting out."""
+    ``fit_steps`` 0 leaves direct fitting out. With a list ``grid``, the :class:`.grid.GridRow` of
+    the first :data:`.grid.GRID_ROWS` materials are appended to it and the report says what the
+    grid shows (``"grid": {"columns", "materials", "frames"}``)."""
     indices = input_indices(lrm.info.model.video_frames, lrm.info.model.frames)
     per: dict[str, dict[str, Any]] = {}
     for m in materials:
@@ -76,18 +80,26 @@ def evaluate(lrm: TrainedLrm, materials: list[LrmMaterial], frames: int, percept
         start = time.perf_counter()
         off, rgb = predict_textures(lrm, m.input_frames(indices))
         seconds = time.perf_counter() - start
-        rows = {"lrm": {**bundle_figures(textures_bundle(lrm, off, rgb, {}), m, chosen, perceptual), "seconds": seconds}}
+        bundles = {"LRM": textures_bundle(lrm, off, rgb, {})}
+        rows = {"lrm": {**bundle_figures(bundles["LRM"], m, chosen, perceptual), "seconds": seconds}}
         flat = [np.broadcast_to(t.mean((0, 1), keepdims=True), t.shape).copy() for t in (off, rgb)]
         rows["mean_texture"] = {**bundle_figures(textures_bundle(lrm, *flat, {}), m, chosen, perceptual), "seconds": 0.0}
         if fit_steps > 0:
             bundle, fit_seconds = direct_fit(m, fit_steps, lrm.info.model.texture_resolution, decoders_file)
             rows["direct_fit"] = {**bundle_figures(bundle, m, chosen, perceptual), "seconds": fit_seconds}
+            bundles["direct fit"] = bundle
+        if grid is not None and len(grid) < GRID_ROWS:
+            grid.append(grid_row(m, off, bundles))
         per[m.name] = rows
         log.info("%s: relative L1 %s", m.name, ", ".join(f"{k} {v['rel_l1']:.4f}" for k, v in rows.items()))
     methods = [k for k in METHODS if k in next(iter(per.values()))]
     mean = {k: {f: float(np.mean([per[n][k][f] for n in per])) for f in (*FIGURES, "seconds")} for k in methods}
-    return {"materials": per, "mean": mean, "perceptual_metric": perceptual.name, "frames": frames,
-            "fit_steps": fit_steps, "weights": str(lrm.info.folder), "trained_steps": lrm.info.training.get("steps")}
+    report = {"materials": per, "mean": mean, "perceptual_metric": perceptual.name, "frames": frames,
+              "fit_steps": fit_steps, "weights": str(lrm.info.folder), "trained_steps": lrm.info.training.get("steps")}
+    if grid:
+        report["grid"] = {"columns": columns(grid), "materials": [r.name for r in grid],
+                          "frames": [r.frame for r in grid]}
+    return report
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -102,8 +114,12 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
-    """``<out>/eval.json`` and ``<out>/eval.md``, atomically."""
+def write_report(report: dict[str, Any], out: str | Path, grid: list[GridRow] | None = None) -> list[Path]:
+    """``<out>/eval.json``, ``<out>/eval.md`` and, given ``grid`` rows, ``<out>/grid.png``
+    (:func:`.grid.write_grid`), atomically; the paths written."""
     out = Path(out)
-    return (atomic_write_bytes(out / "eval.json", json.dumps(report, indent=1).encode()),
-            atomic_write_bytes(out / "eval.md", markdown(report).encode()))
+    paths = [atomic_write_bytes(out / "eval.json", json.dumps(report, indent=1).encode()),
+             atomic_write_bytes(out / "eval.md", markdown(report).encode())]
+    if grid:
+        paths.append(write_grid(grid, out / "grid.png"))
+    return paths
