@@ -50,16 +50,20 @@ def test01_below_a_texel_is_level_zero_to_the_bit(random_synth):
 
 
 def test02_prefiltered_relief_flattens_to_the_macro_frame(random_synth):
-    """Mean |slope| falls with the footprint and is 0 at the last (1 x 1) level."""
+    """Mean |slope| falls with the footprint and is 0 at the last (1 x 1) level. The slope is
+    read one level finer than the footprint's lod (synthesis/relief.py SLOPE_LEVEL_SHIFT): up to
+    two U texels (32 wide: footprint -4) it is the level-0 slope, and the 1 x 1 level (5) is
+    reached at footprint 1."""
     _, synth, extent = random_synth
     uv, _ = _points(300, 1)
     means = [float(np.abs(synth.relief_slope(uv, extent, np.full(300, f, np.float32))).mean())
-             for f in (-5.0, -4.0, -3.0, -2.0, -1.0, 0.0)]
-    assert all(b < a for a, b in zip(means, means[1:4])), means
+             for f in (-5.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0)]
+    assert means[0] == means[1], means  # level 0 up to two U texels
+    assert all(b < a for a, b in zip(means[1:], means[2:5])), means
     assert means[0] > 0.05 and means[-1] == 0.0, means
     # trilinear: half-way between two levels is the mean of the two
-    mid = synth.relief_slope(uv, extent, np.full(300, -3.5, np.float32))
-    ends = [synth.relief_slope(uv, extent, np.full(300, f, np.float32)) for f in (-4.0, -3.0)]
+    mid = synth.relief_slope(uv, extent, np.full(300, -2.5, np.float32))
+    ends = [synth.relief_slope(uv, extent, np.full(300, f, np.float32)) for f in (-3.0, -2.0)]
     np.testing.assert_allclose(mid, 0.5 * (ends[0] + ends[1]), atol=1e-6)
 
 
