@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # slangpy is imported lazily so that `import neumat.render` n
 
 PREFERENCES = (None, "vulkan", "cuda")
 """Valid values of ``prefer`` (None = automatic, see the module docstring)."""
+DEVICE_CHOICES = ("auto", "vulkan", "cuda")
+"""Values of the CLI's ``--device`` (``auto`` = ``prefer=None``)."""
 
 DEVICE_ENV = "NEUMAT_DEVICE"
 """Environment variable read by :func:`default_device`: ``vulkan`` or ``cuda`` (unset = auto)."""
@@ -227,6 +229,9 @@ def create(
     }[prefer]
     tried = "; ".join(failures) if failures else nothing
     wanted = "a device" if prefer is None else f"a {prefer} device"
+    if prefer == "cuda":  # one line: lavapipe would not help
+        raise DeviceError(f"could not create {wanted} ({tried}); it needs an NVIDIA GPU and driver, "
+                          "else use device type 'vulkan' or 'auto'")
     raise DeviceError(f"could not create {wanted} ({tried}). To fix: {LAVAPIPE_INSTALL}")
 
 
@@ -242,8 +247,12 @@ def preference_from_env() -> str | None:
     return prefer
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=None)
+def shared_device(prefer: str | None) -> spy.Device:
+    """The process-wide device of ``prefer`` (:data:`PREFERENCES`), created once by :func:`create`."""
+    return create(prefer)
+
+
 def default_device() -> spy.Device:
-    """The process-wide device, created once by :func:`create` with ``prefer`` from
-    :func:`preference_from_env`."""
-    return create(preference_from_env())
+    """The process-wide device of ``prefer`` from :func:`preference_from_env` (:func:`shared_device`)."""
+    return shared_device(preference_from_env())

@@ -10,21 +10,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .options import DeviceOption, check_device_choice
+
 
 def doctor(
     vectors: Annotated[int, typer.Option(help="Random vectors per layer shape in the self-check.")] = 2000,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report here.")] = None,
+    device: DeviceOption = None,
 ) -> None:
     """Check this install: versions, render device, INT8 backends, bit-exactness.
 
     Every usable INT8 backend is run on random and adversarial vectors and compared bit for
-    bit with the numpy reference; the exit code is 1 on any mismatch.
+    bit with the numpy reference; the exit code is 1 on any mismatch. The slang backend runs on
+    the render device (--device); a device type this machine lacks is reported, not fatal.
     """
     from ..diagnostics import collect_report
 
+    prefer = check_device_choice(device)
     console = Console()
     with console.status("checking INT8 backends against the numpy reference ..."):
-        report = collect_report(n_random=vectors)
+        report = collect_report(n_random=vectors, prefer=prefer, from_env=device is None)
     m = report["machine"]
     console.print(f"[bold]neumat {m['versions']['neumat']}[/] on {m['cpu']} ({m['cores']} cores), Python {m['python']}")
     console.print("versions: " + ", ".join(f"{k} {v or '[dim]not installed[/]'}" for k, v in m["versions"].items()))

@@ -27,7 +27,7 @@ from ..render.camera import MAX_CAMERA_DISTANCE, MAX_IMAGE_SIDE
 from ..render.passes.compose import MAX_EXPOSURE_STOPS
 from ..render.passes.infer_native import INFER_BACKEND_HELP, INFER_BACKEND_NAMES
 from ..render.passes.shadow import DEFAULT_MODE as DEFAULT_SHADOW_MODE, MODES as SHADOW_MODES
-from .options import parse_floats, parse_size
+from .options import DeviceOption, check_device_choice, open_device, parse_floats, parse_size
 
 AOV_CHOICES = ("uv", "depth", "mask", "height")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -123,6 +123,7 @@ def render(
     fp32: Annotated[bool, typer.Option("--fp32", help="FP32 MLP on dequantized weights instead of INT8.")] = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="FP16 MLP (float16 weights and activations) instead of INT8.")] = False,
     infer_backend: Annotated[str, typer.Option("--infer-backend", help=f"{', '.join(INFER_BACKEND_NAMES)}. {INFER_BACKEND_HELP}")] = "auto",
+    device: DeviceOption = None,
     aov: Annotated[list[str] | None, typer.Option("--aov", help="Also write OUT_<aov>.png: uv, depth, mask or height (repeatable).")] = None,
     exposure: Annotated[float, typer.Option("--exposure", help=f"Exposure, stops (at most {MAX_EXPOSURE_STOPS:g} either way).")] = 0.0,
     tonemap: Annotated[str, typer.Option("--tonemap", help="aces, reinhard or clamp.")] = "aces",
@@ -142,6 +143,7 @@ def render(
     from ..render.renderer import SHAPES, Renderer
 
     width, height = parse_size(size)
+    check_device_choice(device)
     exposure = _exposure(exposure)
     light_values = [parse_floats(x, "--light", (2, 3)) for x in (light or ["30,50,3"])]
     aovs = tuple(aov or ())
@@ -166,15 +168,16 @@ def render(
     cam, (az, el, dist), spacing = _view(base, len(bundles), camera, width, height)
     lights = [DirectionalLight(direction_from_angles(lv[0], lv[1]), ((lv[2] if len(lv) == 3 else 3.0),) * 3)
               for lv in light_values]
+    gpu = open_device(device)
     try:
         kwargs = dict(hf=not no_hf, synthesis=not no_synthesis, fp32=fp32, exposure=exposure, tonemap=tonemap,
                       shadows=not no_shadows, shadow_mode=shadow_mode, infer_backend=infer_backend)
         if side_by_side:
             right = np.array([-math.sin(math.radians(az)), math.cos(math.radians(az)), 0.0])  # camera image x
             placed = [(b, base, right * spacing * (k - (len(bundles) - 1) / 2)) for k, b in enumerate(bundles)]
-            renderer = MultiRenderer(placed, (width, height))
+            renderer = MultiRenderer(placed, (width, height), device=gpu)
         else:
-            renderer = Renderer(bundles[0], base, (width, height))
+            renderer = Renderer(bundles[0], base, (width, height), device=gpu)
             kwargs["aovs"] = aovs + ("mask",)
             kwargs["precision"] = "fp16" if fp16 else None
         for _ in range(warmup):

@@ -24,7 +24,7 @@ from typing import Annotated
 import typer
 
 from ..render.passes.infer_native import AUTO, INFER_BACKEND_HELP, INFER_BACKEND_NAMES
-from .options import parse_size
+from .options import DeviceOption, check_device_choice, open_device, parse_size
 
 SOFTWARE_RENDER_SCALE = 0.35
 """Interactive default render scale on CPU devices (lavapipe): the 1100×700 window's viewport
@@ -50,16 +50,18 @@ def view(
     reload_interval: Annotated[float, typer.Option("--reload-interval", min=0.0, help="Seconds between bundle-file polls.")] = 0.5,
     infer_backend: Annotated[str, typer.Option(
         "--infer-backend", help=f"{', '.join(INFER_BACKEND_NAMES)} (also in the panel). {INFER_BACKEND_HELP}")] = AUTO,
+    device: DeviceOption = None,
 ) -> None:
     """Interactive viewer: orbit/pan/zoom, light, techniques, debug views, frame-time graph,
     screenshots (F12) and live reload of the bundle files."""
-    from ..device import DeviceError, default_device, describe
+    from ..device import DeviceError, describe
     from ..assets import DEFAULT_MATERIAL
     from ..viewer.app import App, ViewerError
     from ..viewer.script import ScriptedEvent, ScriptError, parse_script
     from ..viewer.xvfb import XvfbDisplay, XvfbError
 
     width, height = parse_size(size)
+    check_device_choice(device)
     if infer_backend not in INFER_BACKEND_NAMES:
         raise typer.BadParameter(f"--infer-backend must be one of {list(INFER_BACKEND_NAMES)}, got {infer_backend!r}")
     paths = list(materials or [DEFAULT_MATERIAL])
@@ -79,16 +81,16 @@ def view(
         try:
             if headless and not os.environ.get("DISPLAY"):
                 stack.enter_context(XvfbDisplay())
-            device = default_device()
+            gpu = open_device(device)
             app = stack.enter_context(App(paths, mesh=mesh, window_size=(width, height), visible=not headless,
-                                          device=device, reload_interval_s=reload_interval))
+                                          device=gpu, reload_interval_s=reload_interval))
         except (ViewerError, XvfbError, DeviceError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None
         if app.mesh_error:
             typer.echo(f"error: {app.mesh_error}", err=True)
             raise typer.Exit(1)
-        software = describe(device).software
+        software = describe(gpu).software
         app.state.infer_backend = infer_backend
         app.state.render_scale = render_scale if render_scale is not None else (SOFTWARE_RENDER_SCALE if software and not headless else 1.0)
         try:
