@@ -1,9 +1,11 @@
 """The infer pass's backends (neumat.render.passes.infer_native): the native backend (gather
 kernel → C++ INT8 MLP on the host → decode kernel) writes btf / irradiance / shaded (and the
 debug features / directions) bit-identical to the one-kernel slang backend at precision int8,
-in real renders (several lights, point light, shadows on/off, synthesis on/off, relief on/off);
-``auto`` picks native on a software rasterizer for int8 triple-plane bundles only; requests
-that cannot run are clear errors; the bench pairs the two backends in one run."""
+in real renders (several lights, point light, shadows on/off, synthesis on/off, relief on/off),
+on every device type present (vulkan, cuda); so does the cuda backend (the dp4a CUDA MLP on a CUDA
+device's buffers; GPU only); ``auto`` picks native on a software rasterizer for int8 triple-plane
+bundles only, and on hardware what :data:`MEASURED_FASTEST` records, else slang; requests that
+cannot run are clear errors; the bench pairs the backends in one run."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from neumat.backends.native_cpu import BUILD_HINT, native_import_error
-from neumat.bench.frames import _backend_pairs, _with_backends
+from neumat.bench.frames_summary import backend_pairs, with_backends
 from neumat.bundle import make_random_bundle
 from neumat.material.kinds import NEUMIP_KIND, TRIPLE_PLANE_KIND
 from neumat.render.camera import Camera
@@ -64,9 +66,10 @@ def renderers(device):
 
 
 def _renderer(renderers, device, material: str, shape: str) -> Renderer:
-    if (material, shape) not in renderers:
-        renderers[material, shape] = Renderer(_bundle(material), shape, (SIZE, SIZE), device=device)
-    return renderers[material, shape]
+    key = (device.info.type.name, material, shape)
+    if key not in renderers:
+        renderers[key] = Renderer(_bundle(material), shape, (SIZE, SIZE), device=device)
+    return renderers[key]
 
 
 def render_slots(renderer: Renderer, lights, backend: str, **opts) -> tuple[dict[str, np.ndarray], dict]:
@@ -81,14 +84,12 @@ def render_slots(renderer: Renderer, lights, backend: str, **opts) -> tuple[dict
     return out, timings
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test01_native_is_bit_identical_to_slang(renderers, device, case):
-    if native_import_error() is not None:
-        pytest.skip(native_import_error())
+def assert_split_matches_slang(renderers, device, case: str, backend: str) -> None:
+    """Render ``case`` with slang and the split ``backend``: every slot equal to the bit."""
     material, shape, lights, opts = CASES[case]
     r = _renderer(renderers, device, material, shape)
     slang, _ = render_slots(r, lights, "slang", **opts)
-    native, timings = render_slots(r, lights, "native", **opts)
+    native, timings = render_slots(r, lights, backend, **opts)
     mask = slang["mask"]
     assert mask.mean() > 0.2 and np.array_equal(mask, native["mask"])
     assert slang["shaded"][mask][:, :3].max() > 0  # something is lit
@@ -97,6 +98,13 @@ def test01_native_is_bit_identical_to_slang(renderers, device, case):
     for s in DEBUG_SLOTS:  # written on the mask only
         assert np.array_equal(slang[s][mask], native[s][mask]), s
     assert {"infer.gather", "infer.mlp", "infer.decode"} <= set(timings)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test01_native_is_bit_identical_to_slang(renderers, typed_device, case):
+    if native_import_error() is not None:
+        pytest.skip(native_import_error())
+    assert_split_matches_slang(renderers, typed_device, case, "native")
 
 
 def test02_capacity_grows_and_shrinking_coverage_reuses_it(renderers, device):
@@ -136,7 +144,7 @@ def test04_requests_that_cannot_run_are_clear_errors(device, monkeypatch):
     with pytest.raises(InferBackendError, match=r"\['auto', 'slang'\]"):
         resolve_backend("native", device, "int8", NEUMIP_KIND.infer_backends)
     with pytest.raises(InferBackendError, match="must be one of"):
-        resolve_backend("cuda", device, "int8", tp)
+        resolve_backend("metal", device, "int8", tp)
     monkeypatch.setattr(infer_native, "native_import_error", lambda: f"no extension; {BUILD_HINT}")
     with pytest.raises(InferBackendError, match="make setup"):
         resolve_backend("native", device, "int8", tp)
@@ -166,16 +174,21 @@ def _case(backend: str, infer_ms: float, total_ms: float, **extra) -> dict:
 
 
 def test06_bench_crosses_option_sets_with_backends_and_pairs_them():
-    sets, skipped = _with_backends({"all": {"fp32": False}, "fp32": {"fp32": True}}, ("slang", "native"))
+    sets = with_backends({"all": {"fp32": False}, "fp32": {"fp32": True}}, ("slang", "native"))
     assert sets == {"all@slang": {"fp32": False, "infer_backend": "slang"},
                     "all@native": {"fp32": False, "infer_backend": "native"},
-                    "fp32@slang": {"fp32": True, "infer_backend": "slang"}}
-    assert [s["options_name"] for s in skipped] == ["fp32@native"]
-    assert _with_backends({"all": {}}, ()) == ({"all": {}}, [])
-    (pair,) = _backend_pairs([_case("slang", 80.0, 400.0), _case("native", 20.0, 340.0),
-                              _case("native", 10.0, 300.0, hf=False)])  # the last has no slang twin
+                    "fp32@slang": {"fp32": True, "infer_backend": "slang"},
+                    "fp32@native": {"fp32": True, "infer_backend": "native"}}  # refused when rendered
+    assert with_backends({"all": {}}, ()) == {"all": {}}
+    (pair,) = backend_pairs([_case("slang", 80.0, 400.0), _case("native", 20.0, 340.0),
+                             _case("native", 10.0, 300.0, hf=False)])  # the last has no slang twin
     assert pair["options_name"] == "all" and pair["infer_ratio"] == 0.25 and pair["total_ratio"] == 0.85
     assert pair["native_steps"] == {"gather": 4.0, "mlp": 2.0}
+    cuda = _case("native", 40.0, 200.0)
+    cuda.update(infer_backend="cuda", options={**cuda["options"], "infer_backend": "cuda"}, device="cuda")
+    slang_cuda = {**_case("slang", 50.0, 250.0), "device": "cuda"}
+    (pair,) = backend_pairs([_case("slang", 80.0, 400.0), cuda, slang_cuda], "cuda")  # twins on one device only
+    assert pair["device"] == "cuda" and pair["infer_ratio"] == 0.8 and pair["cuda_total_ms"] == 200.0
 
 
 def test07_cli_option_and_help():
@@ -191,5 +204,5 @@ def test07_cli_option_and_help():
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command("render")(render_cmd.render)
     app.command("noop")(lambda: None)
-    res = runner.invoke(app, ["render", str(ASSETS / "leather.nmat"), "--infer-backend", "cuda"])
+    res = runner.invoke(app, ["render", str(ASSETS / "leather.nmat"), "--infer-backend", "metal"])
     assert res.exit_code == 2 and "--infer-backend must be one of" in res.output

@@ -30,15 +30,17 @@ JSON schema (:data:`SCHEMA`, the dict :func:`run_frame_bench` returns)::
     benchmark       "frames"
     created         ISO 8601 UTC time of the run
     neumat_version, slangpy_version
-    device          {adapter, api, software, description}   (neumat.device.describe)
+    device          {adapter, api, software, description}   (neumat.device.describe; the first)
+    devices         [the same, one per device the cases ran on]
     machine         neumat.bench.environment.machine_info()
     config          {frames, warmup, resolutions [[w, h]], scenes [..], materials [..],
-                     options {name: {render kwarg: value}}, infer_backends [..],
-                     skipped [{options_name, reason}]}
-    cases           [{scene, scene_source, material, material_path, resolution [w, h],
+                     options {name: {render kwarg: value}}, infer_backends [..], devices [..],
+                     skipped [{options_name, device, reason}]}
+    cases           [{device, scene, scene_source, material, material_path, resolution [w, h],
                       options_name, options {..}, infer_backend, frames, warmup, coverage,
                       passes {pass: STATS}, steps {"pass.step": STATS}, total STATS}]
                     STATS = {median_ms, p95_ms, min_ms, samples [ms per timed frame]}
+                    device: the device type the case ran on (``vulkan`` / ``cuda``);
                     infer_backend: the backend the infer pass ran (``auto`` resolved);
                     steps: parts of a pass's time (the native infer's infer.gather /
                     infer.mlp / infer.decode, :mod:`neumat.render.passes.infer_native`)
@@ -50,11 +52,15 @@ JSON schema (:data:`SCHEMA`, the dict :func:`run_frame_bench` returns)::
                       slang_infer_ms, native_infer_ms, infer_ratio, slang_total_ms,
                       native_total_ms, total_ratio, native_steps {step: median ms}}]}
                      (native / slang medians for every pair of cases that differ only in
-                     ``infer_backend``; ``options_name`` without the ``@backend`` suffix)
+                     ``infer_backend``; ``options_name`` without the ``@backend`` suffix),
+                     cuda_vs_slang: the same with ``cuda_*`` keys}
+                    (:mod:`neumat.bench.frames_summary`; each entry also names its ``device``)
 
 ``infer_backends`` (``--infer-backend``, repeatable) runs every option set once per backend, named
-``<set>@<backend>``, so slang and native infer are measured side by side in one run; a native
-case of an FP32/FP16 set is skipped (the native backend is INT8 only) and listed in ``skipped``.
+``<set>@<backend>``, so slang, native and cuda infer are measured side by side in one run; a case
+the infer pass refuses (native or cuda with an FP32/FP16 set, cuda off a CUDA device) is skipped
+and listed in ``skipped`` with the reason. ``devices`` (``--device``, repeatable) runs every case
+once per device type (``vulkan``, ``cuda``, ``auto``), one :class:`Renderer` per device.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ import numpy as np
 
 from ..assets import DEFAULT_MATERIAL, DEMO_MESH
 from .environment import machine_info, package_version
+from .frames_summary import backend_pairs, infer_ratios, steps_of, with_backends
 
 SCHEMA = "neumat.bench.frames/1"
 """Value of the ``schema`` key; bumped when a key changes meaning."""
@@ -121,8 +128,11 @@ class FrameBenchConfig:
     warmup: int = 2
     """Untimed frames per case before timing (compilation, caches)."""
     infer_backends: tuple[str, ...] = ()
-    """Infer backends every option set runs with (``slang``, ``native``, ``auto``; module
+    """Infer backends every option set runs with (``slang``, ``native``, ``cuda``, ``auto``; module
     docstring); empty: as the option set says (the renderer's default ``auto``)."""
+    devices: tuple[str, ...] = ()
+    """Device types every case runs on (:data:`neumat.device.DEVICE_CHOICES`); empty: the
+    ``device`` argument of :func:`run_frame_bench` (else the default device)."""
 
 
 def render_option_defaults() -> dict:
@@ -225,83 +235,18 @@ def framing_camera(mesh, width: int, height: int):
     return Camera.orbit(centre, CAMERA_AZIMUTH, CAMERA_ELEVATION, distance, width=width, height=height)
 
 
-def mlp_precision(options: dict) -> str:
-    """The MLP a case's options select: ``precision`` if set, else ``"fp32"`` / ``"int8"`` by ``fp32``."""
-    return options.get("precision") or ("fp32" if options.get("fp32") else "int8")
-
-
-def _infer_ratios(cases: list[dict]) -> list[dict]:
-    """Median infer time of each FP32/FP16 case / that of its INT8 twin (same but for the MLP)."""
-    def key(c):
-        rest = {k: v for k, v in c["options"].items() if k not in ("fp32", "precision")}
-        return (c["scene"], c["material"], tuple(c["resolution"]), json.dumps(rest, sort_keys=True))
-
-    timed = [c for c in cases if "infer" in c["passes"]]
-    int8 = {key(c): c for c in timed if mlp_precision(c["options"]) == "int8"}
-    out = []
-    for c in timed:
-        base = int8.get(key(c))
-        if base is None or base is c:
-            continue
-        i8, other = base["passes"]["infer"]["median_ms"], c["passes"]["infer"]["median_ms"]
-        out.append({"scene": c["scene"], "material": c["material"], "resolution": c["resolution"],
-                    "options_name": base["options_name"], "precision": mlp_precision(c["options"]),
-                    "int8_ms": i8, "other_ms": other, "ratio": other / i8 if i8 > 0 else None})
-    return out
-
-
-def _steps_of(timings: dict) -> list[str]:
-    """Keys ``pass.step`` of one frame's timings whose ``pass`` is a key too (parts of its time)."""
-    return [k for k in timings if k.rpartition(".")[0] in timings]
-
-
-def _backend_pairs(cases: list[dict]) -> list[dict]:
-    """Native / slang medians of every pair of cases that differ only in ``infer_backend``."""
-    def key(c):
-        rest = {k: v for k, v in c["options"].items() if k != "infer_backend"}
-        return (c["scene"], c["material"], tuple(c["resolution"]), json.dumps(rest, sort_keys=True))
-
-    slang = {key(c): c for c in cases if c["infer_backend"] == "slang" and "infer" in c["passes"]}
-    out = []
-    for c in cases:
-        base = slang.get(key(c))
-        if c["infer_backend"] != "native" or base is None or "infer" not in c["passes"]:
-            continue
-        s_inf, n_inf = base["passes"]["infer"]["median_ms"], c["passes"]["infer"]["median_ms"]
-        s_tot, n_tot = base["total"]["median_ms"], c["total"]["median_ms"]
-        out.append({"scene": c["scene"], "material": c["material"], "resolution": c["resolution"],
-                    "options_name": c["options_name"].rpartition("@")[0] or c["options_name"],
-                    "slang_infer_ms": s_inf, "native_infer_ms": n_inf,
-                    "infer_ratio": n_inf / s_inf if s_inf > 0 else None,
-                    "slang_total_ms": s_tot, "native_total_ms": n_tot,
-                    "total_ratio": n_tot / s_tot if s_tot > 0 else None,
-                    "native_steps": {k.partition(".")[2]: v["median_ms"] for k, v in c["steps"].items()
-                                     if k.startswith("infer.")}})
-    return out
-
-
-def _with_backends(options: dict[str, dict], backends: tuple[str, ...]) -> tuple[dict[str, dict], list[dict]]:
-    """``options`` crossed with ``backends`` (``<set>@<backend>``; unchanged when empty) and the
-    skipped combinations (native with a float MLP)."""
-    if not backends:
-        return options, []
-    out, skipped = {}, []
-    for name, opts in options.items():
-        for b in backends:
-            if b == "native" and mlp_precision(opts) != "int8":
-                skipped.append({"options_name": f"{name}@{b}", "reason": "the native infer backend runs the INT8 MLP only"})
-            else:
-                out[f"{name}@{b}"] = {**opts, "infer_backend": b}
-    return out, skipped
-
-
 def _check(cfg: FrameBenchConfig) -> None:
     from ..render.passes.infer_native import INFER_BACKEND_NAMES
     from ..render.renderer import SHAPES
 
+    from ..device import DEVICE_CHOICES
+
     bad = [b for b in cfg.infer_backends if b not in INFER_BACKEND_NAMES]
     if bad:
         raise FrameBenchError(f"unknown infer backends {bad}; valid: {', '.join(INFER_BACKEND_NAMES)}")
+    bad = [d for d in cfg.devices if d not in DEVICE_CHOICES]
+    if bad:
+        raise FrameBenchError(f"unknown device types {bad}; valid: {', '.join(DEVICE_CHOICES)}")
 
     if cfg.frames < 1 or cfg.warmup < 0:
         raise FrameBenchError(f"need frames >= 1 and warmup >= 0, got {cfg.frames}, {cfg.warmup}")
@@ -322,6 +267,36 @@ def _check(cfg: FrameBenchConfig) -> None:
                                   f"a built-in shape ({', '.join(sorted(SHAPES))}) nor a mesh file")
 
 
+def _devices(cfg: FrameBenchConfig, device) -> list:
+    """The slangpy devices of ``cfg.devices`` (:func:`neumat.device.shared_device`; one per device
+    type: ``auto`` after ``vulkan`` adds nothing when it resolves to Vulkan), else ``[device]`` or
+    the default device."""
+    from ..device import default_device, describe, shared_device
+
+    if not cfg.devices:
+        return [device if device is not None else default_device()]
+    by_type = {}
+    for choice in cfg.devices:
+        dev = shared_device(None if choice == "auto" else choice)
+        by_type.setdefault(describe(dev).api, dev)
+    return list(by_type.values())
+
+
+def _run_case(renderer, camera, opts: dict, cfg: FrameBenchConfig, on_frame, label: str) -> tuple[list, object]:
+    """``warmup`` + ``frames`` frames of one case: the timed frames' timings and the last result
+    (with the mask AOV; its read-back is outside its timings)."""
+    from ..render.lights import DirectionalLight
+
+    timings, n = [], cfg.warmup + cfg.frames
+    for i in range(n):
+        res = renderer.render(camera, [DirectionalLight()], aovs=("mask",) if i == n - 1 else (), **opts)
+        if i >= cfg.warmup:
+            timings.append(res.timings_ms)
+        if on_frame:
+            on_frame(label)
+    return timings, res
+
+
 def run_frame_bench(cfg: FrameBenchConfig | None = None, device=None,
                     on_frame: Callable[[str], None] | None = None,
                     on_plan: Callable[[int], None] | None = None) -> dict:
@@ -329,76 +304,81 @@ def run_frame_bench(cfg: FrameBenchConfig | None = None, device=None,
 
     Args:
         cfg: what to measure (default :class:`FrameBenchConfig`).
-        device: slangpy device (default :func:`neumat.device.default_device`).
+        device: slangpy device when ``cfg.devices`` is empty (default
+            :func:`neumat.device.default_device`).
         on_frame: called after every rendered frame (warm-up included) with the case label.
-        on_plan: called once, before rendering, with the number of frames the run will render.
+        on_plan: called once, before rendering, with the number of frames the run will render
+            (at most: a case the infer pass refuses renders none).
 
     Raises:
-        FrameBenchError: a bad option, scene, material path or count.
+        FrameBenchError: a bad option, scene, material path, device type or count.
         neumat.bundle.BundleError: a material file that is not a valid bundle.
-        neumat.device.DeviceError: no render device.
+        neumat.device.DeviceError: no render device (of a type ``cfg.devices`` asks for).
     """
     from ..bundle import load_bundle
-    from ..device import default_device, describe
-    from ..render.lights import DirectionalLight
+    from ..device import describe
+    from ..render.passes.infer_native import InferBackendError
     from ..render.renderer import Renderer, resolve_mesh
 
     cfg = cfg or FrameBenchConfig()
     _check(cfg)
-    device = device if device is not None else default_device()
-    desc = describe(device)
-    resolutions = tuple(cfg.resolutions) if cfg.resolutions else default_resolutions(desc.software)
+    devices = _devices(cfg, device)
+    descs = [describe(d) for d in devices]
+    resolutions = tuple(cfg.resolutions) if cfg.resolutions else default_resolutions(descs[0].software)
     defaults = {**render_option_defaults(), **BASE_OPTIONS}
-    options, skipped = _with_backends({name: {**defaults, **opts} for name, opts in cfg.options.items()},
-                                      tuple(dict.fromkeys(cfg.infer_backends)))
-    n_frames = len(cfg.materials) * len(cfg.scenes) * len(resolutions) * len(options) * (cfg.warmup + cfg.frames)
+    options = with_backends({name: {**defaults, **opts} for name, opts in cfg.options.items()},
+                            tuple(dict.fromkeys(cfg.infer_backends)))
+    n_frames = (len(devices) * len(cfg.materials) * len(cfg.scenes) * len(resolutions) * len(options)
+                * (cfg.warmup + cfg.frames))
     if on_plan:
         on_plan(n_frames)
-    light = [DirectionalLight()]
-    cases = []
-    for material in cfg.materials:
-        bundle = load_bundle(material)
-        for scene in cfg.scenes:
-            mesh = resolve_mesh(_scene_source(scene))
-            for width, height in resolutions:
-                renderer = Renderer(bundle, mesh, (width, height), device=device)
-                camera = framing_camera(mesh, width, height)
-                for opt_name, opts in options.items():
-                    label = f"{Path(material).stem}/{scene_label(scene)}/{width}x{height}/{opt_name}"
-                    timings = []
-                    n = cfg.warmup + cfg.frames
-                    for i in range(n):  # the mask read-back of the last frame is outside its timings
-                        res = renderer.render(camera, light, aovs=("mask",) if i == n - 1 else (), **opts)
-                        if i >= cfg.warmup:
-                            timings.append(res.timings_ms)
-                        if on_frame:
-                            on_frame(label)
-                    steps = _steps_of(timings[0])
-                    passes = [k for k in timings[0] if k != "total" and k not in steps]
-                    cases.append({
-                        "scene": scene_label(scene), "scene_source": _scene_source(scene),
-                        "material": Path(material).stem, "material_path": str(material),
-                        "resolution": [width, height], "options_name": opt_name, "options": opts,
-                        "infer_backend": renderer.infer_pass().resolved_backend(),
-                        "frames": cfg.frames, "warmup": cfg.warmup,
-                        "coverage": float(res.aovs["mask"].mean()),
-                        "passes": {p: stats([t[p] for t in timings]) for p in passes},
-                        "steps": {p: stats([t[p] for t in timings]) for p in steps},
-                        "total": stats([t["total"] for t in timings]),
-                    })
+    cases, skipped = [], []
+    for dev, desc in zip(devices, descs):
+        for material in cfg.materials:
+            bundle = load_bundle(material)
+            for scene in cfg.scenes:
+                mesh = resolve_mesh(_scene_source(scene))
+                for width, height in resolutions:
+                    renderer = Renderer(bundle, mesh, (width, height), device=dev)
+                    camera = framing_camera(mesh, width, height)
+                    for opt_name, opts in options.items():
+                        label = f"{desc.api}/{Path(material).stem}/{scene_label(scene)}/{width}x{height}/{opt_name}"
+                        try:
+                            timings, res = _run_case(renderer, camera, opts, cfg, on_frame, label)
+                        except InferBackendError as e:
+                            if not any(s["options_name"] == opt_name and s["device"] == desc.api for s in skipped):
+                                skipped.append({"options_name": opt_name, "device": desc.api, "reason": str(e)})
+                            continue
+                        steps = steps_of(timings[0])
+                        passes = [k for k in timings[0] if k != "total" and k not in steps]
+                        cases.append({
+                            "device": desc.api,
+                            "scene": scene_label(scene), "scene_source": _scene_source(scene),
+                            "material": Path(material).stem, "material_path": str(material),
+                            "resolution": [width, height], "options_name": opt_name, "options": opts,
+                            "infer_backend": renderer.infer_pass().resolved_backend(),
+                            "frames": cfg.frames, "warmup": cfg.warmup,
+                            "coverage": float(res.aovs["mask"].mean()),
+                            "passes": {p: stats([t[p] for t in timings]) for p in passes},
+                            "steps": {p: stats([t[p] for t in timings]) for p in steps},
+                            "total": stats([t["total"] for t in timings]),
+                        })
+    described = [{"adapter": d.adapter, "api": d.api, "software": d.software, "description": str(d)} for d in descs]
     return {
         "schema": SCHEMA,
         "benchmark": "frames",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "neumat_version": _neumat_version(),
         "slangpy_version": package_version("slangpy"),
-        "device": {"adapter": desc.adapter, "api": desc.api, "software": desc.software, "description": str(desc)},
+        "device": described[0],
+        "devices": described,
         "machine": machine_info(),
         "config": {"frames": cfg.frames, "warmup": cfg.warmup, "resolutions": [list(r) for r in resolutions],
                    "scenes": list(cfg.scenes), "materials": [str(m) for m in cfg.materials], "options": options,
-                   "infer_backends": list(cfg.infer_backends), "skipped": skipped},
+                   "infer_backends": list(cfg.infer_backends), "devices": [d.api for d in descs], "skipped": skipped},
         "cases": cases,
-        "summary": {"infer_vs_int8": _infer_ratios(cases), "native_vs_slang": _backend_pairs(cases)},
+        "summary": {"infer_vs_int8": infer_ratios(cases), "native_vs_slang": backend_pairs(cases, "native"),
+                    "cuda_vs_slang": backend_pairs(cases, "cuda")},
     }
 
 

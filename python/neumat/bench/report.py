@@ -79,6 +79,17 @@ def resolution_text(case: dict) -> str:
     return "x".join(str(v) for v in case["resolution"])
 
 
+def options_text(report: dict, case: dict) -> str:
+    """A case's option set name, ``@device`` type appended when the run used several devices."""
+    several = len(report.get("devices", [])) > 1
+    return f"{case['options_name']} on {case['device']}" if several else case["options_name"]
+
+
+def devices_text(report: dict) -> str:
+    """The run's device descriptions, `` + ``-joined (one for a single-device run)."""
+    return " + ".join(d["description"] for d in report.get("devices", [report["device"]]))
+
+
 def _ms(value: float) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
@@ -90,7 +101,7 @@ def markdown_table(report: dict) -> str:
     passes = pass_names(cases)
     cfg = report["config"]
     lines = [
-        f"# neumat frame times — {report['device']['description']}",
+        f"# neumat frame times — {devices_text(report)}",
         "",
         (f"neumat {report['neumat_version']}, slangpy {report['slangpy_version']}, "
          f"{report['machine']['cpu']} ({report['machine']['cores']} cores), {report['created']}. "
@@ -103,7 +114,7 @@ def markdown_table(report: dict) -> str:
         "|" + "---|" * (7 + len(passes)),
     ]
     for c in cases:
-        cells = [c["scene"], c["material"], resolution_text(c), f"{100 * c['coverage']:.0f}%", c["options_name"],
+        cells = [c["scene"], c["material"], resolution_text(c), f"{100 * c['coverage']:.0f}%", options_text(report, c),
                  _ms(c["total"]["median_ms"]), _ms(c["total"]["p95_ms"])]
         cells += [_ms(c["passes"][p]["median_ms"]) if p in c["passes"] else "–" for p in passes]
         lines.append("| " + " | ".join(cells) + " |")
@@ -114,14 +125,18 @@ def markdown_table(report: dict) -> str:
                   f"INT8 {_ms(r['int8_ms'])} ms, {r['precision'].upper()} {_ms(r['other_ms'])} ms, "
                   f"{r['precision'].upper()}/INT8 {r['ratio']:.2f}"
                   for r in ratios]
-    pairs = report.get("summary", {}).get("native_vs_slang", [])
-    if pairs:
-        lines += ["", "Infer backends, native / slang medians (same run; native steps gather + mlp + decode):", ""]
-        lines += [f"- {r['scene']} {'x'.join(map(str, r['resolution']))} ({r['options_name']}): infer "
-                  f"{_ms(r['native_infer_ms'])} / {_ms(r['slang_infer_ms'])} ms = {r['infer_ratio']:.2f}, frame "
-                  f"{_ms(r['native_total_ms'])} / {_ms(r['slang_total_ms'])} ms = {r['total_ratio']:.2f}; steps "
-                  + ", ".join(f"{k} {_ms(v)}" for k, v in r["native_steps"].items())
-                  for r in pairs]
+    for backend in ("native", "cuda"):
+        pairs = report.get("summary", {}).get(f"{backend}_vs_slang", [])
+        if pairs:
+            lines += ["", f"Infer backends, {backend} / slang medians (same run; {backend} steps gather + mlp + "
+                          "decode):", ""]
+            lines += [f"- {r['scene']} {'x'.join(map(str, r['resolution']))} ({r['options_name']}"
+                      f"{', ' + r['device'] if r.get('device') else ''}): infer "
+                      f"{_ms(r[f'{backend}_infer_ms'])} / {_ms(r['slang_infer_ms'])} ms = {r['infer_ratio']:.2f}, "
+                      f"frame {_ms(r[f'{backend}_total_ms'])} / {_ms(r['slang_total_ms'])} ms = "
+                      f"{r['total_ratio']:.2f}; steps "
+                      + ", ".join(f"{k} {_ms(v)}" for k, v in r[f"{backend}_steps"].items())
+                      for r in pairs]
     return "\n".join(lines) + "\n"
 
 
@@ -152,13 +167,13 @@ def write_plot(report: dict, path: str | Path) -> bool:
             bottom = [b + h for b, h in zip(bottom, heights)]
         ax.scatter(range(len(group)), [c["total"]["median_ms"] for c in group], marker="_", s=400,
                    color="black", label="total (host wall)", zorder=3)
-        ax.set_xticks(range(len(group)), [f"{c['scene']} · {c['options_name']}" for c in group],
+        ax.set_xticks(range(len(group)), [f"{c['scene']} · {options_text(report, c)}" for c in group],
                       rotation=45, ha="right", fontsize=8)
         ax.set_title(res)
         ax.set_ylabel("median ms per frame")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles[::-1], labels[::-1], loc="center right", fontsize=8)  # top of the stack first
-    fig.suptitle(f"neumat frame times — {report['device']['description']}", fontsize=10)
+    fig.suptitle(f"neumat frame times — {devices_text(report)}", fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.86, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -195,17 +210,21 @@ def _compare_frames(a: dict, b: dict) -> Comparison:
     # options both runs know (a renderer option added between the runs does not break pairing)
     shared = set.intersection(*(set(c["options"]) for c in a["cases"] + b["cases"])) if a["cases"] else set()
 
+    with_device = any(len(r.get("devices", [])) > 1 for r in (a, b))  # else one device per run, paired
+
     def key(c):
         k = (c["scene"], resolution_text(c), _options_key(c["options"], shared))
-        return k + (c["material"],) if with_material else k
+        return k + ((c["material"],) if with_material else ()) + ((c.get("device"),) if with_device else ())
 
     def label(c):
-        return [c["scene"], resolution_text(c), c["options_name"]] + ([c["material"]] if with_material else [])
+        return ([c["scene"], resolution_text(c), c["options_name"]] + ([c["material"]] if with_material else [])
+                + ([str(c.get("device"))] if with_device else []))
 
     index_b = {key(c): c for c in b["cases"]}
     keys_a = {key(c) for c in a["cases"]}
     passes = pass_names(a["cases"] + b["cases"])
-    cmp = Comparison("frames", ["scene", "resolution", "options"] + (["material"] if with_material else []),
+    cmp = Comparison("frames", ["scene", "resolution", "options"] + (["material"] if with_material else [])
+                     + (["device"] if with_device else []),
                      ["total"] + passes)
     for ca in a["cases"]:
         cb = index_b.get(key(ca))

@@ -20,6 +20,7 @@ from rich.table import Table
 from ..backends import BACKEND_NAMES
 from ..bench.frames import DEFAULT_OPTIONS, OPTION_PRESETS
 from ..render.passes.infer_native import INFER_BACKEND_HELP, INFER_BACKEND_NAMES
+from .options import DEVICE_HELP, check_device_choice
 
 app = typer.Typer(help="Benchmarks (figures measured side by side in one run; JSON output). "
                        "`neumat bench --compare A.json B.json` prints median-time ratios B/A.")
@@ -131,7 +132,7 @@ def _print_comparison(path_a: Path, path_b: Path) -> None:
 
 
 def _frames_table(report: dict) -> Table:
-    from ..bench.report import pass_names, resolution_text
+    from ..bench.report import devices_text, options_text, pass_names, resolution_text
 
     cases = report["cases"]
     passes = pass_names(cases)
@@ -139,12 +140,12 @@ def _frames_table(report: dict) -> Table:
     if len({c["material"] for c in cases}) == 1:
         keys = ("scene", "resolution", "options")
     table = Table(title=f"frame times (ms), median of {report['config']['frames']} after "
-                        f"{report['config']['warmup']} warm-up: {report['device']['description']}")
+                        f"{report['config']['warmup']} warm-up: {devices_text(report)}")
     for col in (*keys, "coverage", "total median", "total p95", *passes):
         table.add_column(col, justify="left" if col in keys else "right")
     for c in cases:
         named = {"scene": c["scene"], "material": c["material"], "resolution": resolution_text(c),
-                 "options": c["options_name"]}
+                 "options": options_text(report, c)}
         table.add_row(*(named[k] for k in keys), f"{100 * c['coverage']:.0f}%",
                       f"{c['total']['median_ms']:.2f}", f"{c['total']['p95_ms']:.2f}",
                       *(f"{c['passes'][p]['median_ms']:.2f}" if p in c["passes"] else "-" for p in passes))
@@ -171,6 +172,9 @@ def frames(
         help=f"Run every option set once per backend ({', '.join(INFER_BACKEND_NAMES)}; repeatable: "
              "--infer-backend slang --infer-backend native measures both side by side in one run, as SET@BACKEND, "
              f"with native/slang ratios in the summary; default: the renderer's auto). {INFER_BACKEND_HELP}")] = None,
+    device: Annotated[list[str] | None, typer.Option(
+        "--device", help=f"{DEVICE_HELP} Repeatable: --device vulkan --device cuda runs every case on both "
+                         "(the device type is recorded per case).")] = None,
     out: Annotated[Path, typer.Option(
         "--out", help="Folder for bench.json, bench.md, bench.png.")] = Path("out/bench_frames"),
 ) -> None:
@@ -202,8 +206,10 @@ def frames(
         raise typer.BadParameter(str(e)) from None
     if uhd:  # the defaults already hold 4K on a hardware GPU; --4k adds it everywhere
         sizes = tuple(dict.fromkeys((sizes or SMALL_RESOLUTIONS) + (UHD,)))
+    for d in device or ():
+        check_device_choice(d)
     cfg = FrameBenchConfig(frames=frames, warmup=warmup, resolutions=sizes, options=option_sets,
-                           infer_backends=tuple(infer_backend or ()))
+                           infer_backends=tuple(infer_backend or ()), devices=tuple(device or ()))
     if material:
         cfg.materials = tuple(material)
     if scene:
@@ -226,12 +232,14 @@ def frames(
     for r in report["summary"]["infer_vs_int8"]:
         console.print(f"  infer {r['precision'].upper()}/INT8 {r['scene']} {'x'.join(map(str, r['resolution']))}: "
                       f"{r['other_ms']:.2f} / {r['int8_ms']:.2f} ms = {r['ratio']:.2f}x")
-    for r in report["summary"]["native_vs_slang"]:
-        console.print(f"  native/slang {r['scene']} {'x'.join(map(str, r['resolution']))} {r['options_name']}: infer "
-                      f"{r['native_infer_ms']:.2f} / {r['slang_infer_ms']:.2f} ms = {r['infer_ratio']:.2f}x, frame "
-                      f"{r['native_total_ms']:.2f} / {r['slang_total_ms']:.2f} ms = {r['total_ratio']:.2f}x")
+    for backend in ("native", "cuda"):
+        for r in report["summary"][f"{backend}_vs_slang"]:
+            console.print(f"  {backend}/slang {r['device']} {r['scene']} {'x'.join(map(str, r['resolution']))} "
+                          f"{r['options_name']}: infer {r[f'{backend}_infer_ms']:.2f} / {r['slang_infer_ms']:.2f} ms = "
+                          f"{r['infer_ratio']:.2f}x, frame {r[f'{backend}_total_ms']:.2f} / {r['slang_total_ms']:.2f} ms "
+                          f"= {r['total_ratio']:.2f}x")
     for skip in report["config"]["skipped"]:
-        console.print(f"  [yellow]skipped[/] {skip['options_name']}: {skip['reason']}")
+        console.print(f"  [yellow]skipped[/] {skip['options_name']} on {skip['device']}: {skip['reason']}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, indent=2))
     (out / "bench.md").write_text(markdown_table(report))

@@ -51,7 +51,8 @@ class MaterialKind:
     infer_backends: tuple[str, ...] = ("slang",)
     """Where its pass can evaluate the MLP (``"slang"`` first: in the pass's own kernel on the
     render device; ``"native"``: the C++ CPU INT8 MLP between a gather and a decode kernel,
-    :mod:`neumat.render.passes.infer_native`)."""
+    :mod:`neumat.render.passes.infer_native`; ``"cuda"``: the same split around the dp4a CUDA MLP
+    on a CUDA render device's own buffers, :mod:`neumat.render.passes.infer_cuda`)."""
 
     def load_pass(self) -> type:
         """The inference pass class (imported on first use)."""
@@ -88,7 +89,8 @@ def kind_of(bundle) -> MaterialKind:
 
 TRIPLE_PLANE_KIND = register_kind(MaterialKind(
     TRIPLE_PLANE, "neumat.render.passes.infer:InferPass", "neumat.material.triple_plane:render_int8",
-    height_tracing=True, synthesis=True, precisions=("int8", "fp32", "fp16"), infer_backends=("slang", "native")))
+    height_tracing=True, synthesis=True, precisions=("int8", "fp32", "fp16"),
+    infer_backends=("slang", "native", "cuda")))
 """Triple-plane features + INT8 MLP (:mod:`.triple_plane`, ``shaders/infer.slang``)."""
 
 NEUMIP_KIND = register_kind(MaterialKind(

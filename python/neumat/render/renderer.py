@@ -249,9 +249,10 @@ class Renderer:
                 None: from ``fp32``.
             infer_backend: where the infer pass's MLP runs: ``"slang"`` (in its kernel on the
                 render device), ``"native"`` (the C++ CPU INT8 MLP between a gather and a decode
-                kernel; int8 only, bit-identical images) or ``"auto"`` (native on a software
-                rasterizer such as lavapipe when the extension is built and the precision is int8,
-                else slang); the material kind declares which exist
+                kernel; int8 only, bit-identical images), ``"cuda"`` (the same split around the
+                dp4a CUDA MLP on a CUDA render device's buffers) or ``"auto"`` (native on a
+                software rasterizer such as lavapipe when the extension is built and the precision
+                is int8, else slang; :mod:`~.passes.infer_native`); the material kind declares which exist
                 (:attr:`~neumat.material.kinds.MaterialKind.infer_backends`; NeuMIP: slang only).
                 :class:`~.passes.infer_native.InferBackendError` (a ValueError) when it cannot run.
             shadow_mode: how shadow rays cross the relief (:data:`~.passes.shadow.MODES`):

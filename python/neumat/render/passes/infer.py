@@ -30,7 +30,9 @@ the weights rounded to float16 and float16 activations and sums (needs shader fl
 Where the MLP runs is :attr:`InferPass.backend` (:data:`BACKENDS`, :mod:`.infer_native`): ``slang``
 evaluates it in the pass's one kernel; ``native`` (INT8 only) splits the pass into a gather kernel
 (the features), the C++ CPU MLP on the host and a decode kernel (the rest), bit-identical in every
-slot below; ``auto`` (the default) takes native on a software rasterizer. With native, the
+slot below; ``cuda`` (INT8 only, on a CUDA render device) splits it alike around the dp4a CUDA MLP
+on the device's own buffers (:mod:`.infer_cuda`); ``auto`` (the default) takes native on a
+software rasterizer. With native or cuda, the
 renderer's timings add ``infer.gather`` / ``infer.mlp`` / ``infer.decode``
 (:meth:`InferPass.step_timings`).
 
@@ -72,7 +74,8 @@ from ...material.triple_plane import bundle_has_relief, bundle_output_encoding, 
 from ..camera import Camera
 from ..lights import DirectionalLight, PointLight
 from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec
-from .infer_native import AUTO, NATIVE, NativeInfer, resolve_backend
+from .infer_cuda import CudaInfer
+from .infer_native import AUTO, CUDA, NATIVE, NativeInfer, resolve_backend
 from .shadow import SHADOW, pack_lights
 from .synthesis import RELIEF_SLOPE, U_FEATURES
 
@@ -98,7 +101,8 @@ def _kernel(device, widths: tuple[int, ...] | None, unroll_dots: int, entry: str
 
 
 BACKENDS = TRIPLE_PLANE_KIND.infer_backends
-"""Where the MLP can run (:mod:`.infer_native`): in the pass's kernel, or natively on the CPU."""
+"""Where the MLP can run (:mod:`.infer_native`): in the pass's kernel, natively on the CPU, or in
+the CUDA kernel on a CUDA render device's buffers."""
 PRECISIONS = TRIPLE_PLANE_KIND.precisions
 """MLP variants (as the kind declares them): the INT8 network (bit-exact contract), its FP32 twin
 on the dequantized weights, and an FP16 twin (weights rounded to float16, float16 activations and
@@ -226,9 +230,10 @@ class InferPass(RenderPass):
         """The MLP that runs: one of :data:`PRECISIONS`."""
         self.backend = AUTO
         """Where the MLP runs: ``"auto"``, or one of :data:`BACKENDS` (:mod:`.infer_native`;
-        ``"native"`` needs precision int8 and the C++ extension)."""
-        self._native: NativeInfer | None = None
-        self._ran_native = False
+        ``"native"`` needs precision int8 and the C++ extension, ``"cuda"`` int8, a CUDA render
+        device and the extension built with CUDA)."""
+        self._split: dict[str, NativeInfer] = {}
+        self._ran_split: str | None = None
         self.feature_lod = trained_for_lod(bundle.provenance)
         """Read the U plane through its mip chain by the pixel footprint (module docstring); the
         MLPs (INT8 too) take the trilinear float features as they take level-0 ones. On by
@@ -274,7 +279,8 @@ class InferPass(RenderPass):
         self.check_inputs(inputs)
         if self.camera is None:
             raise ValueError("InferPass.camera must be set before execute")
-        native = self.resolved_backend() == NATIVE
+        backend = self.resolved_backend()
+        split = backend if backend in (NATIVE, CUDA) else None
         out = self.allocate_outputs(ctx)
         specs = self.reflect()
         if self.debug:
@@ -301,9 +307,9 @@ class InferPass(RenderPass):
                   "planes": {**self._planes, "uLevels": self._planes["uLevels"] if self.feature_lod else 1,
                              "slopeLevels": self._planes["slopeLevels"] if self.feature_lod else 1,
                              "reliefMode": relief_mode, "slotCovariances": self._slot_covariances}}
-        self._ran_native = native
-        if native:
-            self.native().execute(ctx, params, int(shadow is not None), len(self.lights))
+        self._ran_split = split
+        if split:
+            self.native(split).execute(ctx, params, int(shadow is not None), len(self.lights))
         else:
             self.kernel(self.precision).dispatch(
                 thread_count=[ctx.width, ctx.height, 1], useShadow=int(shadow is not None),
@@ -332,13 +338,16 @@ class InferPass(RenderPass):
         cannot run)."""
         return resolve_backend(self.backend, self.device, self.precision, BACKENDS)
 
-    def native(self) -> NativeInfer:
-        """The native backend's gather / decode kernels and exchange buffers (built on first use)."""
-        if self._native is None:
-            self._native = NativeInfer(self.device, self.mlp, self.unroll_dots)
-        return self._native
+    def native(self, backend: str = NATIVE) -> NativeInfer:
+        """The gather / decode kernels and exchange buffers of the split backend ``backend``
+        (``native``: :class:`.infer_native.NativeInfer`, ``cuda``: :class:`.infer_cuda.CudaInfer`),
+        built on first use."""
+        if backend not in self._split:
+            split = CudaInfer if backend == CUDA else NativeInfer
+            self._split[backend] = split(self.device, self.mlp, self.unroll_dots)
+        return self._split[backend]
 
     def step_timings(self) -> dict[str, float]:
-        """The native backend's ``gather`` / ``mlp`` / ``decode`` times of the last frame (ms,
+        """The split backend's ``gather`` / ``mlp`` / ``decode`` times of the last frame (ms,
         :meth:`.infer_native.NativeInfer.step_timings`); empty after a one-kernel frame."""
-        return self._native.step_timings() if self._ran_native else {}
+        return self._split[self._ran_split].step_timings() if self._ran_split else {}

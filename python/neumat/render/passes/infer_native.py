@@ -14,9 +14,13 @@ backend     what runs
             ``infer_decode`` finishes the pass — btf / irradiance / shaded / features /
             directions bit-identical to ``slang`` at precision int8 (same Slang steps, same
             inputs)
-``auto``    ``native`` on a software rasterizer (lavapipe: its INT8 MLP is ~20x slower than the
-            native one) when the extension imports, the precision is int8 and the kind declares
-            it; else ``slang``
+``cuda``    INT8 only, on a CUDA render device (``--device cuda``): the same split, the MLP the
+            dp4a kernel of ``neumat._native`` reading and writing the exchange buffers in the
+            device's memory (no host round trip; :mod:`.infer_cuda`), bit-identical likewise
+``auto``    on a software rasterizer (lavapipe: its INT8 MLP is ~20x slower than the native one)
+            ``native`` when the extension imports, the precision is int8 and the kind declares
+            it; on a hardware device the backend :data:`MEASURED_FASTEST` records for its device
+            type when it can run there; else ``slang``
 ==========  ======================================================================================
 
 Exchange buffers of the native path (``HostMlpIo`` of ``infer_native.slang``), per frame of
@@ -48,8 +52,10 @@ import time
 
 import numpy as np
 
+from ...backends.cuda import CudaBackend
 from ...backends.native_cpu import NativeCpuBackend, native_import_error
 from ...backends.slang import mlp_kernel
+from ...device import describe
 from ...quant import Int8MLP
 from .base import RenderContext
 
@@ -58,12 +64,19 @@ AUTO = "auto"
 """Backend request: the fastest for the device (module docstring)."""
 NATIVE = "native"
 SLANG = "slang"
-INFER_BACKEND_NAMES = (AUTO, SLANG, NATIVE)
+CUDA = "cuda"
+INFER_BACKEND_NAMES = (AUTO, SLANG, NATIVE, CUDA)
 """Every name a request may use (a material kind supports a subset besides ``auto``)."""
 INFER_BACKEND_HELP = ("Where the infer pass's MLP runs: slang (in its kernel on the render device), native (the "
-                      "C++ CPU INT8 MLP between a gather and a decode kernel; int8 only, same image to the bit) or "
+                      "C++ CPU INT8 MLP between a gather and a decode kernel; int8 only, same image to the bit), cuda "
+                      "(the same split around the dp4a CUDA MLP on a CUDA render device's buffers, --device cuda) or "
                       "auto (native on a software rasterizer such as lavapipe when the extension is built, else slang).")
 """``--infer-backend`` help of the commands that render."""
+MEASURED_FASTEST: dict[str, str] = {}
+"""Device type (``vulkan`` / ``cuda``) -> the infer backend ``neumat bench frames --infer-backend
+slang --infer-backend cuda`` measured fastest at INT8 on a hardware GPU of that type
+(``scripts/gpu_check.sh``), which ``auto`` takes there. Empty until such a measurement is
+recorded here: ``auto`` takes ``slang`` on hardware devices."""
 FIRST_CAPACITY = 0.25
 """Rows the exchange buffers first hold, as a fraction of the frame's pixels."""
 GROWTH = 1.25
@@ -74,30 +87,46 @@ class InferBackendError(ValueError):
     """An infer backend that cannot run the requested pass; the message says what to use or build."""
 
 
+def refusal(backend: str, device, precision: str) -> str | None:
+    """Why ``backend`` (``native`` / ``cuda``; ``slang`` runs everywhere) cannot run the pass at
+    the MLP ``precision`` on ``device`` (slangpy), or None when it can."""
+    if backend == SLANG:
+        return None
+    if precision != "int8":
+        return (f"the {backend} infer backend runs the INT8 MLP only, got precision {precision!r}; "
+                "use infer backend 'slang' (or 'auto')")
+    if backend == CUDA:
+        desc = describe(device)
+        if desc.api != "cuda":
+            return (f"infer backend 'cuda' evaluates the MLP in the render device's own buffers, so it needs a CUDA "
+                    f"render device (--device cuda or NEUMAT_DEVICE=cuda); this one is {desc} (sharing Vulkan "
+                    "buffers with CUDA is not implemented); use 'slang' or 'native' here")
+        reason = CudaBackend.unavailable_reason()
+        return None if reason is None else f"infer backend 'cuda': {reason}"
+    reason = native_import_error()
+    return None if reason is None else f"infer backend 'native': {reason}"
+
+
 def resolve_backend(requested: str, device, precision: str, supported: tuple[str, ...]) -> str:
     """The backend a pass runs: ``requested`` (``"auto"`` or one of ``supported``, the material
     kind's :attr:`~neumat.material.kinds.MaterialKind.infer_backends`) resolved for ``device``
-    (slangpy) and the MLP ``precision``.
+    (slangpy) and the MLP ``precision`` (``auto``: the module docstring's rule).
 
     Raises:
-        InferBackendError: an unknown or unsupported backend, ``native`` with a precision other
-            than int8, or ``native`` without the C++ extension (the message says how to build it).
+        InferBackendError: an unknown or unsupported backend, or one that cannot run here
+            (:func:`refusal`: a float precision with native/cuda, native without the C++
+            extension, cuda off a CUDA render device or without a CUDA build).
     """
-    from ...device import describe
-
     if requested not in (AUTO, *supported):
         raise InferBackendError(f"infer backend must be one of {[AUTO, *supported]} for this material, "
                                 f"got {requested!r}")
     if requested == AUTO:
-        fast = NATIVE in supported and precision == "int8" and describe(device).software
-        return NATIVE if fast and native_import_error() is None else supported[0]
-    if requested == NATIVE:
-        if precision != "int8":
-            raise InferBackendError(f"the native infer backend runs the INT8 MLP only, got precision "
-                                    f"{precision!r}; use infer backend 'slang' (or 'auto')")
-        reason = native_import_error()
-        if reason is not None:
-            raise InferBackendError(f"infer backend 'native': {reason}")
+        desc = describe(device)
+        pick = NATIVE if desc.software else MEASURED_FASTEST.get(desc.api, SLANG)
+        return pick if pick in supported and refusal(pick, device, precision) is None else supported[0]
+    reason = refusal(requested, device, precision)
+    if reason is not None:
+        raise InferBackendError(reason)
     return requested
 
 
@@ -114,7 +143,7 @@ class NativeInfer:
         import slangpy as spy
 
         self.device, self.mlp = device, mlp
-        self.network = NativeCpuBackend(mlp)
+        self.network = self._make_network()
         self.gather = mlp_kernel(device, SHADER, "infer_gather", (), unroll_dots)
         self.decode = mlp_kernel(device, SHADER, "infer_decode", (), unroll_dots)
         usage = spy.BufferUsage
@@ -128,6 +157,21 @@ class NativeInfer:
         self._inputs = self._outputs = None
         self._mlp_ms: float | None = None
 
+    def _make_network(self):
+        """The MLP backend of :meth:`_evaluate` (the C++ CPU one)."""
+        return NativeCpuBackend(self.mlp)
+
+    def _memory_types(self) -> tuple:
+        """slangpy memory types of ``inputs`` and ``outputs``: host-visible (read-back, upload)."""
+        import slangpy as spy
+
+        return spy.MemoryType.read_back, spy.MemoryType.upload
+
+    def _evaluate(self, rows: int) -> None:
+        """``outputs[:rows] = MLP(inputs[:rows])`` after gather finished: read back, native MLP, upload."""
+        x = self._inputs.to_numpy().view(np.float32)[: rows * self.mlp.n_inputs].reshape(rows, self.mlp.n_inputs)
+        self._outputs.copy_from_numpy(self.network(x).ravel())
+
     def _exchange(self, pixels: int, capacity: int, lights: int) -> None:
         """(Re)allocate the buffers for ``pixels`` pixels and ``capacity`` rows of ``lights``."""
         import slangpy as spy
@@ -139,11 +183,12 @@ class NativeInfer:
             self._pixels = pixels
         if (capacity, lights) != self._shape:
             rows = max(capacity * lights, 1)
+            inputs, outputs = self._memory_types()
             self._inputs = self.device.create_buffer(
                 size=4 * rows * self.mlp.n_inputs, usage=usage.unordered_access | usage.shader_resource,
-                memory_type=spy.MemoryType.read_back, label="infer.native.inputs")
+                memory_type=inputs, label="infer.native.inputs")
             self._outputs = self.device.create_buffer(size=4 * rows * 3, usage=usage.shader_resource,
-                                                      memory_type=spy.MemoryType.upload, label="infer.native.outputs")
+                                                      memory_type=outputs, label="infer.native.outputs")
             self._shape = (capacity, lights)
 
     def _host_io(self) -> dict:
@@ -175,9 +220,7 @@ class NativeInfer:
             count = self._gather(ctx, params)
         start = time.perf_counter()
         if count:
-            n = count * lights
-            x = self._inputs.to_numpy().view(np.float32)[: n * self.mlp.n_inputs].reshape(n, self.mlp.n_inputs)
-            self._outputs.copy_from_numpy(self.network(x).ravel())
+            self._evaluate(count * lights)
         self._mlp_ms = 1e3 * (time.perf_counter() - start)
         self.decode.dispatch(thread_count=[ctx.width, ctx.height, 1], query_pool=self._pool, query_index_before=2,
                              query_index_after=3, useShadow=use_shadow, hostIo=self._host_io(), **params)
