@@ -7,6 +7,7 @@ import typer
 from . import bench_cmd, doctor_cmd, eval_cmd, export_cmd, inspect_cmd, render_cmd, train_cmd, view_cmd
 from . import fidelity_cmd, inverse_cmd, lrm_cmd, neumip_cmd, video2mat_cmd, video_cmd
 from . import capture2mat_cmd
+from . import falcor_cmd
 
 app = typer.Typer(
     name="neumat",
@@ -30,6 +31,7 @@ app.add_typer(lrm_cmd.app, name="lrm")
 app.command("video2mat")(video2mat_cmd.video2mat)
 app.add_typer(inverse_cmd.app, name="inverse")
 app.command("capture2mat")(capture2mat_cmd.capture2mat)
+app.add_typer(falcor_cmd.app, name="falcor")
 
 
 def main() -> None:
