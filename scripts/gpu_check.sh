@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one-command GPU check (make gpu-check; README "GPU check"): set-up, neumat doctor,
 # pytest -m gpu, the CUDA kernel under compute-sanitizer, neumat bench mlp and neumat bench
-# frames, results in one folder.
+# frames on every device type slangpy offers there (--device vulkan --device cuda, with the
+# slang and cuda infer backends side by side when CUDA is present), results in one folder.
 #
 #   scripts/gpu_check.sh [--quick]        (OUT=DIR: write there; default out/gpu_check)
 #
@@ -21,7 +22,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_check.sh: unknown option $arg (use --quick)" >&2; exit 2 ;;
   esac
 done
@@ -68,6 +69,7 @@ step() {
   fi
   echo "| $name | $status | $(( $(date +%s) - t0 )) |" >>"$SUMMARY"
   log "$name: $status"
+  LAST_RC=$rc
 }
 skip() { echo "| $1 | skipped: $2 | 0 |" >>"$SUMMARY"; log "$1: skipped: $2"; }
 
@@ -116,9 +118,30 @@ else
   RES=512x512; FR=(--frames 2 --warmup 1)  # lavapipe: ~1 s per 512² frame with every technique
   [ $QUICK = 1 ] || log "bench frames: 1080p and 4K only on a GPU ($NO_GPU_REASON)"
 fi
-# slangpy's CUDA device type: the Renderer runs on Vulkan only so far (issue 15, item 2)
-step "neumat bench frames ($RES, vulkan)" 300 "$PY" -m neumat bench frames --resolutions "$RES" "${FR[@]}" \
-  --options all,no_hf,fp32 --out "$OUTDIR/frames"
+# Device types slangpy can create here (neumat.device.create; lavapipe's Vulkan without a GPU).
+DEVICES=vulkan
+if [ -n "$GPU" ]; then
+  DEVICES=$("$PY" -c "from neumat import device as d
+ok = []
+for t in ('vulkan', 'cuda'):
+    try:
+        d.create(t, verify=False).close(); ok.append(t)
+    except d.DeviceError as e:
+        print(f'device type {t}: {e}', file=__import__('sys').stderr)
+print(' '.join(ok))" 2>>"$LOG")
+  log "device types: ${DEVICES:-none}"
+fi
+FRAMES=("$PY" -m neumat bench frames --resolutions "$RES" "${FR[@]}" --options all,no_hf,fp32 --out "$OUTDIR/frames")
+if [[ " $DEVICES " == *" cuda "* ]]; then
+  DEV_ARGS=(); for d in $DEVICES; do DEV_ARGS+=(--device "$d"); done
+  step "neumat bench frames ($RES, ${DEVICES// / + }; infer slang, cuda)" 420 "${FRAMES[@]}" "${DEV_ARGS[@]}" \
+    --infer-backend slang --infer-backend cuda
+  if [ "$LAST_RC" != 0 ] && [[ " $DEVICES " == *" vulkan "* ]]; then  # keep the Vulkan numbers
+    step "neumat bench frames ($RES, vulkan, after the failure above)" 300 "${FRAMES[@]}" --device vulkan
+  fi
+else
+  step "neumat bench frames ($RES, ${DEVICES:-auto})" 300 "${FRAMES[@]}" ${DEVICES:+--device "$DEVICES"}
+fi
 
 TOTAL=$(( $(date +%s) - START ))
 { echo; echo "Total: ${TOTAL} s."; } >>"$SUMMARY"

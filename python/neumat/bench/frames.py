@@ -342,7 +342,8 @@ def run_frame_bench(cfg: FrameBenchConfig | None = None, device=None,
                     renderer = Renderer(bundle, mesh, (width, height), device=dev)
                     camera = framing_camera(mesh, width, height)
                     for opt_name, opts in options.items():
-                        label = f"{desc.api}/{Path(material).stem}/{scene_label(scene)}/{width}x{height}/{opt_name}"
+                        label = (f"{desc.api}/" if len(devices) > 1 else "") + \
+                            f"{Path(material).stem}/{scene_label(scene)}/{width}x{height}/{opt_name}"
                         try:
                             timings, res = _run_case(renderer, camera, opts, cfg, on_frame, label)
                         except InferBackendError as e:
