@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import datetime
 import inspect
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
