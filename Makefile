@@ -20,7 +20,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 NATIVE_SOURCES := $(wildcard cpp/*.cpp cpp/*.h cpp/*.in cuda/*.cu cuda/*.cuh cuda/*.h cuda/*.cpp) CMakeLists.txt pyproject.toml
 
-.PHONY: setup vulkan display llvm test demo pictures bench fidelity fuzz assets gpu-check gpu-check-quick gpu-pack clean
+.PHONY: setup vulkan display llvm test demo pictures bench fidelity fuzz assets gpu-check gpu-check-quick gpu-check-falcor gpu-pack clean
 
 setup: $(VENV)/.neumat-installed vulkan display llvm
 
@@ -105,6 +105,10 @@ gpu-check:
 
 gpu-check-quick:
 	bash scripts/gpu_check.sh --quick
+
+# The Falcor half, a second device call carrying .gpu-falcor (FALCOR=1 make gpu-pack).
+gpu-check-falcor:
+	bash scripts/gpu_check.sh --falcor
 
 gpu-pack:
 	bash scripts/gpu_pack.sh

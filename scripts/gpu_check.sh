@@ -5,6 +5,7 @@
 # slang and cuda infer backends side by side when CUDA is present), results in one folder.
 #
 #   scripts/gpu_check.sh [--quick]        (OUT=DIR: write there; default out/gpu_check)
+#   scripts/gpu_check.sh --falcor         (make gpu-check-falcor: the Falcor half, below)
 #
 # On a bare GPU machine (Python 3.12, no network) it first unpacks what scripts/gpu_pack.sh put
 # into .gpu/ here (slangpy, the wheels the image lacks, the Vulkan loader .debs; carry ".gpu"),
@@ -12,6 +13,10 @@
 # torch, cupy, pybind11 and scikit-build-core. Without an NVIDIA GPU (nvidia-smi finds none) the
 # GPU parts are skipped with that reason and the rest runs on this machine's .venv.
 # --quick: 1080p only and fewer frames (GPU), or 512² (CPU); a smaller bench mlp.
+# --falcor: a second device call on the same warm machine, carrying ".gpu-falcor" (falcorcomp's
+# cp312 wheel, 59 MB: it does not fit in one call beside .gpu/; FALCOR=1 scripts/gpu_pack.sh):
+# reuses the first call's set-up in /tmp, installs falcorcomp, then runs only the Falcor steps
+# (pytest -m gpu tests/test_falcor.py, neumat falcor render --reference, neumat falcor bench).
 # Files (8 at most, as the device tool returns them): gpu_check.md (summary: each step, status,
 # seconds), gpu_check.log, doctor.txt, pytest_gpu.txt, bench_mlp.json, frames/bench.{json,md,png}.
 # Each step has a time limit; a failing step is reported and the check goes on. Exit 1 if any
@@ -19,11 +24,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
+FALCOR=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "gpu_check.sh: unknown option $arg (use --quick)" >&2; exit 2 ;;
+    --falcor) FALCOR=1 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu_check.sh: unknown option $arg (use --quick or --falcor)" >&2; exit 2 ;;
   esac
 done
 OUTDIR=${OUT:-out/gpu_check}
@@ -48,7 +55,7 @@ PY=python3
 {
   echo "# neumat GPU check"
   echo
-  echo "$(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null || echo 'no git'), mode: $([ $QUICK = 1 ] && echo quick || echo full)," \
+  echo "$(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null || echo 'no git'), mode: $([ $FALCOR = 1 ] && echo falcor || { [ $QUICK = 1 ] && echo quick || echo full; })," \
        "GPU: ${GPU:-none — $NO_GPU_REASON}"
   echo
   echo "| step | status | seconds |"
@@ -85,7 +92,11 @@ setup_gpu_machine() {
 }
 
 if [ -n "$GPU" ] && ! "$PY" -c "import slangpy" >/dev/null 2>&1; then
-  if [ -d .gpu ]; then
+  if [ -d /tmp/gpu-site/slangpy ] && [ -d /tmp/gpu-neumat/neumat ] && [ ! -d .gpu ]; then
+    skip "set-up" "reusing an earlier call's /tmp/gpu-site and /tmp/gpu-neumat on this machine"
+    export PYTHONPATH=/tmp/gpu-neumat:/tmp/gpu-site${PYTHONPATH:+:$PYTHONPATH}
+    export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+  elif [ -d .gpu ]; then
     step "set-up (unpack .gpu/, build with NEUMAT_CUDA=ON)" 300 bash -c "$(declare -f setup_gpu_machine); setup_gpu_machine"
     export PYTHONPATH=/tmp/gpu-neumat:/tmp/gpu-site${PYTHONPATH:+:$PYTHONPATH}
     export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
@@ -94,6 +105,35 @@ if [ -n "$GPU" ] && ! "$PY" -c "import slangpy" >/dev/null 2>&1; then
   fi
 else
   skip "set-up" "${GPU:+this machine already has slangpy}${NO_GPU_REASON:+$NO_GPU_REASON: using $PY}"
+fi
+
+# The Falcor half (--falcor): falcorcomp from .gpu-falcor/, its gpu tests, one render, one bench.
+falcor_steps() {
+  if [ -z "$GPU" ]; then skip "Falcor steps" "$NO_GPU_REASON"; return; fi
+  if ! "$PY" -c "import falcorcomp" >/dev/null 2>&1; then
+    local wheel
+    wheel=$(ls .gpu-falcor/falcorcomp-*cp312*.whl 2>/dev/null | head -1)
+    if [ -z "$wheel" ]; then
+      skip "Falcor steps" "no .gpu-falcor/ wheel: run FALCOR=1 scripts/gpu_pack.sh where pip works and carry .gpu-falcor"
+      return
+    fi
+    step "falcor set-up (falcorcomp into /tmp/gpu-falcor)" 180 \
+      python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/gpu-falcor "$wheel"
+    export PYTHONPATH=/tmp/gpu-falcor${PYTHONPATH:+:$PYTHONPATH}
+  fi
+  step "pytest -m gpu tests/test_falcor.py" 300 bash -c \
+    "\"$PY\" -m pytest -m gpu -v -p no:cacheprovider -rs tests/test_falcor.py >'$OUTDIR/pytest_falcor.txt' 2>&1"
+  step "neumat falcor render (leather, sphere, --reference)" 240 "$PY" -m neumat falcor render \
+    assets/materials/leather.nmat --scene sphere --out "$OUTDIR/falcor.png" --reference
+  step "neumat falcor bench (1080p)" 300 "$PY" -m neumat falcor bench assets/materials/leather.nmat \
+    --out "$OUTDIR/falcor_bench.json"
+}
+if [ $FALCOR = 1 ]; then
+  falcor_steps
+  TOTAL=$(( $(date +%s) - START ))
+  { echo; echo "Total: ${TOTAL} s."; } >>"$SUMMARY"
+  log "done in ${TOTAL} s; summary: $SUMMARY"
+  exit $FAILED
 fi
 
 step "neumat doctor" 120 bash -c "\"$PY\" -m neumat doctor >'$OUTDIR/doctor.txt' 2>&1"

@@ -39,3 +39,15 @@ def test01_quick_check_without_gpu(tmp_path):
 def test02_unknown_option_is_refused(tmp_path):
     done = run("--fast", out=tmp_path)
     assert done.returncode == 2 and "unknown option --fast" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU machine runs the real check")
+def test03_falcor_half_without_gpu_skips_with_the_reason(tmp_path):
+    """--falcor (make gpu-check-falcor) runs only the Falcor steps: here they are skipped with
+    the reason, nothing else runs, and the check passes."""
+    done = run("--falcor", out=tmp_path)
+    assert done.returncode == 0, (tmp_path / "gpu_check.log").read_text()
+    summary = (tmp_path / "gpu_check.md").read_text()
+    assert "mode: falcor" in summary
+    assert "| Falcor steps | skipped: no NVIDIA GPU" in summary
+    assert "neumat doctor" not in summary and "bench" not in summary
