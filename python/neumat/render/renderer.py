@@ -164,9 +164,11 @@ class Renderer:
         return self._infer[debug]
 
     def synthesis_pass(self) -> SynthesisPass:
-        """The synthesis pass (its tables are built on first use)."""
+        """The synthesis pass (its tables, and the synthesized relief's texels on this mesh, are
+        built on first use: :meth:`SynthesisPass.bake_relief_levels`)."""
         if self._synthesis is None:
             self._synthesis = SynthesisPass.from_bundle(self.device, self.bundle)
+            self._synthesis.bake_relief_levels(self.mesh.uvs[self.mesh.faces])
         return self._synthesis
 
     def default_camera(self) -> Camera:

@@ -35,6 +35,14 @@ header). Measured on llvmpipe (2 idle cores), leather at 512², median of 5 fram
 draped cloth 245 ms when every pixel was synthesized, 100 ms with the mask; sphere 249 → 69 ms
 (whole frame 542 → 400 ms and 651 → 475 ms).
 
+The relief slope reads 12 texels of the synthesized relief at each of one or two levels per
+pixel; synthesizing each there was ~80 % of the pass (23 ms without the slope against ~120 ms).
+:meth:`SynthesisPass.bake_relief_levels` (the renderer calls it once per mesh) synthesizes those
+texels once over the mesh's UV box per level, and the slope reads them where a pixel's whole 4 × 4
+block is baked — the same values, to the bit (tests/test_synthesis_baked_relief.py). Leather on the
+draped cloth, 512², llvmpipe, 2 cores, runs alternated with the previous code: synthesis
+117–139 → 27–31 ms, frame 506–580 → 404–489 ms.
+
 Feature LoD (:attr:`SynthesisPass.feature_lod`) is switched by the renderer from the infer pass's
 :attr:`~neumat.render.passes.infer.InferPass.feature_lod` (one switch): a bundle trained on
 box-mip-filtered U features gets prefiltered synthesized features (and relief slope) too.
@@ -58,6 +66,12 @@ RELIEF_SLOPE = "relief_slope"
 SHADER = "acf_synthesis.slang"
 ENTRY = "acf_synthesize_points"
 GRID_ENTRY = "acf_synthesize_height_grid"
+BAKE_ENTRY = "acf_bake_relief_level"
+MAX_BAKED_RELIEF_TEXELS = 1 << 24
+"""Texel budget of :meth:`SynthesisPass.bake_relief_levels` over all levels (64 MiB of float32):
+levels that would pass it are synthesized per pixel instead."""
+BAKE_PAD_TEXELS = 2
+"""Texels baked beyond the texels a slope at the UV box's edge reads."""
 
 
 class SynthesisPass(RenderPass):
@@ -105,6 +119,11 @@ class SynthesisPass(RenderPass):
         self._height = plane(synthesizer.height_prefiltered, "height") if self.has_height else self._features
         self.channels = synthesizer.u_plane.shape[2]
         self.kernel = compute_kernel(device, SHADER, ENTRY)
+        self._baked = {"heights": upload(np.zeros(1), "baked.none"),
+                       "boxes": device.create_buffer(usage=usage, data=np.zeros(4, np.int32), label="synthesis.boxes"),
+                       "offsets": device.create_buffer(usage=usage, data=np.zeros(1, np.uint32),
+                                                       label="synthesis.offsets"),
+                       "levels": 0}
         self.feature_lod = False
         """Prefilter ``u_features`` and ``relief_slope`` by the ``uv`` slot's footprint (module
         docstring); the renderer sets it from the infer pass's ``feature_lod`` every frame."""
@@ -163,6 +182,49 @@ class SynthesisPass(RenderPass):
             texelsPerUnit=float(texels_per_unit), outHeight=out)
         return out.to_numpy().view(np.float32).reshape(ny, nx)
 
+    def bake_relief_levels(self, uvs: np.ndarray, max_texels: int = MAX_BAKED_RELIEF_TEXELS) -> list[tuple]:
+        """Synthesize once the relief texels the ``relief_slope`` slot reads on a mesh whose
+        texture coordinates are ``uvs`` (``[N, 2]``, e.g. ``mesh.uvs[mesh.faces]``): per level
+        of the height plane, a box of that level's texel grid covering the UV box plus
+        :data:`BAKE_PAD_TEXELS`, within ``max_texels`` in all (finest levels first; a level
+        that does not fit is synthesized per pixel as before). The slope then reads these
+        values instead of synthesizing 12 texels per level per pixel — the same values, to the
+        bit. Without a relief slope nothing is baked. Returns the boxes, ``(x0, y0, width,
+        height)`` per level (texel coordinates; width 0: not baked)."""
+        import slangpy as spy
+
+        if not self.relief_extent:
+            return []
+        g = np.asarray(uvs, np.float64).reshape(-1, 2)
+        if g.size == 0 or not np.isfinite(g).all():
+            raise ValueError("bake_relief_levels needs finite texture coordinates")
+        rows, cols, levels = self._height["rows"], self._height["cols"], self._height["levels"]
+        boxes, offsets, total = [], [], 0
+        for level in range(levels):
+            texels = g * np.array([cols >> level, rows >> level]) - 0.5  # slope reads floor(.) - 1 .. + 2
+            lo = np.floor(texels.min(axis=0)).astype(np.int64) - 1 - BAKE_PAD_TEXELS
+            hi = np.floor(texels.max(axis=0)).astype(np.int64) + 2 + BAKE_PAD_TEXELS
+            w, h = (int(n) for n in hi - lo + 1)
+            fits = total + w * h <= max_texels
+            boxes.append((int(lo[0]), int(lo[1]), w if fits else 0, h if fits else 0))
+            offsets.append(total)
+            total += w * h if fits else 0
+        usage = spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource
+        heights = self.device.create_buffer(size=4 * max(total, 1), usage=usage, label="synthesis.baked_relief")
+        bake = compute_kernel(self.device, SHADER, BAKE_ENTRY)
+        for level, (box, offset) in enumerate(zip(boxes, offsets)):
+            if box[2]:
+                bake.dispatch(thread_count=[box[2], box[3], 1], synth=self.height_shader_params(), level=level,
+                              box=spy.int4(*box), offset=offset, outHeight=heights)
+        read = spy.BufferUsage.shader_resource
+        self._baked = {"heights": heights,
+                       "boxes": self.device.create_buffer(usage=read, data=np.asarray(boxes, np.int32).reshape(-1),
+                                                          label="synthesis.boxes"),
+                       "offsets": self.device.create_buffer(usage=read, data=np.asarray(offsets, np.uint32),
+                                                            label="synthesis.offsets"),
+                       "levels": levels}
+        return boxes
+
     def reflect(self) -> dict[str, SlotSpec]:
         return {UV: SlotSpec("float32", 4), MASK: SlotSpec("float32", 1), U_FEATURES: SlotSpec("float32", self.channels),
                 SYNTH_HEIGHT: SlotSpec("float32", 1), TILE_SHIFTS: SlotSpec("int32", 4),
@@ -176,7 +238,7 @@ class SynthesisPass(RenderPass):
             thread_count=[count, 1, 1], **self.shader_params(), uvs=inputs[UV].buffer, mask=inputs[MASK].buffer,
             outFeatures=out[U_FEATURES].buffer, outHeight=out[SYNTH_HEIGHT].buffer,
             outShifts=out[TILE_SHIFTS].buffer, outSlope=out[RELIEF_SLOPE].buffer,
-            reliefExtent=self.relief_extent, reliefNormals=int(self.relief_normals),
+            reliefExtent=self.relief_extent, reliefNormals=int(self.relief_normals), bakedRelief=self._baked,
             useLod=int(self.feature_lod), count=count,
         )
         return out
