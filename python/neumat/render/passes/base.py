@@ -102,6 +102,14 @@ class RenderContext:
     """Frame height, pixels."""
 
 
+def pixel_threads(ctx: RenderContext, list_count: int = -1) -> list[int]:
+    """``thread_count`` of a per-pixel kernel taking a ``PixelTask`` (``render_types.slang``):
+    the whole frame when ``list_count < 0``, else 8 × ⌈list_count / 8⌉ threads for a pixel list."""
+    if list_count < 0:
+        return [ctx.width, ctx.height, 1]
+    return [8, max(1, -(-list_count // 8)), 1]
+
+
 @dataclass
 class Resource:
     """A per-pixel device buffer of one slot."""

@@ -27,8 +27,12 @@ Continuation: the shell pass keeps :data:`~neumat.render.passes.shell.MAX_SEGMEN
 per pixel. A pixel whose segments all miss while that list was full (a long grazing path, or a
 ray across the thin prisms of a high-valence vertex such as a UV sphere's pole) is re-traced:
 given the :class:`ShellPass`, :meth:`HfTracePass.execute` runs up to ``max_rounds`` rounds of
-(shell continuation, hf_trace on the still-open pixels). The segment slots then hold the last
-round's segments.
+(shell continuation, hf_trace) on the still-open pixels only: each round's kernel appends them to
+a pixel list whose length the host reads back, and the next round dispatches over that list
+(``PixelTask`` in ``render_types.slang``); no round runs once the list is empty. The read-back is
+one host wait per frame (more when pixels stay open): free on a software rasterizer, where it
+saves two full-frame dispatches per round; on a GPU an indirect dispatch would avoid the wait
+(not built). The segment slots of a re-traced pixel then hold its last round's segments.
 
 Synthesis: with :attr:`HfTracePass.synthesis` set (the renderer sets it when synthesis is on),
 the marched relief is the ACF-synthesized height of that :class:`~.synthesis.SynthesisPass` at
@@ -53,7 +57,8 @@ import numpy as np
 from ...slang_kernels import compute_kernel
 from ..prism import curtain_corners, prism_corners, subsegments
 from ..scene import HeightSpec, Scene
-from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, Resource, SlotSpec
+from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, Resource, SlotSpec, \
+    pixel_threads
 from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, face_metric_rows
 
 SHADER = "hf_trace.slang"
@@ -237,21 +242,34 @@ class HfTracePass(RenderPass):
 
         self.check_inputs(inputs)
         out = self.allocate_outputs(ctx)
-        resume_t = ctx.device.create_buffer(
-            size=4 * ctx.width * ctx.height, label="hf_trace.resume_t",
-            usage=spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource)
+        pixels = ctx.width * ctx.height
+        usage = spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource
+        resume_t = ctx.device.create_buffer(size=4 * pixels, label="hf_trace.resume_t", usage=usage)
+        # pixels left open by a round (appended by the kernel), for the next round: two lists
+        # used in turn, so a round reads one while it appends to the other
+        lists = [ctx.device.create_buffer(size=4 * pixels, label=f"hf_trace.open_list{i}", usage=usage)
+                 for i in range(2)]
+        count = ctx.device.create_buffer(size=4, label="hf_trace.open_count", usage=usage)
+        zero = np.zeros(1, np.uint32)
         rounds = self.max_rounds if self.shell is not None else 1
+        n_open = -1  # round 0: the whole frame
         for r in range(rounds):
+            listed = lists[(r + 1) % 2]
             if r > 0:
-                self.shell.resume(ctx, inputs, resume_t)
-            self._dispatch(ctx, inputs, out, resume_t, resuming=r > 0)
+                self.shell.resume(ctx, inputs, resume_t, listed, n_open)
+            count.copy_from_numpy(zero)
+            self._dispatch(ctx, inputs, out, resume_t, listed, n_open, lists[r % 2], count)
+            if r + 1 < rounds:
+                n_open = int(count.to_numpy().view(np.uint32)[0])  # waits for this round
+                if n_open == 0:
+                    break
         return out
 
-    def _dispatch(self, ctx, inputs, out, resume_t, resuming: bool) -> None:
+    def _dispatch(self, ctx, inputs, out, resume_t, pixel_list, list_count: int, open_list, open_count) -> None:
         self.kernel.dispatch(
-            thread_count=[ctx.width, ctx.height, 1], camera=self.scene.camera.shader_params(),
-            hf=self.shader_height_field(), lod_bias=self.lod_bias,
-            resuming=int(resuming), resume_t=resume_t,
+            thread_count=pixel_threads(ctx, list_count), camera=self.scene.camera.shader_params(),
+            hf=self.shader_height_field(), lod_bias=self.lod_bias, resume_t=resume_t,
+            pixel_list=pixel_list, list_count=list_count, open_list=open_list, open_count=open_count,
             **self._faces, segments=inputs[SEGMENTS].buffer,
             segment_prisms=inputs[SEGMENT_PRISMS].buffer,
             **{slot: out[slot].buffer for slot in self.OUTPUTS},

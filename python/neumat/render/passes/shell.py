@@ -51,13 +51,15 @@ from .base import (
     RenderPass,
     Resource,
     SlotSpec,
+    pixel_threads,
 )
 
 MAX_SEGMENTS = 8
 """Segments per pixel (``kMaxSegments`` in shell.slang)."""
 SEGMENTS = "shell_segments"
 """float32, 8 per segment: (t, u, v, h01) where the ray enters the prism, then where it leaves;
-zeros for unused segments."""
+undefined for unused segments (their prism slot is < 0: read nothing past the first one; the
+numpy reference writes zeros there)."""
 SEGMENT_PRISMS = "segment_prisms"
 """int32, 1 per segment: the base-mesh face whose prism holds the segment; -1 = unused; -2 in
 the last slot: the 2·MAX_SEGMENTS crossings kept were all used (the path may go on; see the
@@ -174,6 +176,7 @@ class ShellPass(RenderPass):
         }
         self._face_metric = upload(face_metric_rows(scene.mesh, corner_thickness(scene)), "face_metric")
         self._no_resume = device.create_buffer(usage=usage, data=np.zeros(1, np.float32), label="shell.no_resume")
+        self._no_list = device.create_buffer(usage=usage, data=np.zeros(1, np.uint32), label="shell.no_list")
         self._no_frame = device.create_buffer(usage=usage | spy.BufferUsage.unordered_access, size=16,
                                               label="shell.no_frame")
         self.kernel = compute_kernel(device, SHADER, ENTRY)
@@ -205,18 +208,21 @@ class ShellPass(RenderPass):
         )
         return out
 
-    def resume(self, ctx: RenderContext, out: dict[str, Resource], resume_t) -> None:
-        """Continuation round: re-trace the pixels whose ``resume_t`` (device float buffer, one
-        per pixel) is >= 0, keeping crossings beyond it, and rewrite their segments in ``out``
+    def resume(self, ctx: RenderContext, out: dict[str, Resource], resume_t, pixel_list, list_count: int) -> None:
+        """Continuation round: re-trace the ``list_count`` pixels of ``pixel_list`` (device
+        uint buffer of row-major pixel indices), keeping crossings beyond their ``resume_t``
+        (device float buffer, one per pixel, >= 0 there), and rewrite their segments in ``out``
         (the ``SEGMENTS`` / ``SEGMENT_PRISMS`` resources of :meth:`execute`)."""
-        self._trace(ctx, out, resume_t)
+        self._trace(ctx, out, resume_t, pixel_list, list_count)
 
-    def _trace(self, ctx: RenderContext, out: dict[str, Resource], resume_t) -> None:
+    def _trace(self, ctx: RenderContext, out: dict[str, Resource], resume_t, pixel_list=None,
+               list_count: int = -1) -> None:
         frame = resume_t is None and self.gbuffer  # the normal / tangent slots are written
         self.kernel.dispatch(
-            thread_count=[ctx.width, ctx.height, 1], camera=self.scene.camera.shader_params(),
+            thread_count=pixel_threads(ctx, list_count), camera=self.scene.camera.shader_params(),
             **self._params, resuming=int(resume_t is not None), write_frame=int(frame),
             resume_t=self._no_resume if resume_t is None else resume_t,
+            pixel_list=self._no_list if pixel_list is None else pixel_list, list_count=list_count,
             segments=out[SEGMENTS].buffer, segment_prisms=out[SEGMENT_PRISMS].buffer,
             normal=out[NORMAL].buffer if frame else self._no_frame,
             tangent=out[TANGENT].buffer if frame else self._no_frame,
