@@ -60,6 +60,7 @@ from ..scene import HeightSpec, Scene
 from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, Resource, SlotSpec, \
     pixel_threads
 from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, face_metric_rows
+from .synthesis import relief_box
 
 SHADER = "hf_trace.slang"
 ENTRY = "hf_trace"
@@ -97,16 +98,6 @@ def max_mip_chain(height: np.ndarray, wrap: bool = True) -> list[np.ndarray]:
         level = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).max(axis=(1, 3))
         chain.append(level)
     return chain
-
-
-def relief_box(uvs: np.ndarray, res: int, pad: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Texel box covering ``uvs`` (``[N, 2]``) at ``res`` texels per UV unit, ``pad`` texels
-    beyond: ``(origin, size)``, integer texel coordinates g = uv * res - 0.5 of its first texel
-    centre and its texel counts, both as (u, v)."""
-    g = np.asarray(uvs, np.float64).reshape(-1, 2) * res - 0.5
-    lo = np.floor(g.min(axis=0)).astype(np.int64) - pad
-    hi = np.ceil(g.max(axis=0)).astype(np.int64) + pad
-    return (int(lo[0]), int(lo[1])), (int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1))
 
 
 class HfTracePass(RenderPass):

@@ -70,8 +70,19 @@ BAKE_ENTRY = "acf_bake_relief_level"
 MAX_BAKED_RELIEF_TEXELS = 1 << 24
 """Texel budget of :meth:`SynthesisPass.bake_relief_levels` over all levels (64 MiB of float32):
 levels that would pass it are synthesized per pixel instead."""
-BAKE_PAD_TEXELS = 2
-"""Texels baked beyond the texels a slope at the UV box's edge reads."""
+SLOPE_PAD_TEXELS = 2
+"""Texels baked beyond the UV box on every side: a slope at uv reads texels floor(g) - 1 ..
+floor(g) + 2 around g = uv · texels per unit - 0.5 (relief_frame.slang)."""
+
+
+def relief_box(uvs: np.ndarray, res, pad: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Texel box covering ``uvs`` (``[N, 2]``) at ``res`` texels per UV unit (one number, or
+    (u, v) for a non-square grid), ``pad`` texels beyond: ``(origin, size)``, integer texel
+    coordinates g = uv * res - 0.5 of its first texel centre and its texel counts, both as (u, v)."""
+    g = np.asarray(uvs, np.float64).reshape(-1, 2) * np.asarray(res, np.float64) - 0.5
+    lo = np.floor(g.min(axis=0)).astype(np.int64) - pad
+    hi = np.ceil(g.max(axis=0)).astype(np.int64) + pad
+    return (int(lo[0]), int(lo[1])), (int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1))
 
 
 class SynthesisPass(RenderPass):
@@ -186,7 +197,7 @@ class SynthesisPass(RenderPass):
         """Synthesize once the relief texels the ``relief_slope`` slot reads on a mesh whose
         texture coordinates are ``uvs`` (``[N, 2]``, e.g. ``mesh.uvs[mesh.faces]``): per level
         of the height plane, a box of that level's texel grid covering the UV box plus
-        :data:`BAKE_PAD_TEXELS`, within ``max_texels`` in all (finest levels first; a level
+        :data:`SLOPE_PAD_TEXELS` (:func:`relief_box`), within ``max_texels`` in all (finest levels first; a level
         that does not fit is synthesized per pixel as before). The slope then reads these
         values instead of synthesizing 12 texels per level per pixel — the same values, to the
         bit. Without a relief slope nothing is baked. Returns the boxes, ``(x0, y0, width,
@@ -201,12 +212,9 @@ class SynthesisPass(RenderPass):
         rows, cols, levels = self._height["rows"], self._height["cols"], self._height["levels"]
         boxes, offsets, total = [], [], 0
         for level in range(levels):
-            texels = g * np.array([cols >> level, rows >> level]) - 0.5  # slope reads floor(.) - 1 .. + 2
-            lo = np.floor(texels.min(axis=0)).astype(np.int64) - 1 - BAKE_PAD_TEXELS
-            hi = np.floor(texels.max(axis=0)).astype(np.int64) + 2 + BAKE_PAD_TEXELS
-            w, h = (int(n) for n in hi - lo + 1)
+            (x0, y0), (w, h) = relief_box(g, (cols >> level, rows >> level), SLOPE_PAD_TEXELS)
             fits = total + w * h <= max_texels
-            boxes.append((int(lo[0]), int(lo[1]), w if fits else 0, h if fits else 0))
+            boxes.append((x0, y0, w if fits else 0, h if fits else 0))
             offsets.append(total)
             total += w * h if fits else 0
         usage = spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource
