@@ -128,12 +128,16 @@ falcor_steps() {
   step "neumat falcor bench (1080p)" 300 "$PY" -m neumat falcor bench assets/materials/leather.nmat \
     --out "$OUTDIR/falcor_bench.json"
 }
+# finish: the total time into the summary, exit 1 if any step failed
+finish() {
+  local total=$(( $(date +%s) - START ))
+  { echo; echo "Total: ${total} s."; } >>"$SUMMARY"
+  log "done in ${total} s; summary: $SUMMARY"
+  exit $FAILED
+}
 if [ $FALCOR = 1 ]; then
   falcor_steps
-  TOTAL=$(( $(date +%s) - START ))
-  { echo; echo "Total: ${TOTAL} s."; } >>"$SUMMARY"
-  log "done in ${TOTAL} s; summary: $SUMMARY"
-  exit $FAILED
+  finish
 fi
 
 step "neumat doctor" 120 bash -c "\"$PY\" -m neumat doctor >'$OUTDIR/doctor.txt' 2>&1"
@@ -183,7 +187,4 @@ else
   step "neumat bench frames ($RES, ${DEVICES:-auto})" 300 "${FRAMES[@]}" ${DEVICES:+--device "$DEVICES"}
 fi
 
-TOTAL=$(( $(date +%s) - START ))
-{ echo; echo "Total: ${TOTAL} s."; } >>"$SUMMARY"
-log "done in ${TOTAL} s; summary: $SUMMARY"
-exit $FAILED
+finish
