@@ -34,6 +34,7 @@ from ..metric import face_metric
 from ..prism import curtain_corners
 from ..scene import Scene, build_bvh, reorder, shell_soup
 from ..shapes import Mesh
+from .shell_raster import ShellRaster
 from .base import (
     DPDU,
     DPDV,
@@ -72,6 +73,8 @@ SEGMENT_OUTPUTS = (SEGMENTS, SEGMENT_PRISMS)
 
 SHADER = "shell.slang"
 ENTRY = "shell_trace"
+VISIBILITY = ("auto", "bvh", "raster")
+"""How the shell pass finds a frame's crossings (:class:`ShellPass` ``visibility``)."""
 
 
 def _float4_rows(a: np.ndarray) -> np.ndarray:
@@ -135,14 +138,25 @@ class ShellPass(RenderPass):
         gbuffer: also write the g-buffer and surface slots of the first crossing; False: the
             segment slots alone (:data:`SEGMENT_OUTPUTS`), all that ``hf_trace`` reads (it
             writes its own g-buffer): one kernel less and 132 bytes per pixel not written.
+        visibility: how the first round finds crossings (:data:`VISIBILITY`): ``"bvh"`` (the
+            compute BVH walk), ``"raster"`` (:mod:`.shell_raster`: candidate lists from a render
+            pipeline, the same bits), ``"auto"`` (raster where the device rasterizes).
+
+    Raises:
+        ValueError: an unknown ``visibility``, or ``"raster"`` on a device without rasterization.
     """
 
     INPUTS = ()
     OUTPUTS = (SEGMENTS, SEGMENT_PRISMS) + GBUFFER + SURFACE
 
-    def __init__(self, device, scene: Scene, gbuffer: bool = True) -> None:
+    def __init__(self, device, scene: Scene, gbuffer: bool = True, visibility: str = "auto") -> None:
         import slangpy as spy
 
+        if visibility not in VISIBILITY:
+            raise ValueError(f"unknown shell visibility {visibility!r}; choose one of {VISIBILITY}")
+        rasterizes = device.has_feature(spy.Feature.rasterization)
+        if visibility == "raster" and not rasterizes:
+            raise ValueError(f"shell visibility 'raster' needs a rasterizing device; {device.info.adapter_name} is not")
         self.device = device
         self.scene = scene
         self.gbuffer = gbuffer
@@ -181,6 +195,9 @@ class ShellPass(RenderPass):
                                               label="shell.no_frame")
         self.kernel = compute_kernel(device, SHADER, ENTRY)
         self.finish = compute_kernel(device, SHADER, "shell_gbuffer")
+        self.raster = (ShellRaster(device, self._params, self.soup.positions.shape[0], self.bvh.bounds[0])
+                       if visibility == "raster" or (visibility == "auto" and rasterizes) else None)
+        """The rasterized first round (:class:`~.shell_raster.ShellRaster`), None: the BVH walk."""
 
     def bvh_params(self) -> dict:
         """The ``ShellGeometry`` uniform of ``shadow_prisms.slang``: the BVH ``nodes`` and the
@@ -218,6 +235,13 @@ class ShellPass(RenderPass):
     def _trace(self, ctx: RenderContext, out: dict[str, Resource], resume_t, pixel_list=None,
                list_count: int = -1) -> None:
         frame = resume_t is None and self.gbuffer  # the normal / tangent slots are written
+        if resume_t is None and self.raster is not None:
+            targets = {"segments": out[SEGMENTS].buffer, "segment_prisms": out[SEGMENT_PRISMS].buffer,
+                       "normal": out[NORMAL].buffer if frame else self._no_frame,
+                       "tangent": out[TANGENT].buffer if frame else self._no_frame}
+            pixel_list, list_count = self.raster.trace(ctx, self.scene.camera, targets, frame)
+            if list_count == 0:
+                return
         self.kernel.dispatch(
             thread_count=pixel_threads(ctx, list_count), camera=self.scene.camera.shader_params(),
             **self._params, resuming=int(resume_t is not None), write_frame=int(frame),
