@@ -94,10 +94,12 @@ OPTION_PRESETS = {
     "bare": {"hf": False, "synthesis": False},
     "no_shadows": {"shadows": False},
     "march_shadows": {"shadow_mode": "march"},
+    "bvh_shell": {"visibility": "bvh"},
 }
 """Named option sets (overrides of :data:`BASE_OPTIONS`): each feature switched off alone,
 an FP32 or FP16 MLP instead of the INT8 one, hf and synthesis off (``bare``), the cheaper
-shadow march instead of the prism walk (``march_shadows``)."""
+shadow march instead of the prism walk (``march_shadows``), the shell's BVH walk instead of
+its rasterized candidate lists (``bvh_shell``)."""
 DEFAULT_OPTIONS = ("all", "no_hf", "no_synthesis", "fp32")
 SMALL_RESOLUTIONS = ((512, 512), (1920, 1080))
 UHD = (3840, 2160)

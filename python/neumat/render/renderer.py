@@ -141,20 +141,21 @@ class Renderer:
         """What the bundle's kind declares (:mod:`neumat.material.kinds`): its pass and techniques."""
         self.height_spec = (HeightSpec.from_bundle(self.bundle, self.mesh, height_scale)
                             if self.bundle.height is not None and self.kind.height_tracing else None)
-        self._shells: dict[bool, tuple[Scene, ShellPass, HfTracePass | None]] = {}
+        self._shells: dict[tuple[bool, str], tuple[Scene, ShellPass, HfTracePass | None]] = {}
         self._shadows: dict[str, ShadowPass] = {}
         self._synthesis: SynthesisPass | None = None
         self._infer: dict[bool, InferPass | NeuMipPass] = {}
         self.compose = ComposePass(self.device)
 
-    def _visibility(self, hf: bool):
-        if hf not in self._shells:
+    def _visibility(self, hf: bool, visibility: str = "auto"):
+        if (hf, visibility) not in self._shells:
             scene = Scene(self.mesh, Camera(width=self.width, height=self.height),
                           height=self.height_spec if hf else None)
-            shell = ShellPass(self.device, scene, gbuffer=not hf)  # hf_trace writes the g-buffer
+            # hf_trace writes the g-buffer
+            shell = ShellPass(self.device, scene, gbuffer=not hf, visibility=visibility)
             trace = HfTracePass(self.device, scene, shell=shell) if hf else None
-            self._shells[hf] = (scene, shell, trace)
-        return self._shells[hf]
+            self._shells[hf, visibility] = (scene, shell, trace)
+        return self._shells[hf, visibility]
 
     def infer_pass(self, debug: bool = False) -> InferPass | NeuMipPass:
         """The material's inference pass, as its kind declares (:class:`InferPass`,
@@ -177,16 +178,18 @@ class Renderer:
 
     def build_graph(self, camera: Camera, lights, hf: bool, synthesis: bool, fp32: bool, debug: bool,
                     compose: ComposeSettings, shadows: bool = False, precision: str | None = None,
-                    infer_backend: str = "auto", shadow_mode: str = DEFAULT_SHADOW_MODE) -> RenderGraph:
+                    infer_backend: str = "auto", shadow_mode: str = DEFAULT_SHADOW_MODE,
+                    visibility: str = "auto") -> RenderGraph:
         """The frame's graph (passes are cached; only the wiring is rebuilt). ``lights``: a list
         of lights or one light; ``shadows``: add the shadow pass (when the height field is traced),
         walking its rays as ``shadow_mode`` says (:data:`~.passes.shadow.MODES`);
         ``precision``: the MLP (:data:`~.passes.infer.PRECISIONS`), overriding ``fp32``;
-        ``infer_backend``: where the infer node's MLP runs (:mod:`.passes.infer_native`)."""
+        ``infer_backend``: where the infer node's MLP runs (:mod:`.passes.infer_native`);
+        ``visibility``: how the shell pass finds crossings (:data:`~.passes.shell.VISIBILITY`)."""
         precision = precision or ("fp32" if fp32 else "int8")
         lights = list(lights) if isinstance(lights, (list, tuple)) else [lights]
         hf = hf and self.height_spec is not None
-        scene, shell, trace = self._visibility(hf)
+        scene, shell, trace = self._visibility(hf, visibility)
         scene.camera = camera
         g = RenderGraph().add("shell", shell)
         vis = "shell"
@@ -228,7 +231,7 @@ class Renderer:
                fp32: bool = False, exposure: float = 0.0, tonemap: str = "aces",
                background=(0.02, 0.02, 0.025), aovs=(), debug: bool = False,
                shadows: bool = True, precision: str | None = None, infer_backend: str = "auto",
-               shadow_mode: str = DEFAULT_SHADOW_MODE) -> RenderResult:
+               shadow_mode: str = DEFAULT_SHADOW_MODE, visibility: str = "auto") -> RenderResult:
         """Render one frame.
 
         Args:
@@ -261,6 +264,11 @@ class Renderer:
                 ``"prisms"`` (default; traced through the shell prisms in world space, exact on
                 any mesh) or ``"march"`` (a march over the hit face's osculating circle and UV
                 metric; cheaper, off where the metric or curvature changes along the ray).
+            visibility: how the shell pass finds each pixel's crossings
+                (:data:`~.passes.shell.VISIBILITY`): ``"raster"`` (a render pipeline lists
+                candidate triangles per pixel, :mod:`~.passes.shell_raster`), ``"bvh"`` (a BVH
+                walk per ray in compute) or ``"auto"`` (raster where the device rasterizes; not
+                slangpy's CUDA device). The same image to the bit.
         """
         bad = [a for a in aovs if a not in AOVS]
         if bad:
@@ -276,7 +284,7 @@ class Renderer:
         settings = ComposeSettings(tuple(background), float(exposure), tonemap)
         graph = self.build_graph(camera, lights, hf, synthesis, fp32, debug or OFFSET in aovs, settings,
                                  shadows=shadows, precision=precision, infer_backend=infer_backend,
-                                 shadow_mode=shadow_mode)
+                                 shadow_mode=shadow_mode, visibility=visibility)
         ctx = RenderContext(self.device, self.width, self.height)
         start = time.perf_counter()
         res, timings = graph.execute(ctx)
