@@ -15,6 +15,7 @@ from neumat.bundle import load_bundle
 from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.passes import RenderContext, ShellPass
+from neumat.render.passes.base import TILE, TILES
 from neumat.render.renderer import Renderer
 from neumat.render.scene import HeightSpec, Scene
 
@@ -30,12 +31,23 @@ VIEWS = {
 
 
 def both(device, scene, gbuffer=True):
-    """{slot: array} of the BVH walk and of the rasterized pass, and the raster pass."""
+    """{slot: array} of the BVH walk and of the rasterized pass (its tile list checked against
+    the pixels it covers), and the raster pass."""
     ctx = RenderContext(device, W, H)
     walk = ShellPass(device, scene, gbuffer=gbuffer, visibility="bvh").execute(ctx, {})
+    assert TILES not in walk  # only the raster pass lists tiles
     raster = ShellPass(device, scene, gbuffer=gbuffer, visibility="raster")
     out = raster.execute(ctx, {})
-    return {k: v.numpy() for k, v in walk.items()}, {k: v.numpy() for k, v in out.items()}, raster
+    tiles = out.pop(TILES)
+    walk, out = {k: v.numpy() for k, v in walk.items()}, {k: v.numpy() for k, v in out.items()}
+    listed = tiles.buffer.to_numpy().view(np.uint32)[: 1 + tiles.count]
+    assert listed[0] == tiles.count and len(set(listed[1:])) == tiles.count
+    across = -(-W // TILE)
+    covered = np.zeros((-(-H // TILE), across), bool)
+    covered.flat[listed[1:]] = True
+    seen = np.argwhere(walk["segment_prisms"][..., 0] >= 0)
+    assert covered[seen[:, 0] // TILE, seen[:, 1] // TILE].all()  # every pixel of the shell is listed
+    return walk, out, raster
 
 
 def assert_same(walk, raster):

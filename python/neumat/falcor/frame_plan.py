@@ -5,8 +5,9 @@
 (:func:`.binding.capture_dispatches`): nothing runs on the slangpy device; its buffers are the
 host-side staging of the static data (BVH, planes, weights) and the identities that wire one
 pass's outputs to the next one's inputs. The Falcor path covers what the renderer does with
-``hf=False, synthesis=False, shadows=False, infer_backend="slang"``: visibility of the base mesh
-(``shell``), the material's inference pass (triple plane or NeuMIP, INT8 / FP32 / FP16) and
+``hf=False, synthesis=False, shadows=False, infer_backend="slang", visibility="bvh"``:
+visibility of the base mesh (``shell``, its compute BVH walk: the rasterized shell is a render
+pipeline and reads counts back), the material's inference pass (triple plane or NeuMIP, INT8 / FP32 / FP16) and
 ``compose``. Height-field tracing, synthesis and the shadow pass are left out: hf_trace's
 continuation rounds and the synthesis tables read results back on the host between dispatches,
 which a capture cannot replay.
@@ -20,7 +21,7 @@ from ..render.passes.base import RenderContext, Resource
 from ..render.passes.compose import DISPLAY, RADIANCE, ComposeSettings
 from .binding import Dispatch, capture_dispatches
 
-PLAN_OPTIONS = {"hf": False, "synthesis": False, "shadows": False, "infer_backend": "slang"}
+PLAN_OPTIONS = {"hf": False, "synthesis": False, "shadows": False, "infer_backend": "slang", "visibility": "bvh"}
 """The :meth:`Renderer.render` options the Falcor path reproduces (module docstring)."""
 
 
@@ -48,7 +49,8 @@ def plan_frame(renderer, camera, lights, precision: str = "int8", compose: Compo
     camera, lights = frame_view(camera, lights, renderer.width, renderer.height)
     graph = renderer.build_graph(camera, lights, PLAN_OPTIONS["hf"], PLAN_OPTIONS["synthesis"], precision == "fp32",
                                  False, compose or ComposeSettings(), shadows=PLAN_OPTIONS["shadows"],
-                                 precision=precision, infer_backend=PLAN_OPTIONS["infer_backend"])
+                                 precision=precision, infer_backend=PLAN_OPTIONS["infer_backend"],
+                                 visibility=PLAN_OPTIONS["visibility"])
     ctx = RenderContext(renderer.device, renderer.width, renderer.height)
     results: dict[str, Resource] = {}
     dispatches: list[tuple[str, Dispatch]] = []

@@ -42,7 +42,7 @@ from ..material import kind_of
 from .camera import Camera, check_image_size
 from .graph import RenderGraph
 from .lights import DirectionalLight, PointLight
-from .passes.base import MASK, POSITION, UV, RenderContext
+from .passes.base import MASK, POSITION, TILES, UV, RenderContext
 from .passes.compose import DISPLAY, RADIANCE, ComposePass, ComposeSettings, unpack_display
 from .passes.hf_trace import RELIEF_NORMAL, HfTracePass
 from .passes.infer import BTF, DIRECTIONS, FEATURES, IRRADIANCE, SHADED, InferPass
@@ -202,18 +202,25 @@ class Renderer:
         infer = self.infer_pass(debug)
         infer.camera, infer.lights, infer.precision = camera, lights, precision  # InferPass or NeuMipPass
         infer.backend = infer_backend
-        edges = {s: f"{vis}.{s}" for s in infer.INPUTS}
+
+        def culled(render_pass, edges: dict) -> dict:
+            """``edges`` + the shell's tile list when it makes one and the pass reads it."""
+            if TILES in shell.OUTPUTS and TILES in render_pass.OPTIONAL_INPUTS:
+                edges[TILES] = f"shell.{TILES}"
+            return edges
+
+        edges = culled(infer, {s: f"{vis}.{s}" for s in infer.INPUTS})
         if shadows and trace is not None and self.kind.height_tracing:
             if shadow_mode not in self._shadows:
                 self._shadows[shadow_mode] = ShadowPass(self.device, trace, mode=shadow_mode)
             shadow = self._shadows[shadow_mode]
             shadow.lights = lights
-            g.add("shadow", shadow, {s: f"{vis}.{s}" for s in shadow.INPUTS})
+            g.add("shadow", shadow, culled(shadow, {s: f"{vis}.{s}" for s in shadow.INPUTS}))
             edges[SHADOW] = f"shadow.{SHADOW}"
         if synthesis and self.kind.synthesis:  # e.g. not NeuMIP (module docstring)
             synth = self.synthesis_pass()
             synth.feature_lod = infer.feature_lod  # one switch: the infer pass's
-            g.add("synthesis", synth, {UV: f"{vis}.{UV}", MASK: f"{vis}.{MASK}"})
+            g.add("synthesis", synth, culled(synth, {UV: f"{vis}.{UV}", MASK: f"{vis}.{MASK}"}))
             edges[U_FEATURES] = f"synthesis.{U_FEATURES}"
             if infer.has_relief:  # the relief frame of the synthesized relief
                 edges[RELIEF_SLOPE] = f"synthesis.{RELIEF_SLOPE}"
@@ -295,12 +302,17 @@ class Renderer:
         out: dict[str, np.ndarray] = {}
         if aovs or debug:
             mask = res[f"{vis}.{MASK}"].numpy()
-            uv = res[f"{vis}.{UV}"].numpy()
-            views = {"uv": lambda: uv[..., :2] * mask, "mask": lambda: mask,
-                     "depth": lambda: res[f"{vis}.{POSITION}"].numpy()[..., 3:4] * mask,
-                     "height": lambda: uv[..., 2:3] * mask,
-                     "normal": lambda: res.get(f"{vis}.{RELIEF_NORMAL}", res[f"{vis}.normal"]).numpy()[..., :3] * mask,
-                     "btf": lambda: res[f"infer.{BTF}"].numpy()[..., :3],
+
+            def masked(slot: str, channels: slice) -> np.ndarray:
+                """A slot's channels, 0 off the mask (where culled passes leave them undefined)."""
+                return np.where(mask > 0, res[slot].numpy()[..., channels], np.float32(0))
+
+            views = {"uv": lambda: masked(f"{vis}.{UV}", slice(0, 2)), "mask": lambda: mask,
+                     "depth": lambda: masked(f"{vis}.{POSITION}", slice(3, 4)),
+                     "height": lambda: masked(f"{vis}.{UV}", slice(2, 3)),
+                     "normal": lambda: masked(f"{vis}.{RELIEF_NORMAL}" if f"{vis}.{RELIEF_NORMAL}" in res
+                                              else f"{vis}.normal", slice(0, 3)),
+                     "btf": lambda: masked(f"infer.{BTF}", slice(0, 3)),
                      OFFSET: lambda: res[f"infer.{OFFSET}"].numpy()}
             out = {a: views[a]() for a in aovs}
             if debug:

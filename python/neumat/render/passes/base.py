@@ -35,6 +35,10 @@ slot           channels  meaning
 ``mask``       1 f32     1 = the pixel sees the material, 0 = background
 =============  ========  ==========================================================
 
+Empty-pixel culling: a pass wired to the shell's :data:`TILES` list runs on those tiles alone.
+Off them ``mask`` is 0 and every other slot undefined: read slots where ``mask`` is 1 (zeros
+off the mask hold within the tiles only).
+
 Surface slots (:data:`SURFACE`, written by the same visibility passes; the local UV metric of
 the base face under the pixel, :mod:`neumat.render.metric`; zeros off the mask):
 
@@ -102,6 +106,36 @@ class RenderContext:
     """Frame height, pixels."""
 
 
+TILES = "tiles"
+"""Slot of the screen tiles that hold any of the shell (a list slot: its buffer holds the count,
+then ``Resource.count`` row-major tile indices, :data:`TILE` pixels a side; written by the
+rasterized shell pass, ``TileList`` of render_types.slang). A
+pass given it runs its per-pixel kernels on those tiles alone (empty-pixel culling) and leaves
+its outputs undefined elsewhere, except ``mask``, which stays 0 there."""
+TILE = 8
+"""Side of a screen tile, pixels (``kTile`` of render_types.slang)."""
+LIST_SPEC = SlotSpec("int32", 0)
+"""Spec of a list slot (``channels`` 0: not one value per pixel; not allocated by
+:meth:`RenderPass.allocate_outputs`)."""
+_EMPTY_LISTS: dict = {}
+
+
+def tile_dispatch(ctx: RenderContext, tiles: Resource | None) -> dict:
+    """``thread_count`` and the ``TileList`` uniform ``tiles`` of a per-pixel kernel taking a
+    ``PixelTask(tid, width, height, tiles)`` (render_types.slang): :data:`TILE` ×
+    :data:`TILE`·count threads over the tile list (its buffer holds the count, then the
+    tiles), else (``tiles`` None) the whole frame (a list whose count is -1)."""
+    if tiles is None:
+        if ctx.device not in _EMPTY_LISTS:
+            import slangpy as spy
+
+            _EMPTY_LISTS[ctx.device] = ctx.device.create_buffer(
+                usage=spy.BufferUsage.shader_resource, data=np.array([-1], np.int32).view(np.uint32),
+                label="whole_frame_tiles")
+        return {"thread_count": [ctx.width, ctx.height, 1], "tiles": {"list": _EMPTY_LISTS[ctx.device]}}
+    return {"thread_count": [TILE, TILE * max(tiles.count, 1), 1], "tiles": {"list": tiles.buffer}}
+
+
 def pixel_threads(ctx: RenderContext, list_count: int = -1) -> list[int]:
     """``thread_count`` of a per-pixel kernel taking a ``PixelTask`` (``render_types.slang``):
     the whole frame when ``list_count < 0``, else 8 × ⌈list_count / 8⌉ threads for a pixel list."""
@@ -120,6 +154,8 @@ class Resource:
     """Element type and channels."""
     width: int
     height: int
+    count: int = -1
+    """Entries of a list slot (``spec.channels`` 0, e.g. :data:`TILES`); -1 for a per-pixel slot."""
 
     @classmethod
     def allocate(cls, ctx: RenderContext, spec: SlotSpec, label: str = "") -> Resource:
@@ -145,6 +181,8 @@ class RenderPass:
     """Input slot names."""
     OUTPUTS: ClassVar[tuple[str, ...]] = ()
     """Output slot names."""
+    OPTIONAL_INPUTS: ClassVar[tuple[str, ...]] = ()
+    """Input slots the pass reads when they are wired (e.g. :data:`TILES`: empty-pixel culling)."""
 
     def reflect(self) -> dict[str, SlotSpec]:
         """``{slot: SlotSpec}`` for every input and output slot."""
@@ -168,6 +206,8 @@ class RenderPass:
             raise ValueError(f"{type(self).__name__} is missing inputs {missing} (needs {list(self.INPUTS)})")
 
     def allocate_outputs(self, ctx: RenderContext) -> dict[str, Resource]:
-        """Fresh device buffers for every output slot, as :meth:`reflect` declares them."""
+        """Fresh device buffers for every per-pixel output slot, as :meth:`reflect` declares them
+        (list slots, :data:`LIST_SPEC`, are the pass's own)."""
         specs = self.reflect()
-        return {s: Resource.allocate(ctx, specs[s], f"{type(self).__name__}.{s}") for s in self.OUTPUTS}
+        return {s: Resource.allocate(ctx, specs[s], f"{type(self).__name__}.{s}") for s in self.OUTPUTS
+                if specs[s].channels > 0}

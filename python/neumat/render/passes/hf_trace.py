@@ -57,8 +57,8 @@ import numpy as np
 from ...slang_kernels import compute_kernel
 from ..prism import curtain_corners, prism_corners, subsegments
 from ..scene import HeightSpec, Scene
-from .base import GBUFFER, GBUFFER_SPECS, SURFACE, SURFACE_SPECS, RenderContext, RenderPass, Resource, SlotSpec, \
-    pixel_threads
+from .base import GBUFFER, GBUFFER_SPECS, MASK, SURFACE, SURFACE_SPECS, TILES, RenderContext, RenderPass, Resource, \
+    SlotSpec, pixel_threads, tile_dispatch
 from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, face_metric_rows
 from .synthesis import relief_box
 
@@ -114,6 +114,7 @@ class HfTracePass(RenderPass):
 
     INPUTS = (SEGMENTS, SEGMENT_PRISMS)
     OUTPUTS = GBUFFER + (RELIEF_NORMAL,) + SURFACE
+    OPTIONAL_INPUTS = (TILES,)
 
     def __init__(self, device, scene: Scene, lod_bias: int = 0, shell: ShellPass | None = None,
                  max_rounds: int = 4, max_baked_texels: int = MAX_BAKED_TEXELS) -> None:
@@ -243,22 +244,30 @@ class HfTracePass(RenderPass):
         count = ctx.device.create_buffer(size=4, label="hf_trace.open_count", usage=usage)
         zero = np.zeros(1, np.uint32)
         rounds = self.max_rounds if self.shell is not None else 1
-        n_open = -1  # round 0: the whole frame
+        tiles = inputs.get(TILES)
+        if tiles is not None:  # culled: the mask stays 0 off the tiles
+            encoder = ctx.device.create_command_encoder()
+            encoder.clear_buffer(out[MASK].buffer)
+            ctx.device.submit_command_buffer(encoder.finish())
+        n_open = -1  # round 0: the whole frame, or its tiles
         for r in range(rounds):
             listed = lists[(r + 1) % 2]
             if r > 0:
                 self.shell.resume(ctx, inputs, resume_t, listed, n_open)
             count.copy_from_numpy(zero)
-            self._dispatch(ctx, inputs, out, resume_t, listed, n_open, lists[r % 2], count)
+            self._dispatch(ctx, inputs, out, resume_t, listed, n_open, lists[r % 2], count, tiles)
             if r + 1 < rounds:
                 n_open = int(count.to_numpy().view(np.uint32)[0])  # waits for this round
                 if n_open == 0:
                     break
         return out
 
-    def _dispatch(self, ctx, inputs, out, resume_t, pixel_list, list_count: int, open_list, open_count) -> None:
+    def _dispatch(self, ctx, inputs, out, resume_t, pixel_list, list_count: int, open_list, open_count,
+                  tiles) -> None:
+        cull = tile_dispatch(ctx, tiles)
         self.kernel.dispatch(
-            thread_count=pixel_threads(ctx, list_count), camera=self.scene.camera.shader_params(),
+            thread_count=pixel_threads(ctx, list_count) if list_count >= 0 else cull["thread_count"],
+            tiles=cull["tiles"], camera=self.scene.camera.shader_params(),
             hf=self.shader_height_field(), lod_bias=self.lod_bias, resume_t=resume_t,
             pixel_list=pixel_list, list_count=list_count, open_list=open_list, open_count=open_count,
             **self._faces, segments=inputs[SEGMENTS].buffer,

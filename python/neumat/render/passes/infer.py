@@ -48,10 +48,12 @@ g-buffer (in)     see base    ``uv``, ``normal``, ``tangent``, ``position``, ``m
                               encoding (:mod:`neumat.output_encoding`), linear Rec.709 BTF value
                               (cosine foreshortening included, see :mod:`neumat.data.source`);
                               lit = 1 if ωi.z > 0 else 0 (then rgb = 0); zeros off the mask
+                              (in the tiles, :data:`~.base.TILES`)
 ``irradiance``    4 f32       (E.rgb, 0): the primary light's irradiance at normal incidence
 ``shadow``        4 f32       optional input: visibility of each light (:mod:`.shadow`)
 ``shaded``        4 f32       (Σ_i btf_i.rgb · E_i.rgb · V_i, 1): linear radiance under all
                               lights (V_i = the ``shadow`` input, else 1); zeros off the mask
+                              (in the tiles)
 ``features``      n_0 f32     debug only: the MLP input features
 ``directions``    8 f32       debug only: (ωi.xyz, 0, ωo.xyz, 0), local frame
 ================  ==========  ===================================================================
@@ -73,7 +75,8 @@ from ...material.mips import trained_for_lod, u_chain
 from ...material.triple_plane import bundle_has_relief, bundle_output_encoding, bundle_relief, check_triple_plane
 from ..camera import Camera
 from ..lights import DirectionalLight, PointLight
-from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, UV, RenderContext, RenderPass, Resource, SlotSpec
+from .base import GBUFFER_SPECS, MASK, NORMAL, POSITION, TANGENT, TILES, UV, RenderContext, RenderPass, Resource, \
+    SlotSpec, tile_dispatch
 from .infer_cuda import CudaInfer
 from .infer_native import AUTO, CUDA, NATIVE, NativeInfer, resolve_backend
 from .shadow import SHADOW, pack_lights
@@ -160,6 +163,7 @@ class InferPass(RenderPass):
 
     INPUTS = (UV, NORMAL, TANGENT, POSITION, MASK)
     OUTPUTS = (BTF, IRRADIANCE, SHADED)
+    OPTIONAL_INPUTS = (TILES,)
 
     def __init__(self, device, bundle: Bundle, debug: bool = False) -> None:
         import slangpy as spy
@@ -303,7 +307,8 @@ class InferPass(RenderPass):
               "btf": out[BTF].buffer, "irradiance": out[IRRADIANCE].buffer, "shaded": out[SHADED].buffer,
               "features": out[FEATURES].buffer if self.debug else self._dummy,
               "directions": out[DIRECTIONS].buffer if self.debug else self._dummy}
-        params = {"frame": frame, "io": io, "lights": pack_lights(self.device, self.lights),
+        params = {**tile_dispatch(ctx, inputs.get(TILES)), "frame": frame, "io": io,
+                  "lights": pack_lights(self.device, self.lights),
                   "planes": {**self._planes, "uLevels": self._planes["uLevels"] if self.feature_lod else 1,
                              "slopeLevels": self._planes["slopeLevels"] if self.feature_lod else 1,
                              "reliefMode": relief_mode, "slotCovariances": self._slot_covariances}}
@@ -312,7 +317,7 @@ class InferPass(RenderPass):
             self.native(split).execute(ctx, params, int(shadow is not None), len(self.lights))
         else:
             self.kernel(self.precision).dispatch(
-                thread_count=[ctx.width, ctx.height, 1], useShadow=int(shadow is not None),
+                useShadow=int(shadow is not None),
                 mlp={"int8": self._int8, "fp32": self._fp32, "fp16": self._fp16}[self.precision], **params)
         return out
 

@@ -200,7 +200,7 @@ class NativeInfer:
         """Dispatch gather and wait; returns the masked pixels counted (rows used)."""
         encoder = self.device.create_command_encoder()
         encoder.clear_buffer(self._counter)
-        self.gather.dispatch(thread_count=[ctx.width, ctx.height, 1], command_encoder=encoder,
+        self.gather.dispatch(command_encoder=encoder,
                              query_pool=self._pool, query_index_before=0, query_index_after=1,
                              hostIo=self._host_io(), **params)
         self.device.submit_command_buffer(encoder.finish())
@@ -208,9 +208,10 @@ class NativeInfer:
         return int(self._counter.to_numpy().view(np.uint32)[0])
 
     def execute(self, ctx: RenderContext, params: dict, use_shadow: int, lights: int) -> None:
-        """Run the pass: ``params`` are the kernels' shared uniforms (``frame``, ``planes``,
-        ``lights``, ``io``: the ``InferFrame`` / ``FeaturePlanes`` / ``LightList`` /
-        ``InferBuffers`` of the slang path), ``lights`` = L."""
+        """Run the pass: ``params`` are the kernels' shared arguments (``thread_count`` and the
+        uniforms ``frame``, ``planes``, ``lights``, ``io``, ``tiles``: the ``InferFrame`` /
+        ``FeaturePlanes`` / ``LightList`` / ``InferBuffers`` / ``TileList`` of the slang path),
+        ``lights`` = L."""
         pixels = ctx.width * ctx.height
         capacity = self._shape[0] if pixels == self._pixels else 0
         self._exchange(pixels, capacity or max(1, int(FIRST_CAPACITY * pixels)), lights)
@@ -222,7 +223,7 @@ class NativeInfer:
         if count:
             self._evaluate(count * lights)
         self._mlp_ms = 1e3 * (time.perf_counter() - start)
-        self.decode.dispatch(thread_count=[ctx.width, ctx.height, 1], query_pool=self._pool, query_index_before=2,
+        self.decode.dispatch(query_pool=self._pool, query_index_before=2,
                              query_index_after=3, useShadow=use_shadow, hostIo=self._host_io(), **params)
 
     def step_timings(self) -> dict[str, float]:

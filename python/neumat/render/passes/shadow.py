@@ -45,7 +45,7 @@ g-buffer (in)       see base  ``uv``, ``normal``, ``tangent``, ``position``, ``m
                               reads ``uv``, ``normal``, ``tangent``, ``mask``, ``dpdu``)
 ``relief_normal``   4 f32     hf_trace's (in; ``"prisms"`` only, on curtains)
 ``shadow``          4 f32     visibility of lights 0..3 in {0, 1} (1 for unused lights; all
-                              0 off the mask)
+                              0 off the mask in the tiles, :data:`~.base.TILES`)
 ==================  ========  ===============================================================
 """
 
@@ -64,11 +64,13 @@ from .base import (
     SURFACE,
     SURFACE_SPECS,
     TANGENT,
+    TILES,
     UV,
     RenderContext,
     RenderPass,
     Resource,
     SlotSpec,
+    tile_dispatch,
 )
 from .hf_trace import RELIEF_NORMAL, HfTracePass
 
@@ -126,6 +128,7 @@ class ShadowPass(RenderPass):
     """The input slots each mode's kernel reads."""
     INPUTS = tuple(dict.fromkeys(SLOTS["march"] + SLOTS["prisms"]))
     OUTPUTS = (SHADOW,)
+    OPTIONAL_INPUTS = (TILES,)
 
     def __init__(self, device, trace: HfTracePass, mode: str = DEFAULT_MODE) -> None:
         if mode not in MODES:
@@ -148,7 +151,7 @@ class ShadowPass(RenderPass):
         prisms = {} if self.mode == "march" else {"shell": self.trace.shell.bvh_params(),
                                                    "faces": self.trace.face_params()}
         self.kernel.dispatch(
-            thread_count=[ctx.width, ctx.height, 1], width=ctx.width, height=ctx.height,
+            **tile_dispatch(ctx, inputs.get(TILES)), width=ctx.width, height=ctx.height,
             lights=pack_lights(self.device, self.lights), hf=self.trace.shader_height_field(),
             **prisms, **{s: inputs[s].buffer for s in slots}, visibility=out[SHADOW].buffer,
         )

@@ -42,6 +42,8 @@ from ..shapes import Mesh
 from .shell_raster import ShellRaster
 from .base import (
     DPDU,
+    LIST_SPEC,
+    TILES,
     DPDV,
     GBUFFER,
     GBUFFER_SPECS,
@@ -214,6 +216,8 @@ class ShellPass(RenderPass):
         self.raster = (ShellRaster(device, self._params, self.soup.positions.shape[0], self.bvh.bounds[0])
                        if visibility == "raster" or (visibility == "auto" and rasterizes) else None)
         """The rasterized first round (:class:`~.shell_raster.ShellRaster`), None: the BVH walk."""
+        if self.raster is not None:  # it also lists the tiles holding the shell
+            self.OUTPUTS = self.OUTPUTS + (TILES,)
 
     def bvh_params(self) -> dict:
         """The ``ShellGeometry`` uniform of ``shadow_prisms.slang``: the BVH ``nodes`` and the
@@ -222,7 +226,8 @@ class ShellPass(RenderPass):
         return {k: self._params[k] for k in ("nodes", "tri_pos", "tri_uvh", "tri_prism")}
 
     def reflect(self) -> dict[str, SlotSpec]:
-        return {**SEGMENT_SPECS, **GBUFFER_SPECS, **SURFACE_SPECS} if self.gbuffer else dict(SEGMENT_SPECS)
+        specs = {**SEGMENT_SPECS, **GBUFFER_SPECS, **SURFACE_SPECS} if self.gbuffer else dict(SEGMENT_SPECS)
+        return {**specs, TILES: LIST_SPEC} if self.raster is not None else specs
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         self.check_inputs(inputs)
@@ -255,7 +260,7 @@ class ShellPass(RenderPass):
             targets = {"segments": out[SEGMENTS].buffer, "segment_prisms": out[SEGMENT_PRISMS].buffer,
                        "normal": out[NORMAL].buffer if frame else self._no_frame,
                        "tangent": out[TANGENT].buffer if frame else self._no_frame}
-            pixel_list, list_count = self.raster.trace(ctx, self.scene.camera, targets, frame)
+            pixel_list, list_count, out[TILES] = self.raster.trace(ctx, self.scene.camera, targets, frame)
             if list_count == 0:
                 return
         self.kernel.dispatch(

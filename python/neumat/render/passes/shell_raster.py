@@ -25,7 +25,7 @@ import numpy as np
 
 from ...slang_kernels import compute_kernel
 from ..camera import Camera
-from .base import RenderContext
+from .base import LIST_SPEC, TILE, RenderContext, Resource
 
 SHADER = "shell_raster.slang"
 CANDIDATES = 16
@@ -81,6 +81,7 @@ class ShellRaster:
             **common, depth_stencil={**depth, "depth_write_enable": False,
                                      "depth_func": spy.ComparisonFunc.less_equal})
         self.resolve = compute_kernel(device, SHADER, "shell_resolve")
+        self.list_tiles = compute_kernel(device, SHADER, "shell_tiles")
         self._frame: tuple | None = None
         self.last_fallback = 0
         """Pixels of the last frame left to the BVH walk."""
@@ -91,6 +92,7 @@ class ShellRaster:
 
         if self._frame is None or self._frame[0] != (width, height):
             d, pixels = self.device, width * height
+            tiles = -(-width // TILE) * -(-height // TILE)
             usage = spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource
             self._frame = ((width, height), {
                 "depth": d.create_texture(format=spy.Format.d32_float, width=width, height=height,
@@ -100,13 +102,16 @@ class ShellRaster:
                 "list": d.create_buffer(size=4 * pixels * CANDIDATES, usage=usage, label="shell_raster.list"),
                 "fallback": d.create_buffer(size=4 * pixels, usage=usage, label="shell_raster.fallback"),
                 "fallback_count": d.create_buffer(size=4, usage=usage, label="shell_raster.fallback_count"),
+                "tile_flags": d.create_buffer(size=4 * tiles, usage=usage, label="shell_raster.tile_flags"),
+                "tiles": d.create_buffer(size=4 * (1 + tiles), usage=usage, label="shell_raster.tiles"),
             })
         return self._frame[1]
 
     def trace(self, ctx: RenderContext, camera: Camera, targets: dict, write_frame: bool) -> tuple:
         """Write ``targets`` (``segments``, ``segment_prisms``, ``normal``, ``tangent`` buffers as
         shell_trace binds them) for every certified pixel; returns ``(pixel list buffer, count)``
-        of the others, for the BVH walk (the count is read back: one wait for the device)."""
+        of the others, for the BVH walk, and the :data:`~.base.TILES` resource of the tiles
+        holding any pixel with candidates (the counts are read back: one wait for the device)."""
         import slangpy as spy
 
         buf = self._buffers(ctx.width, ctx.height)
@@ -116,6 +121,8 @@ class ShellRaster:
         encoder = self.device.create_command_encoder()
         encoder.clear_buffer(buf["count"])
         encoder.clear_buffer(buf["fallback_count"])
+        encoder.clear_buffer(buf["tile_flags"])
+        encoder.clear_buffer(buf["tiles"])
         view = buf["depth"].create_view({})
         size = {"viewports": [spy.Viewport.from_size(ctx.width, ctx.height)],
                 "scissor_rects": [spy.ScissorRect.from_size(ctx.width, ctx.height)]}
@@ -134,6 +141,11 @@ class ShellRaster:
         self.resolve.dispatch(
             thread_count=[ctx.width, ctx.height, 1], **shared, **self.params, write_frame=int(write_frame),
             cap=CANDIDATES, candidate_count=buf["count"], candidates=buf["list"], bottom_depth=buf["depth"],
-            fallback=buf["fallback"], fallback_count=buf["fallback_count"], **targets)
+            fallback=buf["fallback"], fallback_count=buf["fallback_count"], tile_flags=buf["tile_flags"], **targets)
+        across = [-(-ctx.width // TILE), -(-ctx.height // TILE)]
+        self.list_tiles.dispatch(thread_count=[*across, 1], tiles_across=across, tile_flags=buf["tile_flags"],
+                                 tiles=buf["tiles"])
         self.last_fallback = int(buf["fallback_count"].to_numpy().view(np.uint32)[0])
-        return buf["fallback"], self.last_fallback
+        tiles = Resource(buf["tiles"], LIST_SPEC, ctx.width, ctx.height,
+                         count=int(buf["tiles"].to_numpy().view(np.uint32)[0]))
+        return buf["fallback"], self.last_fallback, tiles

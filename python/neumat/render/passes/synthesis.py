@@ -57,7 +57,7 @@ from ...material import has_relief_frame
 from ...slang_kernels import compute_kernel
 from ...synthesis import SynthesisConfig, Synthesizer
 from ...synthesis.prefilter import PrefilteredPlane
-from .base import MASK, UV, RenderContext, RenderPass, Resource, SlotSpec
+from .base import MASK, TILE, TILES, UV, RenderContext, RenderPass, Resource, SlotSpec, tile_dispatch
 
 U_FEATURES = "u_features"
 SYNTH_HEIGHT = "synth_height"
@@ -99,6 +99,7 @@ class SynthesisPass(RenderPass):
 
     INPUTS = (UV, MASK)
     OUTPUTS = (U_FEATURES, SYNTH_HEIGHT, TILE_SHIFTS, RELIEF_SLOPE)
+    OPTIONAL_INPUTS = (TILES,)
 
     def __init__(self, device, synthesizer: Synthesizer, relief_extent: float = 0.0,
                  relief_normals: bool = False) -> None:
@@ -241,13 +242,15 @@ class SynthesisPass(RenderPass):
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         self.check_inputs(inputs)
         out = self.allocate_outputs(ctx)
-        count = ctx.width * ctx.height
+        tiles = inputs.get(TILES)
+        threads = ctx.width * ctx.height if tiles is None else TILE * TILE * max(tiles.count, 1)
         self.kernel.dispatch(
-            thread_count=[count, 1, 1], **self.shader_params(), uvs=inputs[UV].buffer, mask=inputs[MASK].buffer,
+            thread_count=[threads, 1, 1], **self.shader_params(), uvs=inputs[UV].buffer, mask=inputs[MASK].buffer,
             outFeatures=out[U_FEATURES].buffer, outHeight=out[SYNTH_HEIGHT].buffer,
             outShifts=out[TILE_SHIFTS].buffer, outSlope=out[RELIEF_SLOPE].buffer,
             reliefExtent=self.relief_extent, reliefNormals=int(self.relief_normals), bakedRelief=self._baked,
-            useLod=int(self.feature_lod), count=count,
+            useLod=int(self.feature_lod), frameWidth=ctx.width, frameHeight=ctx.height,
+            tiles=tile_dispatch(ctx, tiles)["tiles"],
         )
         return out
 
