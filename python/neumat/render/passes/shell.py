@@ -63,7 +63,7 @@ from .base import (
 )
 
 MAX_SEGMENTS = 8
-"""Segments per pixel (``kMaxSegments`` in shell.slang)."""
+"""Segments per pixel (``kMaxSegments`` in shell_crossings.slang)."""
 SEGMENTS = "shell_segments"
 """float32, 8 per segment: (t, u, v, h01) where the ray enters the prism, then where it leaves;
 undefined for unused segments (their prism slot is < 0: read nothing past the first one; the
