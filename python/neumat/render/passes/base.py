@@ -120,6 +120,12 @@ LIST_SPEC = SlotSpec("int32", 0)
 _EMPTY_LISTS: dict = {}
 
 
+def tile_grid(width: int, height: int) -> tuple[int, int]:
+    """Screen tiles across and down a ``width`` × ``height`` frame (``tilesAcross`` of
+    render_types.slang)."""
+    return -(-width // TILE), -(-height // TILE)
+
+
 def tile_dispatch(ctx: RenderContext, tiles: Resource | None) -> dict:
     """``thread_count`` and the ``TileList`` uniform ``tiles`` of a per-pixel kernel taking a
     ``PixelTask(tid, width, height, tiles)`` (render_types.slang): :data:`TILE` ×

@@ -39,14 +39,12 @@ from ..metric import face_metric
 from ..prism import curtain_corners
 from ..scene import Scene, build_bvh, reorder, shell_soup
 from ..shapes import Mesh
-from .shell_raster import ShellRaster
 from .base import (
     DPDU,
-    LIST_SPEC,
-    TILES,
     DPDV,
     GBUFFER,
     GBUFFER_SPECS,
+    LIST_SPEC,
     MASK,
     NORMAL,
     POSITION,
@@ -54,6 +52,7 @@ from .base import (
     SURFACE,
     SURFACE_SPECS,
     TANGENT,
+    TILES,
     UV,
     RenderContext,
     RenderPass,
@@ -61,6 +60,7 @@ from .base import (
     SlotSpec,
     pixel_threads,
 )
+from .shell_raster import ShellRaster
 
 MAX_SEGMENTS = 8
 """Segments per pixel (``kMaxSegments`` in shell_crossings.slang)."""

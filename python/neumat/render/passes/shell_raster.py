@@ -29,7 +29,7 @@ import numpy as np
 
 from ...slang_kernels import compute_kernel
 from ..camera import Camera
-from .base import LIST_SPEC, TILE, RenderContext, Resource
+from .base import LIST_SPEC, RenderContext, Resource, tile_grid
 
 SHADER = "shell_raster.slang"
 CANDIDATES = 32
@@ -98,7 +98,7 @@ class ShellRaster:
 
         if self._frame is None or self._frame[0] != (width, height):
             d, pixels = self.device, width * height
-            tiles = -(-width // TILE) * -(-height // TILE)
+            tiles = int(np.prod(tile_grid(width, height)))
             usage = spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource
             self._frame = ((width, height), {
                 "depth": d.create_texture(format=spy.Format.d32_float, width=width, height=height,
@@ -123,7 +123,9 @@ class ShellRaster:
         buf = self._buffers(ctx.width, ctx.height)
         cam = camera.shader_params()
         near, far = depth_range(camera, self.root[:3], self.root[3:])
-        shared = {"camera": cam, "depth_range": [near, far], "depth_shift": DEPTH_SHIFT}
+        shared = {"camera": cam, "depth_range": spy.float2(near, far), "depth_shift": DEPTH_SHIFT}
+        raster = {**shared, "dilate_px": DILATE_PX, "cap": CANDIDATES, "nodes": self.params["nodes"],
+                  "tri_pos": self.params["tri_pos"], "candidate_count": buf["count"], "candidates": buf["list"]}
         encoder = self.device.create_command_encoder()
         encoder.clear_buffer(buf["count"])
         encoder.clear_buffer(buf["fallback_count"])
@@ -137,18 +139,14 @@ class ShellRaster:
                           "depth_store_op": spy.StoreOp.store, "depth_clear_value": 1.0}
             with encoder.begin_render_pass({"color_attachments": [], "depth_stencil_attachment": attachment}) as rp:
                 rp.set_render_state(size)
-                spy.ShaderCursor(rp.bind_pipeline(pipeline))["raster"] = {
-                    "camera": cam, "depth_range": spy.float2(near, far), "depth_shift": DEPTH_SHIFT,
-                    "dilate_px": DILATE_PX, "bottom_only": bottom, "cap": CANDIDATES,
-                    "nodes": self.params["nodes"], "tri_pos": self.params["tri_pos"],
-                    "candidate_count": buf["count"], "candidates": buf["list"]}
+                spy.ShaderCursor(rp.bind_pipeline(pipeline))["raster"] = {**raster, "bottom_only": bottom}
                 rp.draw({"vertex_count": 3 * self.triangles})
         self.device.submit_command_buffer(encoder.finish())
         self.resolve.dispatch(
             thread_count=[ctx.width, ctx.height, 1], **shared, **self.params, write_frame=int(write_frame),
             cap=CANDIDATES, candidate_count=buf["count"], candidates=buf["list"], bottom_depth=buf["depth"],
             fallback=buf["fallback"], fallback_count=buf["fallback_count"], tile_flags=buf["tile_flags"], **targets)
-        across = [-(-ctx.width // TILE), -(-ctx.height // TILE)]
+        across = list(tile_grid(ctx.width, ctx.height))
         self.list_tiles.dispatch(thread_count=[*across, 1], tiles_across=across, tile_flags=buf["tile_flags"],
                                  tiles=buf["tiles"])
         self.last_fallback = int(buf["fallback_count"].to_numpy().view(np.uint32)[0])

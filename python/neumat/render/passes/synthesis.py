@@ -57,7 +57,7 @@ from ...material import has_relief_frame
 from ...slang_kernels import compute_kernel
 from ...synthesis import SynthesisConfig, Synthesizer
 from ...synthesis.prefilter import PrefilteredPlane
-from .base import MASK, TILE, TILES, UV, RenderContext, RenderPass, Resource, SlotSpec, tile_dispatch
+from .base import MASK, TILES, UV, RenderContext, RenderPass, Resource, SlotSpec, tile_dispatch
 
 U_FEATURES = "u_features"
 SYNTH_HEIGHT = "synth_height"
@@ -242,15 +242,14 @@ class SynthesisPass(RenderPass):
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
         self.check_inputs(inputs)
         out = self.allocate_outputs(ctx)
-        tiles = inputs.get(TILES)
-        threads = ctx.width * ctx.height if tiles is None else TILE * TILE * max(tiles.count, 1)
+        cull = tile_dispatch(ctx, inputs.get(TILES))  # one flat thread per pixel of the frame or the tiles
         self.kernel.dispatch(
-            thread_count=[threads, 1, 1], **self.shader_params(), uvs=inputs[UV].buffer, mask=inputs[MASK].buffer,
+            thread_count=[int(np.prod(cull["thread_count"])), 1, 1], tiles=cull["tiles"], **self.shader_params(),
+            uvs=inputs[UV].buffer, mask=inputs[MASK].buffer,
             outFeatures=out[U_FEATURES].buffer, outHeight=out[SYNTH_HEIGHT].buffer,
             outShifts=out[TILE_SHIFTS].buffer, outSlope=out[RELIEF_SLOPE].buffer,
             reliefExtent=self.relief_extent, reliefNormals=int(self.relief_normals), bakedRelief=self._baked,
             useLod=int(self.feature_lod), frameWidth=ctx.width, frameHeight=ctx.height,
-            tiles=tile_dispatch(ctx, tiles)["tiles"],
         )
         return out
 
