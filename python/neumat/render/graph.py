@@ -36,9 +36,14 @@ class RenderGraph:
         self.nodes: list[Node] = []
 
     def add(self, name: str, render_pass: RenderPass, edges: dict[str, str] | None = None) -> RenderGraph:
-        """Append a pass; every edge must name an output of an earlier node (ValueError otherwise)."""
+        """Append a pass; every edge must name an output of an earlier node, and a pass runs as
+        one node only (it keeps its output buffers from frame to frame: a second node would
+        overwrite the first's); ValueError otherwise."""
         if any(n.name == name for n in self.nodes):
             raise ValueError(f"duplicate node name {name!r}")
+        again = next((n.name for n in self.nodes if n.render_pass is render_pass), None)
+        if again is not None:
+            raise ValueError(f"node {name!r}: its pass already runs as node {again!r} (one node per pass instance)")
         edges = dict(edges or {})
         known = {f"{n.name}.{s}" for n in self.nodes for s in n.render_pass.OUTPUTS}
         for slot, src in edges.items():

@@ -15,7 +15,9 @@ A pass is a small class:
 
 A :class:`Resource` wraps a device buffer of ``height × width × channels`` elements; the next
 pass binds ``resource.buffer`` directly (no copy), the host reads it with
-:meth:`Resource.numpy` (float32/int32 ``[height, width, channels]``).
+:meth:`Resource.numpy` (float32/int32 ``[height, width, channels]``). A pass keeps its output
+and scratch buffers from frame to frame (:meth:`RenderPass.frame_buffer`): its outputs hold
+until its next :meth:`~RenderPass.execute`, which overwrites them (read or copy them before).
 
 Shared geometry-buffer slots (written by the last visibility pass — ``shell`` alone for plain
 meshes, ``hf_trace`` after it for height-field materials — and read by synthesis / infer /
@@ -163,16 +165,6 @@ class Resource:
     count: int = -1
     """Entries of a list slot (``spec.channels`` 0, e.g. :data:`TILES`); -1 for a per-pixel slot."""
 
-    @classmethod
-    def allocate(cls, ctx: RenderContext, spec: SlotSpec, label: str = "") -> Resource:
-        """An uninitialized unordered-access buffer for one slot of ``ctx``'s frame."""
-        import slangpy as spy
-
-        size = 4 * spec.channels * ctx.width * ctx.height
-        usage = spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource
-        return cls(ctx.device.create_buffer(size=size, usage=usage, label=label), spec,
-                   ctx.width, ctx.height)
-
     def numpy(self) -> np.ndarray:
         """A host copy, ``[height, width, channels]`` float32 or int32."""
         raw = self.buffer.to_numpy().view(np.dtype(self.spec.dtype))
@@ -211,9 +203,31 @@ class RenderPass:
         if missing:
             raise ValueError(f"{type(self).__name__} is missing inputs {missing} (needs {list(self.INPUTS)})")
 
+    def frame_buffer(self, ctx: RenderContext, name: str, size: int) -> spy.Buffer:
+        """The pass's device buffer ``name`` of ``size`` bytes (unordered access + shader
+        resource, contents undefined), the same one every frame while device and size hold.
+
+        Why: lavapipe backs every new buffer with fresh pages, and their first touch (a page
+        fault and the kernel zeroing each page) ran inside the passes' kernels: fresh buffers
+        every frame cost leather on the draped cloth at 512² ~15 ms of ~170 (the shell pass's
+        256 bytes of segments per pixel alone 67 MB)."""
+        import slangpy as spy
+
+        kept = self.__dict__.setdefault("_frame_buffers", {})
+        if name not in kept or kept[name][0] != (ctx.device, size):
+            usage = spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource
+            kept[name] = ((ctx.device, size),
+                          ctx.device.create_buffer(size=size, usage=usage, label=f"{type(self).__name__}.{name}"))
+        return kept[name][1]
+
+    def allocate_output(self, ctx: RenderContext, slot: str, spec: SlotSpec) -> Resource:
+        """The buffer of the per-pixel output ``slot`` of ``ctx``'s frame (:meth:`frame_buffer`:
+        kept across frames, contents undefined)."""
+        buffer = self.frame_buffer(ctx, slot, 4 * spec.channels * ctx.width * ctx.height)
+        return Resource(buffer, spec, ctx.width, ctx.height)
+
     def allocate_outputs(self, ctx: RenderContext) -> dict[str, Resource]:
-        """Fresh device buffers for every per-pixel output slot, as :meth:`reflect` declares them
-        (list slots, :data:`LIST_SPEC`, are the pass's own)."""
+        """:meth:`allocate_output` for every per-pixel output slot, as :meth:`reflect` declares
+        them (list slots, :data:`LIST_SPEC`, are the pass's own)."""
         specs = self.reflect()
-        return {s: Resource.allocate(ctx, specs[s], f"{type(self).__name__}.{s}") for s in self.OUTPUTS
-                if specs[s].channels > 0}
+        return {s: self.allocate_output(ctx, s, specs[s]) for s in self.OUTPUTS if specs[s].channels > 0}

@@ -230,18 +230,14 @@ class HfTracePass(RenderPass):
         return {**SEGMENT_SPECS, **GBUFFER_SPECS, RELIEF_NORMAL: SlotSpec("float32", 4), **SURFACE_SPECS}
 
     def execute(self, ctx: RenderContext, inputs: dict[str, Resource]) -> dict[str, Resource]:
-        import slangpy as spy
-
         self.check_inputs(inputs)
         out = self.allocate_outputs(ctx)
         pixels = ctx.width * ctx.height
-        usage = spy.BufferUsage.unordered_access | spy.BufferUsage.shader_resource
-        resume_t = ctx.device.create_buffer(size=4 * pixels, label="hf_trace.resume_t", usage=usage)
+        resume_t = self.frame_buffer(ctx, "resume_t", 4 * pixels)
         # pixels left open by a round (appended by the kernel), for the next round: two lists
         # used in turn, so a round reads one while it appends to the other
-        lists = [ctx.device.create_buffer(size=4 * pixels, label=f"hf_trace.open_list{i}", usage=usage)
-                 for i in range(2)]
-        count = ctx.device.create_buffer(size=4, label="hf_trace.open_count", usage=usage)
+        lists = [self.frame_buffer(ctx, f"open_list{i}", 4 * pixels) for i in range(2)]
+        count = self.frame_buffer(ctx, "open_count", 4)
         zero = np.zeros(1, np.uint32)
         rounds = self.max_rounds if self.shell is not None else 1
         tiles = inputs.get(TILES)

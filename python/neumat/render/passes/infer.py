@@ -289,7 +289,7 @@ class InferPass(RenderPass):
         specs = self.reflect()
         if self.debug:
             for slot in (FEATURES, DIRECTIONS):
-                out[slot] = Resource.allocate(ctx, specs[slot], f"infer.{slot}")
+                out[slot] = self.allocate_output(ctx, slot, specs[slot])
         synth = inputs.get(U_FEATURES)
         shadow = inputs.get(SHADOW)
         slope = inputs.get(RELIEF_SLOPE) if self.has_relief else None

@@ -179,7 +179,7 @@ class NeuMipPass(RenderPass):
         specs = self.reflect()
         if self.debug:
             for slot in DEBUG_SLOTS:
-                out[slot] = Resource.allocate(ctx, specs[slot], f"neumip.{slot}")
+                out[slot] = self.allocate_output(ctx, slot, specs[slot])
         frame = {"camera": self.camera.shader_params(), "valueScale": float(self.value_scale),
                  "maxOffset": float(np.float32(self.max_offset)), "writeDebug": int(self.debug),
                  "offsetFeatureCount": int(self.mlps[0].n_inputs), "rgbFeatureCount": int(self.mlps[1].n_inputs)}
