@@ -12,6 +12,7 @@ from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.passes import MASK, MAX_SEGMENTS, NORMAL, POSITION, SEGMENT_PRISMS, SEGMENTS, \
     TANGENT, UV, HfTracePass, RenderContext, ShellPass
+from neumat.render.passes.base import TILES, tile_pixels
 from neumat.render.passes.hf_trace import RELIEF_NORMAL, max_mip_chain
 from neumat.render.reference.hf_trace import hf_segment_reference
 from neumat.render.scene import HeightSpec, Scene
@@ -60,7 +61,10 @@ def test02_segment_parameter_matches_reference(device):
     height = sinusoid()
     shell, out = render(device, height, cam)
     seg = shell[SEGMENTS].numpy().reshape(RES, RES, MAX_SEGMENTS, 2, 4)
-    k, s = hf_segment_reference(height, seg, shell[SEGMENT_PRISMS].numpy())
+    prisms = shell[SEGMENT_PRISMS].numpy()
+    if TILES in shell:  # the rasterized shell: no segment off its tiles (the slots are undefined)
+        prisms[~tile_pixels(shell[TILES])] = -1
+    k, s = hf_segment_reference(height, seg, prisms)
     hit = k >= 0
     assert np.array_equal(hit, out[MASK].numpy()[..., 0] > 0)
     ends = np.take_along_axis(seg, np.maximum(k, 0)[..., None, None, None], axis=2)[..., 0, :, :]

@@ -9,6 +9,7 @@ from neumat.render import shapes
 from neumat.render.camera import Camera
 from neumat.render.passes import MASK, MAX_SEGMENTS, NORMAL, POSITION, SEGMENT_PRISMS, SEGMENTS, \
     UV, RenderContext, ShellPass
+from neumat.render.passes.base import TILES, tile_pixels
 from neumat.render.reference.shell import shell_reference
 from neumat.render.scene import HeightSpec, Scene, shell_soup
 
@@ -21,9 +22,12 @@ def run(device, scene):
 
 
 def segments_of(out):
-    """([H, W, S, 2, 4] segments, [H, W, S] prisms) of a shell pass output."""
-    seg = out[SEGMENTS].numpy()
-    return seg.reshape(seg.shape[:2] + (MAX_SEGMENTS, 2, 4)), out[SEGMENT_PRISMS].numpy()
+    """([H, W, S, 2, 4] segments, [H, W, S] prisms) of a shell pass output (no segment off the
+    rasterized shell's tiles: its slots are undefined there)."""
+    seg, prisms = out[SEGMENTS].numpy(), out[SEGMENT_PRISMS].numpy()
+    if TILES in out:
+        prisms[~tile_pixels(out[TILES])] = -1
+    return seg.reshape(seg.shape[:2] + (MAX_SEGMENTS, 2, 4)), prisms
 
 
 def test01_plane_hit_matches_closed_form(device):

@@ -113,7 +113,8 @@ TILES = "tiles"
 then ``Resource.count`` row-major tile indices, :data:`TILE` pixels a side; written by the
 rasterized shell pass, ``TileList`` of render_types.slang). A
 pass given it runs its per-pixel kernels on those tiles alone (empty-pixel culling) and leaves
-its outputs undefined elsewhere, except ``mask``, which stays 0 there."""
+its outputs undefined elsewhere, except ``mask``, which stays 0 there; the shell pass that
+lists them writes its own slots on them alone too."""
 TILE = 8
 """Side of a screen tile, pixels (``kTile`` of render_types.slang)."""
 LIST_SPEC = SlotSpec("int32", 0)
@@ -142,6 +143,24 @@ def tile_dispatch(ctx: RenderContext, tiles: Resource | None) -> dict:
                 label="whole_frame_tiles")
         return {"thread_count": [ctx.width, ctx.height, 1], "tiles": {"list": _EMPTY_LISTS[ctx.device]}}
     return {"thread_count": [TILE, TILE * max(tiles.count, 1), 1], "tiles": {"list": tiles.buffer}}
+
+
+def tile_pixels(tiles: Resource) -> np.ndarray:
+    """bool ``[height, width]``: the pixels of the tiles a :data:`TILES` list holds (read back
+    from the device), where culled passes define their slots."""
+    listed = tiles.buffer.to_numpy().view(np.uint32)[1: 1 + tiles.count]
+    across, down = tile_grid(tiles.width, tiles.height)
+    grid = np.zeros(across * down, bool)
+    grid[listed] = True
+    return np.repeat(np.repeat(grid.reshape(down, across), TILE, 0), TILE, 1)[: tiles.height, : tiles.width]
+
+
+def clear_buffers(ctx: RenderContext, *buffers: spy.Buffer) -> None:
+    """Zero ``buffers`` on the device (one submission, ordered before later dispatches)."""
+    encoder = ctx.device.create_command_encoder()
+    for buffer in buffers:
+        encoder.clear_buffer(buffer)
+    ctx.device.submit_command_buffer(encoder.finish())
 
 
 def pixel_threads(ctx: RenderContext, list_count: int = -1) -> list[int]:

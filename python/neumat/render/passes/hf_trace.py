@@ -58,7 +58,7 @@ from ...slang_kernels import compute_kernel
 from ..prism import curtain_corners, prism_corners, subsegments
 from ..scene import HeightSpec, Scene
 from .base import GBUFFER, GBUFFER_SPECS, MASK, SURFACE, SURFACE_SPECS, TILES, RenderContext, RenderPass, Resource, \
-    SlotSpec, pixel_threads, tile_dispatch
+    SlotSpec, clear_buffers, pixel_threads, tile_dispatch
 from .shell import SEGMENT_PRISMS, SEGMENT_SPECS, SEGMENTS, ShellPass, corner_thickness, face_metric_rows
 from .synthesis import relief_box
 
@@ -242,9 +242,7 @@ class HfTracePass(RenderPass):
         rounds = self.max_rounds if self.shell is not None else 1
         tiles = inputs.get(TILES)
         if tiles is not None:  # culled: the mask stays 0 off the tiles
-            encoder = ctx.device.create_command_encoder()
-            encoder.clear_buffer(out[MASK].buffer)
-            ctx.device.submit_command_buffer(encoder.finish())
+            clear_buffers(ctx, out[MASK].buffer)
         n_open = -1  # round 0: the whole frame, or its tiles
         for r in range(rounds):
             listed = lists[(r + 1) % 2]

@@ -58,7 +58,9 @@ from .base import (
     RenderPass,
     Resource,
     SlotSpec,
+    clear_buffers,
     pixel_threads,
+    tile_dispatch,
 )
 from .shell_raster import ShellRaster
 
@@ -238,8 +240,11 @@ class ShellPass(RenderPass):
         self._trace(ctx, out, None)
         if not self.gbuffer:
             return out
+        tiles = out.get(TILES)
+        if tiles is not None:  # culled: the mask stays 0 off the tiles
+            clear_buffers(ctx, out[MASK].buffer)
         self.finish.dispatch(
-            thread_count=[ctx.width, ctx.height, 1], camera=cam.shader_params(), segments=out[SEGMENTS].buffer,
+            **tile_dispatch(ctx, tiles), camera=cam.shader_params(), segments=out[SEGMENTS].buffer,
             segment_prisms=out[SEGMENT_PRISMS].buffer, face_metric=self._face_metric, uv=out[UV].buffer,
             position=out[POSITION].buffer, mask=out[MASK].buffer, normal=out[NORMAL].buffer,
             **{slot: out[slot].buffer for slot in (DPDU, DPDV, SHAPE)},
