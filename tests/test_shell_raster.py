@@ -122,3 +122,27 @@ def test06_rendered_frame_is_identical(device):
     assert np.array_equal(a.image, b.image)
     for k in a.aovs:
         assert np.array_equal(a.aovs[k], b.aovs[k]), k
+
+
+def test07_shared_walls_are_drawn_once(device, cloth_height):
+    """The two copies of each wall two neighbouring prisms share (byte-identical rows) pair up;
+    the candidate pass draws one of each pair (test01 checks the lists still hold both)."""
+    mesh = shapes.draped_sheet()
+    shell = ShellPass(device, Scene(mesh, VIEWS["framed"], height=HeightSpec.from_bundle(cloth_height, mesh)),
+                      gbuffer=False, visibility="raster")
+    rows = shell.raster.copies.to_numpy().view(np.int32)
+    tri = shell.bvh.order.shape[0]
+    paired = np.flatnonzero(rows >= 0)
+    assert np.array_equal(rows[rows[paired]], paired)  # a copy's copy is the triangle itself
+    pos = shell.soup.positions
+    assert np.array_equal(pos[paired], pos[rows[paired]]) and (shell.soup.prism[paired] != shell.soup.prism[rows[paired]]).all()
+    # a 32x32-quad sheet: every interior edge's wall (2 triangles) is shared
+    assert shell.raster.drawn == tri - len(paired) // 2 and len(paired) > 0.5 * tri
+
+
+def test08_triangle_copies_pairs_only():
+    a, b, c = (np.arange(12, dtype=np.float32).reshape(3, 4) + v for v in (0.0, 0.5, 0.25))
+    rows = np.concatenate([a, b, a, c, b, a[::-1]])  # triangles: a, b, a, c, b, a's rows reversed
+    assert shell_raster.triangle_copies(rows).tolist() == [2, 4, 0, -1, 1, -1]
+    three = np.concatenate([a, a, a, b])  # a group of three is left alone
+    assert shell_raster.triangle_copies(three).tolist() == [-1, -1, -1, -1]

@@ -195,13 +195,14 @@ class ShellPass(RenderPass):
         nodes[:, 0, 3] = subtree_ends(self.bvh).view(np.float32)
         nodes[:, 1, 3] = self.bvh.link[:, 1].view(np.float32)
         usage = spy.BufferUsage.shader_resource
+        tri_rows = _tri_rows(pos, self.soup)
 
         def upload(a, name):
             return device.create_buffer(usage=usage, data=np.ascontiguousarray(a), label=f"shell.{name}")
 
         self._params = {
             "nodes": upload(nodes.reshape(-1, 4), "nodes"),
-            "tri_pos": upload(_tri_rows(pos, self.soup), "tri_pos"),
+            "tri_pos": upload(tri_rows, "tri_pos"),
             "tri_uvh": upload(_float4_rows(self.soup.uvh), "tri_uvh"),
             "tri_n": upload(_float4_rows(self.soup.normals), "tri_n"),
             "tri_t": upload(_float4_rows(self.soup.tangents), "tri_t"),
@@ -215,7 +216,7 @@ class ShellPass(RenderPass):
                                               label="shell.no_frame")
         self.kernel = compute_kernel(device, SHADER, ENTRY)
         self.finish = compute_kernel(device, SHADER, "shell_gbuffer")
-        self.raster = (ShellRaster(device, self._params, self.soup.positions.shape[0], self.bvh.bounds[0])
+        self.raster = (ShellRaster(device, self._params, tri_rows, self.bvh.bounds[0])
                        if visibility == "raster" or (visibility == "auto" and rasterizes) else None)
         """The rasterized first round (:class:`~.shell_raster.ShellRaster`), None: the BVH walk."""
         if self.raster is not None:  # it also lists the tiles holding the shell

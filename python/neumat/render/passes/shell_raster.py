@@ -5,7 +5,8 @@ by a render pipeline that lists each pixel's candidate triangles.
 Four steps per frame: the bottom caps into a depth buffer (the nearest bottom-cap crossing
 bounds what a ray keeps), every prism triangle grown by :data:`DILATE_PX` pixels and
 depth-tested against it, its fragments appending the triangle to their pixel's list (at most
-:data:`CANDIDATES` kept), the :data:`~.base.TILE`-pixel tiles holding any list or bottom cap
+:data:`CANDIDATES` kept; the wall two neighbouring prisms share is drawn once and listed for
+both, :func:`triangle_copies`: 16384 -> 10368 triangles on the draped cloth), the :data:`~.base.TILE`-pixel tiles holding any list or bottom cap
 listed (the shell pass's :data:`~.base.TILES` output: the later passes run on those tiles
 alone), then a compute resolve, on those tiles only, running the BVH walk's exact ray-triangle
 tests and crossing bookkeeping on each list. A pixel the resolve cannot certify (list overflow,
@@ -47,6 +48,22 @@ NEAR_FRACTION = 0.5
 """near = this fraction of the nearest view depth of the BVH root box (eye outside it)."""
 
 
+def triangle_copies(tri_rows: np.ndarray) -> np.ndarray:
+    """int32 [T]: per triangle of ``tri_rows`` (shell.slang's ``tri_pos``, 3 float4 rows per
+    triangle), the other triangle whose rows are the same bytes (a wall two neighbouring prisms
+    share: the shell soup splits both along one diagonal), else -1; groups of three or more
+    are left alone. The candidate pass draws one of each pair and lists both: the ray tests of
+    a copy are the same bits."""
+    rows = np.ascontiguousarray(tri_rows, np.float32).reshape(-1, 12)
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * 12))).ravel()
+    _, group, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    copies = np.full(len(keys), -1, np.int32)
+    paired = np.flatnonzero(counts[group] == 2)
+    order = paired[np.argsort(group[paired], kind="stable")]  # the two of each group adjacent
+    copies[order[0::2]], copies[order[1::2]] = order[1::2], order[0::2]
+    return copies
+
+
 def depth_range(camera: Camera, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
     """``(near, far)`` view depths (scene units) bracketing the box ``lo``..``hi`` seen by
     ``camera``: near at :data:`NEAR_FRACTION` of its nearest corner's depth (10⁻⁴ far when the
@@ -67,14 +84,19 @@ class ShellRaster:
         device: slangpy device with :attr:`slangpy.Feature.rasterization`.
         params: the shell pass's geometry buffers (``nodes``, ``tri_pos``, ``tri_uvh``, ``tri_n``,
             ``tri_t``, ``tri_prism``, ``base_only``; shell.py).
-        triangles: triangles in ``tri_pos``.
+        tri_rows: the rows of ``tri_pos`` on the host (float32 [3T, 4]).
         root: the BVH root box, float [6] (lo, hi).
     """
 
-    def __init__(self, device, params: dict, triangles: int, root: np.ndarray) -> None:
+    def __init__(self, device, params: dict, tri_rows: np.ndarray, root: np.ndarray) -> None:
         import slangpy as spy
 
-        self.device, self.params, self.triangles = device, params, int(triangles)
+        self.device, self.params, self.triangles = device, params, len(tri_rows) // 3
+        copies = triangle_copies(tri_rows)
+        self.drawn = self.triangles - int((copies >= 0).sum()) // 2
+        """Triangles the candidate pass draws (one of each pair of copies)."""
+        self.copies = device.create_buffer(usage=spy.BufferUsage.shader_resource, data=copies,
+                                           label="shell_raster.tri_copy")
         self.root = np.asarray(root, np.float64)
         program = device.load_program(SHADER, ["shell_candidates_vs", "shell_bottom_fs"])
         common = {"program": program, "input_layout": None,
@@ -128,7 +150,7 @@ class ShellRaster:
         shared = {"camera": cam, "depth_range": spy.float2(near, far), "depth_shift": DEPTH_SHIFT}
         raster = {**shared, "dilate_px": DILATE_PX, "cap": CANDIDATES, "nodes": self.params["nodes"],
                   "tri_pos": self.params["tri_pos"], "candidate_count": buf["count"], "candidates": buf["list"],
-                  "tile_flags": buf["tile_flags"]}
+                  "tile_flags": buf["tile_flags"], "tri_copy": self.copies}
         encoder = self.device.create_command_encoder()
         encoder.clear_buffer(buf["count"])
         encoder.clear_buffer(buf["fallback_count"])
