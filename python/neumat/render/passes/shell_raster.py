@@ -3,17 +3,18 @@ of :class:`~neumat.render.passes.shell.ShellPass` to the bit, with the per-ray B
 by a render pipeline that lists each pixel's candidate triangles.
 
 Four steps per frame: the bottom caps into a depth buffer (the nearest bottom-cap crossing
-bounds what a ray keeps), every prism triangle grown by :data:`DILATE_PX` pixels and
+bounds what a ray keeps); every prism triangle grown by :data:`DILATE_PX` pixels and
 depth-tested against it, its fragments appending the triangle to their pixel's list (at most
 :data:`CANDIDATES` kept; the wall two neighbouring prisms share is drawn once and listed for
-both, :func:`triangle_copies`: 16384 -> 10368 triangles on the draped cloth), the :data:`~.base.TILE`-pixel tiles holding any list or bottom cap
-listed (the shell pass's :data:`~.base.TILES` output: the later passes run on those tiles
-alone), then a compute resolve, on those tiles only, running the BVH walk's exact ray-triangle
-tests and crossing bookkeeping on each list. A pixel the resolve cannot certify (list overflow,
-a bottom cap that lost to its twin, a triangle straddling the near plane...) goes on a pixel list
-that the BVH walk traces after it, so the result never depends on the rasterizer's rounding.
-Off the tiles the segment and frame slots are left undefined (the culling contract of
-:mod:`.base`): at 1080p, with 13 % of the frame covered, writing them was most of the resolve.
+both, :func:`triangle_copies`: 16384 -> 10368 triangles on the draped cloth); the
+:data:`~.base.TILE`-pixel tiles holding any fragment of either pass listed (the shell pass's
+:data:`~.base.TILES` output: the later passes run on those tiles alone); then a compute resolve,
+on those tiles only, running the BVH walk's exact ray-triangle tests and crossing bookkeeping on
+each list. A pixel the resolve cannot certify (list overflow, a bottom cap that lost to its
+twin, a triangle straddling the near plane...) goes on a pixel list that the BVH walk traces
+after it, so the result never depends on the rasterizer's rounding. Off the tiles the segment
+and frame slots are left undefined (the culling contract of :mod:`.base`): at 1080p, with 13 %
+of the frame covered, writing them was most of the resolve.
 
 Why: llvmpipe rasterizes on every core in tiles, while its compute lanes walk a BVH node by node,
 divergent: lavapipe, 2 cores, leather on the draped cloth (``bench frames``, ``all`` against
